@@ -1,0 +1,142 @@
+"""Open one or more archives: find their images at once, read their layers when asked (each
+distinct blob once, whatever the number of images or positions that use it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .errors import Cancelled, LayerscopeError
+from .formats import find_images
+from .image import Image, Layer
+from .layerreader import BlobLocation, read_layer
+from .limits import DEFAULT_LIMITS, Limits
+from .records import LayerIndex
+from .sources import Source, open_source
+
+ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
+
+
+@dataclass
+class Archive:
+    """Every image found in the inputs, and the layer blobs they use."""
+
+    sources: list[Source]
+    images: list[Image]
+    verify: bool = True
+    limits: Limits = DEFAULT_LIMITS
+    _blobs: dict[BlobLocation, LayerIndex] = field(default_factory=dict)
+
+    def distinct_layers(self) -> list[Layer]:
+        """One Layer per distinct blob, in image then layer order."""
+        seen: set[BlobLocation] = set()
+        out = []
+        for img in self.images:
+            for layer in img.layers:
+                if layer.spec.location not in seen:
+                    seen.add(layer.spec.location)
+                    out.append(layer)
+        return out
+
+    def load_layer(
+        self,
+        layer: Layer,
+        progress: ProgressFn | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> LayerIndex:
+        """Read a layer's blob (once) and attach it to every position that uses it."""
+        loc = layer.spec.location
+        index = self._blobs.get(loc)
+        if index is None:
+            try:
+                index = read_layer(
+                    loc,
+                    diff_id=layer.spec.diff_id,
+                    digest=layer.spec.digest,
+                    verify=self.verify,
+                    limits=self.limits,
+                    progress=(lambda n: progress(layer, n)) if progress else None,
+                    cancelled=cancelled,
+                )
+            except LayerscopeError as e:
+                e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
+                e.with_source(layer.image.source)
+                raise
+            self._blobs[loc] = index
+        for img in self.images:
+            for other in img.layers:
+                if other.spec.location == loc:
+                    other.data = index
+        return index
+
+    def load(
+        self, progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> Archive:
+        for layer in self.distinct_layers():
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            self.load_layer(layer, progress, cancelled)
+        return self
+
+    def close(self) -> None:
+        for s in self.sources:
+            s.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def discover(
+    names: str | Iterable[str],
+    *,
+    platform: str | None = None,
+    verify: bool = True,
+    engine: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Archive:
+    """Find every image in the inputs without reading any layer (fast: manifests and configs)."""
+    if isinstance(names, str):
+        names = [names]
+    sources: list[Source] = []
+    images: list[Image] = []
+    try:
+        for name in names:
+            try:
+                src = open_source(name, engine=engine, limits=limits)
+            except LayerscopeError as e:
+                raise e.with_source(name) from None
+            except OSError as e:
+                raise LayerscopeError(e.strerror or str(e), source=name) from None
+            sources.append(src)
+            try:
+                specs = find_images(src, platform=platform, verify=verify)
+            except LayerscopeError as e:
+                raise e.with_source(name) from None
+            for spec in specs:
+                images.append(Image(spec, len(images)))
+    except BaseException:
+        for s in sources:
+            s.close()
+        raise
+    return Archive(sources, images, verify=verify, limits=limits)
+
+
+def open(  # noqa: A001 - layerscope.open mirrors the builtin on purpose
+    names: str | Iterable[str],
+    *,
+    platform: str | None = None,
+    verify: bool = True,
+    engine: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: ProgressFn | None = None,
+) -> Archive:
+    """Open archives and read every layer: `layerscope.open("app.tar").images[0].hidden`."""
+    archive = discover(names, platform=platform, verify=verify, engine=engine, limits=limits)
+    try:
+        return archive.load(progress)
+    except BaseException:
+        archive.close()
+        raise

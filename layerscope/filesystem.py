@@ -1,0 +1,380 @@
+"""The union filesystem, layer by layer, with OCI semantics (FORMATS.md 15-23), built incrementally.
+
+One pass over every entry of every layer decides, for each entry:
+  - how it compares with what the layers below showed at its path (added, modified, metadata,
+    rewritten),
+  - whether the final filesystem shows it, and if not, which layer hid it and how.
+Because an entry once hidden never comes back, "visible as of layer N" is simply "stored in a layer
+<= N and not hidden by a layer <= N": one pass serves every layer's view, with no per-layer copy.
+
+Rows are named by a packed reference `layer_position << 32 | row`.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .records import (
+    DIR,
+    F_ALSO_OPAQUE,
+    F_META,
+    FILE,
+    HARDLINK,
+    OPAQUE,
+    SYMLINK,
+    WHITEOUT,
+    LayerIndex,
+)
+
+# How an entry compares with what was visible below it.
+ADDED, MODIFIED, METADATA, REWRITTEN = range(4)
+NO_STATUS = 255  # markers and metadata entries
+STATUS_NAMES = ("added", "modified", "metadata", "rewritten")
+
+# How an entry was hidden (REPORT.md hidden[].how).
+OVERWRITTEN, WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW, TYPE_CHANGE, PARENT_REPLACED = range(1, 7)
+HOW_NAMES = (
+    None,
+    "overwritten",
+    "whiteout",
+    "parent-whiteout",
+    "opaque",
+    "type-change",
+    "parent-replaced",
+)
+VISIBLE = -1
+IMPLIED = -1  # a directory that exists because something lies under it, with no entry of its own
+
+SHIFT = 32
+MASK = (1 << SHIFT) - 1
+
+
+def pack(layer: int, row: int) -> int:
+    return (layer << SHIFT) | row
+
+
+def unpack(ref: int) -> tuple[int, int]:
+    return ref >> SHIFT, ref & MASK
+
+
+def _parent(path: str) -> str:
+    i = path.rfind("/")
+    return path[:i] if i >= 0 else ""
+
+
+@dataclass
+class Analysis:
+    """What the union of the layers shows: per-entry status and hiding, per-layer removals."""
+
+    layers: Sequence[LayerIndex]
+    status: list[bytearray]  # per layer position, per row
+    hidden_by: list[array]  # per layer position, per row: layer that hid it, or VISIBLE
+    how: list[bytearray]  # per layer position, per row: HOW code (0 when visible)
+    removed: list[int]  # per layer position: paths its whiteouts/opaques took away
+    final: dict[str, int]  # the final filesystem: real path -> ref (IMPLIED for implied dirs)
+    real_paths: dict[int, str] = field(default_factory=dict)  # ref -> real path where it differs
+    hardlink_targets: dict[int, int] = field(default_factory=dict)  # hardlink ref -> file ref
+    kept: set[int] = field(default_factory=set)  # hidden file refs whose content a hardlink keeps
+    below: dict[int, int] = field(default_factory=dict)  # ref -> ref it replaced from below
+
+    def real_path(self, ref: int) -> str:
+        p = self.real_paths.get(ref)
+        if p is not None:
+            return p
+        layer, row = unpack(ref)
+        return self.layers[layer].paths[row]
+
+    def content_ref(self, ref: int) -> int:
+        """The file entry whose bytes a ref shows (itself, or a hardlink's target)."""
+        return self.hardlink_targets.get(ref, ref)
+
+    def is_visible(self, layer: int, row: int, as_of: int | None = None) -> bool:
+        h = self.hidden_by[layer][row]
+        if as_of is None:
+            return h == VISIBLE
+        return layer <= as_of and (h == VISIBLE or h > as_of)
+
+
+class _Union:
+    """The mutable state of the walk."""
+
+    def __init__(self, layers: Sequence[LayerIndex], max_hops: int) -> None:
+        self.layers = layers
+        self.max_hops = max_hops
+        self.fs: dict[str, int] = {}  # real path -> ref or IMPLIED
+        self.children: dict[str, list[str]] = {}  # dir path -> child paths (may hold stale names)
+        self.symlinks: set[str] = set()  # real paths in fs that are symlinks
+        self.resolve_cache: dict[str, str] = {}
+        self.status = [bytearray(b"\xff") * len(li) for li in layers]
+        self.hidden_by = [array("i", [VISIBLE]) * len(li) for li in layers]
+        self.how = [bytearray(len(li)) for li in layers]
+        self.removed = [0] * len(layers)
+        self.real_paths: dict[int, str] = {}
+        self.hardlink_targets: dict[int, int] = {}
+        self.below: dict[int, int] = {}
+        self.current = 0
+        self.lower_view: dict[str, int | None] = {}
+
+    # -- the tree -------------------------------------------------------------------------
+    def _type(self, ref: int) -> int:
+        if ref == IMPLIED:
+            return DIR
+        layer, row = unpack(ref)
+        t = self.layers[layer].types[row]
+        return t
+
+    def _note_lower(self, path: str) -> None:
+        if path not in self.lower_view:
+            self.lower_view[path] = self.fs.get(path)
+
+    def _hide(self, ref: int, how: int) -> None:
+        if ref == IMPLIED:
+            return
+        layer, row = unpack(ref)
+        if self.hidden_by[layer][row] == VISIBLE:
+            self.hidden_by[layer][row] = self.current
+            self.how[layer][row] = how
+
+    def _remove_subtree(self, path: str, how_top: int, how_below: int) -> int:
+        """Take `path` and everything under it out of the tree; returns the paths removed."""
+        ref = self.fs.get(path)
+        if ref is None:
+            return 0
+        self._note_lower(path)
+        del self.fs[path]
+        self._hide(ref, how_top)
+        if path in self.symlinks:
+            self.symlinks.discard(path)
+            self.resolve_cache.clear()
+        count = 1
+        stack = [path]
+        while stack:
+            d = stack.pop()
+            kids = self.children.pop(d, None)
+            if not kids:
+                continue
+            for k in kids:
+                kref = self.fs.get(k)
+                if kref is None:
+                    continue
+                self._note_lower(k)
+                del self.fs[k]
+                self._hide(kref, how_below)
+                if k in self.symlinks:
+                    self.symlinks.discard(k)
+                    self.resolve_cache.clear()
+                count += 1
+                stack.append(k)
+        return count
+
+    def _ensure_parents(self, path: str) -> None:
+        """Imply missing parent directories (FORMATS.md 21); a non-directory in the way is
+        replaced by the implied directory."""
+        parent = _parent(path)
+        chain = []
+        while parent:
+            ref = self.fs.get(parent)
+            if ref is not None:
+                if self._type(ref) == DIR:
+                    break
+                self._remove_subtree(parent, TYPE_CHANGE, PARENT_REPLACED)
+            chain.append(parent)
+            parent = _parent(parent)
+        for p in reversed(chain):
+            self._note_lower(p)
+            self.fs[p] = IMPLIED
+            self.children.setdefault(_parent(p), []).append(p)
+
+    def resolve(self, path: str) -> str:
+        """The real path of `path`: symlinked parent components followed inside the image root
+        (absolute targets are relative to the root), at most max_hops symlinks."""
+        if not self.symlinks:
+            return path
+        i = path.rfind("/")
+        if i < 0:
+            return path
+        parent, name = path[:i], path[i + 1 :]
+        cached = self.resolve_cache.get(parent)
+        if cached is None:
+            cached = self._resolve_dir(parent)
+            self.resolve_cache[parent] = cached
+        return f"{cached}/{name}" if cached else name
+
+    def _resolve_dir(self, path: str) -> str:
+        parts = path.split("/")
+        done: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            cand = "/".join([*done, part])
+            if cand in self.symlinks:
+                hops += 1
+                if hops > self.max_hops:
+                    return path  # a loop: keep the name as written
+                layer, row = unpack(self.fs[cand])
+                target = self.layers[layer].links.get(row, "")
+                if target.startswith("/"):
+                    done = []
+                parts = target.split("/") + parts
+                continue
+            done.append(part)
+        return "/".join(done)
+
+    # -- one layer ------------------------------------------------------------------------
+    def apply(self, pos: int) -> None:
+        li = self.layers[pos]
+        self.current = pos
+        self.lower_view = {}
+        types, flags, paths = li.types, li.flags, li.paths
+        n = len(paths)
+        # 1. whiteouts and opaque markers act on the layers below only, wherever they stand.
+        markers = [
+            r
+            for r in range(n)
+            if types[r] in (WHITEOUT, OPAQUE) or (types[r] == DIR and flags[r] & F_ALSO_OPAQUE)
+        ]
+        for r in markers:
+            if flags[r] & F_META:
+                continue
+            path = self.resolve(paths[r]) if paths[r] else ""
+            if types[r] == WHITEOUT:
+                self.removed[pos] += self._remove_subtree(path, WHITEOUT_HOW, PARENT_WHITEOUT)
+            else:
+                self._clear_dir(path, pos)
+        # 2. everything else, in tar order; a later entry at the same path wins.
+        status = self.status[pos]
+        for r in range(n):
+            t = types[r]
+            if t in (WHITEOUT, OPAQUE) or flags[r] & F_META:
+                continue
+            self._add(pos, r, t, paths[r], status)
+
+    def _clear_dir(self, path: str, pos: int) -> None:
+        ref = self.fs.get(path) if path else IMPLIED
+        if ref is None or self._type(ref) != DIR:
+            return
+        kids = self.children.get(path, [])
+        keep = []
+        for k in list(dict.fromkeys(kids)):
+            kref = self.fs.get(k)
+            if kref is None:
+                continue
+            if kref != IMPLIED and unpack(kref)[0] == pos:
+                keep.append(k)
+                continue
+            self.removed[pos] += self._remove_subtree(k, OPAQUE_HOW, OPAQUE_HOW)
+        self.children[path] = keep
+
+    def _add(self, pos: int, row: int, t: int, path: str, status: bytearray) -> None:
+        ref = pack(pos, row)
+        real = self.resolve(path)
+        if real != path:
+            self.real_paths[ref] = real
+        self._ensure_parents(real)
+        self._note_lower(real)
+        old = self.fs.get(real)
+        if old is not None:
+            old_t = self._type(old)
+            if old_t == DIR and t == DIR:
+                self._hide(old, OVERWRITTEN)  # directories merge: only the metadata is replaced
+            elif old_t == DIR:
+                self._remove_subtree(real, TYPE_CHANGE, PARENT_REPLACED)
+                old = None
+            else:
+                self._hide(old, OVERWRITTEN if old_t == t else TYPE_CHANGE)
+                if real in self.symlinks:
+                    self.symlinks.discard(real)
+                    self.resolve_cache.clear()
+        if real not in self.fs:
+            self.children.setdefault(_parent(real), []).append(real)
+        self.fs[real] = ref
+        if t == SYMLINK:
+            self.symlinks.add(real)
+            self.resolve_cache.clear()
+        elif t == HARDLINK:
+            self._link(ref, pos, row)
+        below = self.lower_view.get(real)
+        if below is not None:
+            self.below[ref] = below
+        status[row] = self._compare(ref, t, below)
+
+    def _link(self, ref: int, pos: int, row: int) -> None:
+        target = self.layers[pos].links.get(row, "")
+        tref = self.fs.get(self.resolve(target)) if target else None
+        if tref is None or tref == IMPLIED:
+            return
+        tref = self.hardlink_targets.get(tref, tref)
+        tl, tr = unpack(tref)
+        if self.layers[tl].types[tr] == FILE:
+            self.hardlink_targets[ref] = tref
+
+    def _compare(self, ref: int, t: int, below: int | None) -> int:
+        if below is None:
+            return ADDED
+        if below == IMPLIED:
+            return METADATA if t == DIR else MODIFIED
+        if self._key(ref) != self._key(below):
+            return MODIFIED
+        layer, row = unpack(ref)
+        bl, br = unpack(below)
+        return (
+            METADATA if _meta_differs(self.layers[layer], row, self.layers[bl], br) else REWRITTEN
+        )
+
+    def _key(self, ref: int) -> tuple:
+        """What an entry holds, metadata aside: a hardlink holds its target file's content."""
+        layer, row = unpack(ref)
+        li = self.layers[layer]
+        t = li.types[row]
+        if t == HARDLINK:
+            target = self.hardlink_targets.get(ref)
+            if target is None:
+                return (HARDLINK, li.links.get(row))
+            layer, row = unpack(target)
+            li, t = self.layers[layer], FILE
+        if t == FILE:
+            return (FILE, bytes(li.digests[row * 32 : row * 32 + 32]))
+        if t == SYMLINK:
+            return (SYMLINK, li.links.get(row))
+        extra = li.extras.get(row) or {}
+        return (t, extra.get("devmajor"), extra.get("devminor"))
+
+
+def _meta_differs(a: LayerIndex, ra: int, b: LayerIndex, rb: int) -> bool:
+    return (
+        (a.modes[ra] & 0o7777) != (b.modes[rb] & 0o7777)
+        or a.uids[ra] != b.uids[rb]
+        or a.gids[ra] != b.gids[rb]
+    )
+
+
+def analyse(layers: Sequence[LayerIndex], max_symlink_hops: int = 40) -> Analysis:
+    """Walk the layers bottom to top once and return what the union shows."""
+    u = _Union(layers, max_symlink_hops)
+    for pos in range(len(layers)):
+        u.apply(pos)
+    a = Analysis(
+        layers=layers,
+        status=u.status,
+        hidden_by=u.hidden_by,
+        how=u.how,
+        removed=u.removed,
+        final=u.fs,
+        real_paths=u.real_paths,
+        hardlink_targets=u.hardlink_targets,
+        below=u.below,
+    )
+    for h, f in u.hardlink_targets.items():
+        hl, hr = unpack(h)
+        fl, fr = unpack(f)
+        if a.hidden_by[hl][hr] == VISIBLE and a.hidden_by[fl][fr] != VISIBLE:
+            a.kept.add(f)
+    return a

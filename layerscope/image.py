@@ -1,0 +1,320 @@
+"""An image and its layers, with every figure layerscope shows (REPORT.md defines them)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from .config import HistoryStep, ImageConfig
+from .filesystem import (
+    HOW_NAMES,
+    IMPLIED,
+    NO_STATUS,
+    STATUS_NAMES,
+    VISIBLE,
+    Analysis,
+    analyse,
+    pack,
+    unpack,
+)
+from .formats import ImageSpec, LayerSpec
+from .records import DIR, F_META, FILE, OPAQUE, TYPE_NAMES, WHITEOUT, Entry, LayerIndex
+
+
+@dataclass(frozen=True)
+class Changes:
+    added: int = 0
+    modified: int = 0
+    metadata: int = 0
+    rewritten: int = 0
+    removed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "added": self.added,
+            "modified": self.modified,
+            "metadata": self.metadata,
+            "rewritten": self.rewritten,
+            "removed": self.removed,
+        }
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """An entry the final filesystem does not show, and why."""
+
+    path: str
+    type: str
+    size: int
+    layer: int  # the layer that stored it
+    hidden_by: int  # the layer that hid it
+    how: str
+    kept_by_hardlink: bool = False  # its content is still reachable through a visible hardlink
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {
+            "path": self.path,
+            "type": self.type,
+            "size": self.size,
+            "layer": self.layer,
+            "hidden_by": self.hidden_by,
+            "how": self.how,
+        }
+        if self.kept_by_hardlink:
+            d["kept_by_hardlink"] = True
+        return d
+
+
+class Layer:
+    """One layer of an image (a position: the same blob can stand at several)."""
+
+    def __init__(self, image: Image, spec: LayerSpec) -> None:
+        self.image = image
+        self.spec = spec
+        self.position = spec.index
+        self.data: LayerIndex | None = None
+        self.error: str | None = None
+
+    @property
+    def index(self) -> int:
+        return self.position
+
+    @property
+    def diff_id(self) -> str:
+        return self.spec.diff_id
+
+    @property
+    def digest(self) -> str:
+        if self.data is not None and self.data.digest:
+            return self.data.digest
+        return self.spec.digest or self.spec.diff_id
+
+    @property
+    def compression(self) -> str | None:
+        return self.data.compression if self.data is not None else None
+
+    @property
+    def stored_size(self) -> int:
+        return self.spec.location.size
+
+    @property
+    def loaded(self) -> bool:
+        return self.data is not None
+
+    def _need(self) -> LayerIndex:
+        if self.data is None:
+            raise RuntimeError(f"layer {self.position} is not loaded")
+        return self.data
+
+    @cached_property
+    def size(self) -> int:
+        """Sum of the sizes of the regular files in the layer's tar."""
+        return self._need().size
+
+    @property
+    def history(self) -> HistoryStep | None:
+        return self.image.config.layer_step(self.position)
+
+    @property
+    def created_by(self) -> str | None:
+        step = self.history
+        return step.created_by if step is not None else None
+
+    def __len__(self) -> int:
+        return len(self._need())
+
+    def entries(self) -> Iterator[Entry]:
+        return iter(self._need())
+
+    @cached_property
+    def changes(self) -> Changes:
+        a = self.image.analysis
+        counts = Counter(a.status[self.position])
+        return Changes(
+            added=counts[0],
+            modified=counts[1],
+            metadata=counts[2],
+            rewritten=counts[3],
+            removed=a.removed[self.position],
+        )
+
+    def status(self, row: int) -> str | None:
+        """added / modified / metadata / rewritten, or None for a marker."""
+        code = self.image.analysis.status[self.position][row]
+        return None if code == NO_STATUS else STATUS_NAMES[code]
+
+    def hidden_by(self, row: int) -> tuple[int, str] | None:
+        """(layer, how) if a layer hid this row, else None."""
+        a = self.image.analysis
+        h = a.hidden_by[self.position][row]
+        if h == VISIBLE:
+            return None
+        return h, HOW_NAMES[a.how[self.position][row]]
+
+    def __repr__(self) -> str:
+        return f"<Layer {self.position} {self.diff_id[:19]}>"
+
+
+class Image:
+    """An image of an archive: its config, its layers, and (once its layers are read) its figures."""
+
+    def __init__(self, spec: ImageSpec, number: int) -> None:
+        self.spec = spec
+        self.number = number  # position among every image given
+        self.layers = [Layer(self, ls) for ls in spec.layers]
+
+    source = property(lambda self: self.spec.source)
+    refs = property(lambda self: self.spec.refs)
+    ref = property(lambda self: self.spec.ref)
+    config: ImageConfig = property(lambda self: self.spec.config)  # type: ignore[assignment]
+    config_digest = property(lambda self: self.spec.config_digest)
+    platform = property(lambda self: self.spec.platform)
+    history = property(lambda self: self.spec.config.history)
+
+    @property
+    def name(self) -> str:
+        return self.ref or self.config_digest[:19]
+
+    @property
+    def loaded(self) -> bool:
+        return all(layer.loaded for layer in self.layers)
+
+    @cached_property
+    def analysis(self) -> Analysis:
+        missing = [layer.position for layer in self.layers if layer.data is None]
+        if missing:
+            raise RuntimeError(f"layers {missing} are not loaded")
+        return analyse([layer.data for layer in self.layers])  # type: ignore[misc]
+
+    # -- figures ---------------------------------------------------------------------------
+    @cached_property
+    def size(self) -> int:
+        """Sum of the layers' sizes."""
+        return sum(layer.size for layer in self.layers)
+
+    def _final_rows(self) -> Iterator[tuple[int, int, LayerIndex]]:
+        for ref in self.analysis.final.values():
+            if ref != IMPLIED:
+                pos, row = unpack(ref)
+                yield pos, row, self.layers[pos].data  # type: ignore[misc]
+
+    @cached_property
+    def final_size(self) -> int:
+        """Sum of the sizes of the regular files visible in the final filesystem (a file kept
+        only by a visible hardlink counts once)."""
+        total = 0
+        for _pos, row, li in self._final_rows():
+            if li.types[row] == FILE:
+                total += li.sizes[row]
+        for ref in self.analysis.kept:
+            pos, row = unpack(ref)
+            total += self.layers[pos].data.sizes[row]  # type: ignore[union-attr]
+        return total
+
+    @cached_property
+    def final_files(self) -> int:
+        """Entries in the final filesystem that are not directories."""
+        return sum(1 for _p, row, li in self._final_rows() if li.types[row] != DIR)
+
+    @cached_property
+    def hidden(self) -> list[Hidden]:
+        """Every entry (markers aside) that the final filesystem does not show, largest first."""
+        a = self.analysis
+        out = []
+        for pos, layer in enumerate(self.layers):
+            li = layer.data
+            hb = a.hidden_by[pos]
+            how = a.how[pos]
+            for row in range(len(li)):  # type: ignore[arg-type]
+                h = hb[row]
+                if h == VISIBLE:
+                    continue
+                t = li.types[row]  # type: ignore[union-attr]
+                out.append(
+                    Hidden(
+                        path=li.paths[row],  # type: ignore[union-attr]
+                        type=TYPE_NAMES[t],
+                        size=li.sizes[row] if t == FILE else 0,  # type: ignore[union-attr]
+                        layer=pos,
+                        hidden_by=h,
+                        how=HOW_NAMES[how[row]],  # type: ignore[arg-type]
+                        kept_by_hardlink=pack(pos, row) in a.kept,
+                    )
+                )
+        out.sort(key=lambda x: (-x.size, x.layer, x.path))
+        return out
+
+    @cached_property
+    def reclaimable_bytes(self) -> int:
+        """Sum of the sizes of regular-file entries stored in any layer but not visible in the
+        final filesystem (content a visible hardlink keeps aside)."""
+        return sum(h.size for h in self.hidden if h.type == "file" and not h.kept_by_hardlink)
+
+    @property
+    def reclaimable_fraction(self) -> float:
+        return self.reclaimable_bytes / self.size if self.size else 0.0
+
+    @cached_property
+    def duplicate_bytes(self) -> int:
+        """Bytes in the final filesystem beyond the first copy of each distinct content."""
+        by_digest: dict[bytes, list[int]] = {}
+        refs = [pack(p, r) for p, r, li in self._final_rows() if li.types[r] == FILE]
+        refs += list(self.analysis.kept)
+        for ref in refs:
+            pos, row = unpack(ref)
+            li = self.layers[pos].data
+            by_digest.setdefault(bytes(li.digests[row * 32 : row * 32 + 32]), []).append(  # type: ignore[union-attr]
+                li.sizes[row]  # type: ignore[union-attr]
+            )
+        return sum(sum(sizes) - sizes[0] for sizes in by_digest.values() if len(sizes) > 1)
+
+    @cached_property
+    def duplicates(self) -> list[tuple[str, int, list[str]]]:
+        """(digest, size of one copy, paths) for each content at two or more final paths,
+        most wasted bytes first."""
+        a = self.analysis
+        groups: dict[bytes, list[str]] = {}
+        sizes: dict[bytes, int] = {}
+        for path, ref in a.final.items():
+            if ref == IMPLIED:
+                continue
+            pos, row = unpack(ref)
+            li = self.layers[pos].data
+            if li.types[row] != FILE or li.sizes[row] == 0:  # type: ignore[union-attr]
+                continue
+            d = bytes(li.digests[row * 32 : row * 32 + 32])  # type: ignore[union-attr]
+            groups.setdefault(d, []).append(path)
+            sizes[d] = li.sizes[row]  # type: ignore[union-attr]
+        out = [
+            ("sha256:" + d.hex(), sizes[d], sorted(paths))
+            for d, paths in groups.items()
+            if len(paths) > 1
+        ]
+        out.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
+        return out
+
+    @cached_property
+    def dive(self):
+        """The figures dive 0.13.1 shows, computed as it does (see dive_compat)."""
+        from .dive_compat import dive_figures, dive_layers
+
+        return dive_figures(dive_layers(self))
+
+    def final_entries(self) -> Iterator[tuple[str, Entry | None]]:
+        """(real path, entry) of the final filesystem; entry None for implied directories."""
+        for path, ref in self.analysis.final.items():
+            if ref == IMPLIED:
+                yield path, None
+            else:
+                pos, row = unpack(ref)
+                yield path, self.layers[pos].data.entry(row)  # type: ignore[union-attr]
+
+    def __repr__(self) -> str:
+        return f"<Image {self.name} {len(self.layers)} layers>"
+
+
+def is_marker(type_code: int, flags: int) -> bool:
+    return type_code in (WHITEOUT, OPAQUE) or bool(flags & F_META)

@@ -1,0 +1,233 @@
+"""Read one layer blob in a single streaming pass: decompress, parse the tar, hash every regular
+file's content, and check the blob digest and the diff_id, all at once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import compression
+from .errors import Cancelled, DigestMismatch, LayerscopeError, LimitExceeded, TarError
+from .limits import DEFAULT_LIMITS, Limits
+from .records import (
+    BLOCK,
+    CHAR,
+    DIR,
+    ESTARGZ_META,
+    F_ALSO_OPAQUE,
+    F_BAD_WHITEOUT,
+    F_DOTDOT,
+    F_META,
+    F_OVERLAY,
+    F_SPARSE,
+    FIFO,
+    FILE,
+    HARDLINK,
+    NO_DIGEST,
+    OPAQUE,
+    SYMLINK,
+    WHITEOUT,
+    LayerIndex,
+    normalise,
+)
+from .tarstream import ChunkStream, iter_members
+
+_TYPES = {
+    "file": FILE,
+    "dir": DIR,
+    "symlink": SYMLINK,
+    "hardlink": HARDLINK,
+    "char": CHAR,
+    "block": BLOCK,
+    "fifo": FIFO,
+}
+_ZEROS = bytes(1 << 16)
+_OPAQUE_XATTRS = ("SCHILY.xattr.trusted.overlay.opaque", "SCHILY.xattr.user.overlay.opaque")
+
+
+@dataclass(frozen=True)
+class BlobLocation:
+    """Where a blob's bytes lie: a file on disk and a region of it."""
+
+    file: str
+    offset: int
+    size: int
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def classify(name: str) -> tuple[str, int, int | None]:
+    """(path, flags, type override) for a normalised name: whiteout and opaque markers become
+    the path they act on, with type WHITEOUT or OPAQUE (FORMATS.md 15-17)."""
+    slash = name.rfind("/")
+    base = name[slash + 1 :]
+    if not base.startswith(".wh."):
+        if slash < 0 and base in ESTARGZ_META:
+            return name, F_META, None
+        return name, 0, None
+    parent = name[:slash] if slash >= 0 else ""
+    if base == ".wh..wh..opq":
+        return parent, 0, OPAQUE
+    if base.startswith(".wh..wh."):
+        return name, F_META, None
+    target = base[4:]
+    if target in ("", ".", ".."):
+        return name, F_BAD_WHITEOUT, None
+    return (f"{parent}/{target}" if parent else target), 0, WHITEOUT
+
+
+def read_layer(
+    location: BlobLocation,
+    *,
+    diff_id: str | None = None,
+    digest: str | None = None,
+    verify: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[int], object] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> LayerIndex:
+    """Read a layer blob. `diff_id` and `digest` are what the image claims; with `verify`, a
+    mismatch raises DigestMismatch. Progress is reported in stored bytes consumed."""
+    index = LayerIndex.empty()
+    with open(location.file, "rb") as f:
+        f.seek(location.offset)
+        head = f.read(min(6, location.size))
+        kind = compression.detect(head)
+        blob_hash = hashlib.sha256() if (verify or not digest) and kind != "none" else None
+        done = 0
+
+        def on_raw(chunk: bytes) -> None:
+            nonlocal done
+            if blob_hash is not None:
+                blob_hash.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+
+        def raw_chunks():
+            if head:
+                on_raw(head)
+                yield head
+            yield from compression.read_chunks(f, location.size - len(head), on_raw)
+
+        diff_hash = hashlib.sha256() if verify or not diff_id or kind == "none" else None
+        tar_bytes = 0
+
+        def on_tar(chunk: bytes) -> None:
+            nonlocal tar_bytes
+            tar_bytes += len(chunk)
+            if diff_hash is not None:
+                diff_hash.update(chunk)
+            limits.check_ratio(tar_bytes, location.size, "layer")
+
+        stream = ChunkStream(compression.decompress(raw_chunks(), kind), on_tar)
+        _index_tar(stream, index, limits)
+        stream.drain()
+
+    index.compression = kind
+    index.stored_size = location.size
+    index.tar_size = tar_bytes
+    computed_diff = "sha256:" + diff_hash.hexdigest() if diff_hash is not None else None
+    if kind == "none":
+        computed_blob = computed_diff
+    else:
+        computed_blob = "sha256:" + blob_hash.hexdigest() if blob_hash is not None else None
+    if verify:
+        if digest and computed_blob and computed_blob != digest:
+            raise DigestMismatch(f"blob digest is {computed_blob}, the manifest says {digest}")
+        if diff_id and computed_diff and computed_diff != diff_id:
+            raise DigestMismatch(f"diff_id is {computed_diff}, the config says {diff_id}")
+        index.verified = True
+    index.diff_id = computed_diff or diff_id or ""
+    index.digest = computed_blob or digest or ""
+    return index
+
+
+def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits) -> None:
+    add = index.add
+    max_entries = limits.max_entries
+    max_depth = limits.max_path_depth
+    sha256 = hashlib.sha256
+    for m in iter_members(stream, limits, require_end=True):
+        raw_name = _decode(m.name)
+        path, dotdot = normalise(raw_name)
+        if not path:
+            continue  # the root entry: metadata only (FORMATS.md 23)
+        if path.count("/") >= max_depth:
+            raise LimitExceeded(
+                f"an entry name has over {max_depth} components; raise with --max-path-depth"
+            )
+        path, flags, override = classify(path)
+        if dotdot:
+            flags |= F_DOTDOT
+        type_ = _TYPES[m.type]
+        extra = None
+        if type_ in (CHAR, BLOCK):
+            if m.devmajor == 0 and m.devminor == 0 and override is None:
+                override = WHITEOUT
+                flags |= F_OVERLAY
+            extra = {"devmajor": m.devmajor, "devminor": m.devminor}
+        if m.pax:
+            xattrs = {k[13:]: v for k, v in m.pax.items() if k.startswith("SCHILY.xattr.")}
+            if xattrs:
+                extra = {**(extra or {}), "xattrs": xattrs}
+                if type_ == DIR and any(m.pax.get(k) == b"y" for k in _OPAQUE_XATTRS):
+                    flags |= F_ALSO_OPAQUE | F_OVERLAY
+        if raw_name.rstrip("/") != path and override is None and dotdot:
+            extra = {**(extra or {}), "raw_name": raw_name}
+        link = None
+        if type_ == SYMLINK:
+            link = _decode(m.linkname)
+        elif type_ == HARDLINK:
+            link, link_dotdot = normalise(_decode(m.linkname))
+            if link_dotdot:
+                flags |= F_DOTDOT
+        digest = NO_DIGEST
+        if type_ == FILE and override is None:
+            h = sha256()
+            if m.sparse is not None:
+                flags |= F_SPARSE
+                _hash_sparse(stream, m.sparse, m.stored, m.size, h)
+            elif m.stored:
+                stream.feed(m.stored, h.update)
+            digest = h.digest()
+        if override is not None:
+            type_ = override
+        add(path, type_, flags, m.size, m.mode, m.uid, m.gid, m.mtime, m.data_offset,
+            digest, link, extra)  # fmt: skip
+        if len(index.paths) > max_entries:
+            raise LimitExceeded(
+                f"over {max_entries} entries in one layer; raise with --max-entries"
+            )
+
+
+def _hash_sparse(stream, segments, stored: int, size: int, h) -> None:
+    """Hash a sparse file's logical content: its data segments with zero-filled holes."""
+    pos = 0
+    used = 0
+    for off, length in segments:
+        if off < pos or used + length > stored:
+            raise TarError("corrupt sparse map")
+        _feed_zeros(h, off - pos)
+        stream.feed(length, h.update)
+        pos = off + length
+        used += length
+    _feed_zeros(h, size - pos)
+
+
+def _feed_zeros(h, n: int) -> None:
+    while n > 0:
+        k = min(n, len(_ZEROS))
+        h.update(_ZEROS[:k] if k < len(_ZEROS) else _ZEROS)
+        n -= k
+
+
+def describe(exc: LayerscopeError, label: str) -> LayerscopeError:
+    """Prefix an error's message with the layer it happened in."""
+    exc.message = f"{label}: {exc.message}"
+    return exc

@@ -1,0 +1,204 @@
+"""Compact per-layer entry records: one column per field, so 500,000 entries cost tens of MB, not GB.
+
+A `LayerIndex` holds every tar entry of one layer blob after normalisation (FORMATS.md 25), with
+whiteout and opaque markers recognised (15-18). `Entry` is a light view of one row, made on demand.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from typing import NamedTuple
+
+# Entry types, in the order of REPORT.md's `type` values.
+FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO, WHITEOUT, OPAQUE = range(9)
+TYPE_NAMES = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque")
+TYPE_CODES = {name: code for code, name in enumerate(TYPE_NAMES)}
+
+# Flags: what a row is besides its type.
+F_META = 1  # not a user file: eStargz metadata, aufs `.wh..wh.*` bookkeeping; ignored by the model
+F_DOTDOT = 2  # the raw name had `..` components or left the root: flagged, resolved lexically
+F_OVERLAY = 4  # an overlay-style whiteout (char 0/0) or opaque (xattr) rather than a .wh. marker
+F_BAD_WHITEOUT = 8  # `.wh.`, `.wh..`, `.wh...`: invalid whiteouts, kept as ordinary entries
+F_SPARSE = 16  # a sparse file: its size is the logical size
+F_ALSO_OPAQUE = 32  # a directory entry carrying trusted.overlay.opaque=y: it is opaque too
+
+FLAG_NAMES = {
+    F_META: "metadata",
+    F_DOTDOT: "dotdot",
+    F_OVERLAY: "overlay",
+    F_BAD_WHITEOUT: "invalid-whiteout",
+    F_SPARSE: "sparse",
+    F_ALSO_OPAQUE: "opaque-xattr",
+}
+
+ESTARGZ_META = frozenset({"stargz.index.json", ".prefetch.landmark", ".no.prefetch.landmark"})
+NO_DIGEST = bytes(32)
+
+
+def flag_names(flags: int) -> list[str]:
+    return [name for bit, name in FLAG_NAMES.items() if flags & bit]
+
+
+def normalise(name: str) -> tuple[str, bool]:
+    """The normalised path of a tar name and whether it had `..` (or climbed above the root).
+    Leading `/` and `./` go, `.` and empty components collapse, a trailing `/` goes."""
+    if (
+        "//" not in name
+        and "/./" not in name
+        and ".." not in name
+        and not name.startswith(("/", "./"))
+        and not name.endswith("/.")
+        and name != "."
+    ):
+        return (name[:-1] if name.endswith("/") else name), False
+    parts: list[str] = []
+    dotdot = False
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            dotdot = True
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts), dotdot
+
+
+class Entry(NamedTuple):
+    """One row of a LayerIndex, as plain values."""
+
+    path: str
+    type: str
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
+    link: str | None
+    digest: str | None  # "sha256:<hex>" of a regular file's content
+    offset: int  # where the data starts in the uncompressed layer tar
+    flags: int
+
+    @property
+    def mode_octal(self) -> str:
+        return f"{self.mode & 0o7777:04o}"
+
+
+@dataclass
+class LayerIndex:
+    """Every entry of one layer blob, column by column, plus what was learnt of the blob."""
+
+    paths: list[str]
+    types: bytearray
+    flags: bytearray
+    sizes: array
+    modes: array
+    uids: array
+    gids: array
+    mtimes: array
+    offsets: array
+    digests: bytearray  # 32 bytes per row; zeros where there is no content digest
+    links: dict[int, str]  # row -> link target (symlinks, hardlinks)
+    extras: dict[int, dict]  # row -> rare fields: devmajor/devminor, xattrs, raw name
+    diff_id: str = ""
+    digest: str = ""
+    compression: str = "none"
+    stored_size: int = 0
+    tar_size: int = 0  # bytes of the uncompressed layer tar
+    verified: bool = False
+
+    @classmethod
+    def empty(cls) -> LayerIndex:
+        return cls(
+            paths=[],
+            types=bytearray(),
+            flags=bytearray(),
+            sizes=array("q"),
+            modes=array("I"),
+            uids=array("q"),
+            gids=array("q"),
+            mtimes=array("q"),
+            offsets=array("q"),
+            digests=bytearray(),
+            links={},
+            extras={},
+        )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def add(
+        self,
+        path: str,
+        type_: int,
+        flags: int,
+        size: int,
+        mode: int,
+        uid: int,
+        gid: int,
+        mtime: int,
+        offset: int,
+        digest: bytes = NO_DIGEST,
+        link: str | None = None,
+        extra: dict | None = None,
+    ) -> int:
+        row = len(self.paths)
+        self.paths.append(path)
+        self.types.append(type_)
+        self.flags.append(flags)
+        self.sizes.append(size)
+        self.modes.append(mode & 0xFFFFFFFF)
+        self.uids.append(uid)
+        self.gids.append(gid)
+        self.mtimes.append(mtime)
+        self.offsets.append(offset)
+        self.digests += digest
+        if link is not None:
+            self.links[row] = link
+        if extra:
+            self.extras[row] = extra
+        return row
+
+    def content_digest(self, row: int) -> bytes | None:
+        d = self.digests[row * 32 : row * 32 + 32]
+        return bytes(d) if self.types[row] == FILE and not self.flags[row] & F_META else None
+
+    def entry(self, row: int) -> Entry:
+        d = self.content_digest(row)
+        return Entry(
+            path=self.paths[row],
+            type=TYPE_NAMES[self.types[row]],
+            size=self.sizes[row],
+            mode=self.modes[row],
+            uid=self.uids[row],
+            gid=self.gids[row],
+            mtime=self.mtimes[row],
+            link=self.links.get(row),
+            digest=("sha256:" + d.hex()) if d is not None else None,
+            offset=self.offsets[row],
+            flags=self.flags[row],
+        )
+
+    def __iter__(self):
+        return (self.entry(i) for i in range(len(self.paths)))
+
+    @property
+    def size(self) -> int:
+        """Sum of the sizes of the regular files in the layer's tar (metadata entries aside)."""
+        types, flags, sizes = self.types, self.flags, self.sizes
+        return sum(
+            sizes[i] for i in range(len(types)) if types[i] == FILE and not flags[i] & F_META
+        )
+
+    def memory_bytes(self) -> int:
+        """Approximate bytes held by this index (for the benchmark's bytes-per-entry figure)."""
+        import sys
+
+        n = sys.getsizeof(self.paths) + sum(sys.getsizeof(p) for p in self.paths)
+        for col in (self.types, self.flags, self.sizes, self.modes, self.uids, self.gids):
+            n += sys.getsizeof(col)
+        n += sys.getsizeof(self.mtimes) + sys.getsizeof(self.offsets) + sys.getsizeof(self.digests)
+        n += sys.getsizeof(self.links) + sum(sys.getsizeof(v) for v in self.links.values())
+        return n

@@ -1,0 +1,416 @@
+"""A streaming tar reader: headers parsed by hand, data handed to the caller, one pass, any size.
+
+It reads ustar, GNU (long names and links, old sparse) and PAX (local and global, sparse 0.1 and 1.0)
+headers, base-256 numbers, and reports where each member's data lies in the uncompressed stream, so a
+later preview or export can go straight to it. `tarfile` is not used: it builds heavy objects per member
+and cannot report offsets in a decompressed stream.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from .errors import LimitExceeded, TarError
+from .limits import DEFAULT_LIMITS, Limits
+
+BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+_SPACES = b" " * 8
+CHUNK = 1 << 20
+
+
+class ByteStream(Protocol):
+    offset: int
+
+    def read(self, n: int) -> bytes: ...
+    def skip(self, n: int) -> None: ...
+    def feed(self, n: int, sink: Callable[[bytes | memoryview], object]) -> None: ...
+
+
+class ChunkStream:
+    """Exact reads over an iterator of byte chunks (a decompressor's output); counts the offset."""
+
+    __slots__ = ("_buf", "_it", "_pos", "offset", "on_chunk")
+
+    def __init__(
+        self, chunks: Iterator[bytes], on_chunk: Callable[[bytes], object] | None = None
+    ) -> None:
+        self._it = chunks
+        self._buf = b""
+        self._pos = 0
+        self.offset = 0  # absolute offset of the next unread byte
+        self.on_chunk = on_chunk  # sees every byte once, in order (the diff_id hash)
+
+    def _pull(self) -> bool:
+        for chunk in self._it:
+            if chunk:
+                if self.on_chunk is not None:
+                    self.on_chunk(chunk)
+                rest = len(self._buf) - self._pos
+                self._buf = self._buf[self._pos :] + chunk if rest else chunk
+                self._pos = 0
+                return True
+        return False
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) - self._pos < n:
+            if not self._pull():
+                raise TarError("truncated: the stream ends inside a tar entry")
+        start = self._pos
+        self._pos += n
+        self.offset += n
+        return self._buf[start : start + n]
+
+    def read_block_or_eof(self) -> bytes | None:
+        """The next 512 bytes, or None at a clean end of stream."""
+        if len(self._buf) - self._pos == 0 and not self._pull():
+            return None
+        return self.read(BLOCK)
+
+    def feed(self, n: int, sink: Callable[[bytes | memoryview], object]) -> None:
+        while n:
+            avail = len(self._buf) - self._pos
+            if not avail:
+                if not self._pull():
+                    raise TarError("truncated: the stream ends inside a file's data")
+                continue
+            k = avail if avail < n else n
+            sink(memoryview(self._buf)[self._pos : self._pos + k])
+            self._pos += k
+            self.offset += k
+            n -= k
+
+    def skip(self, n: int) -> None:
+        self.feed(n, _discard)
+
+    def drain(self) -> int:
+        """Read to the end of the stream (so a hash sees every byte); returns the bytes left."""
+        left = len(self._buf) - self._pos
+        self._buf, self._pos = b"", 0
+        for chunk in self._it:
+            if chunk and self.on_chunk is not None:
+                self.on_chunk(chunk)
+            left += len(chunk)
+        self.offset += left
+        return left
+
+
+class FileStream:
+    """Exact reads over a seekable file region; skips by seeking (the outer archive)."""
+
+    __slots__ = ("_end", "_f", "offset")
+
+    def __init__(self, f: BinaryIO, start: int = 0, size: int | None = None) -> None:
+        self._f = f
+        f.seek(0, 2)
+        end = f.tell()
+        self._end = end if size is None else min(end, start + size)
+        self.offset = start
+        f.seek(start)
+
+    def read(self, n: int) -> bytes:
+        if self.offset + n > self._end:
+            raise TarError("truncated: the archive ends inside a tar entry")
+        data = self._f.read(n)
+        if len(data) != n:
+            raise TarError("truncated: the archive ends inside a tar entry")
+        self.offset += n
+        return data
+
+    def read_block_or_eof(self) -> bytes | None:
+        if self.offset >= self._end:
+            return None
+        return self.read(BLOCK)
+
+    def feed(self, n: int, sink: Callable[[bytes | memoryview], object]) -> None:
+        while n:
+            k = min(n, CHUNK)
+            sink(self.read(k))
+            n -= k
+
+    def skip(self, n: int) -> None:
+        if self.offset + n > self._end:
+            raise TarError("truncated: the archive ends inside a tar entry's data")
+        self.offset += n
+        self._f.seek(self.offset)
+
+
+def _discard(_: object) -> None:
+    return None
+
+
+# Member types as they come from the tar typeflag, mapped to layerscope's type names.
+TYPE_NAMES = {
+    b"0": "file",
+    b"\0": "file",
+    b"7": "file",
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "char",
+    b"4": "block",
+    b"5": "dir",
+    b"D": "dir",
+    b"6": "fifo",
+    b"S": "file",
+}
+
+
+@dataclass(slots=True)
+class TarMember:
+    """One member as the archive describes it (names as raw bytes)."""
+
+    name: bytes
+    type: str
+    size: int  # logical size: a sparse file's real size
+    stored: int  # bytes of data that follow the header in the stream
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
+    linkname: bytes
+    devmajor: int
+    devminor: int
+    data_offset: int  # offset of the data in the stream
+    pax: dict[str, bytes] | None = None
+    sparse: list[tuple[int, int]] | None = None  # (offset, length) data segments of a sparse file
+
+
+def _num(field: bytes) -> int:
+    """A numeric header field: octal ASCII, or base-256 when the high bit is set."""
+    if field and field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        if field[0] & 0x40:  # negative base-256
+            value -= 1 << (8 * (len(field) - 1) + 6)
+        else:
+            value += (field[0] & 0x3F) << (8 * (len(field) - 1))
+        return value
+    s = field.split(b"\0", 1)[0].strip(b" ")
+    if not s:
+        return 0
+    try:
+        return int(s, 8)
+    except ValueError:
+        raise TarError(f"corrupt tar header: bad number {s[:16]!r}") from None
+
+
+def _checksum_ok(block: bytes) -> bool:
+    stored = block[148:156].split(b"\0", 1)[0].strip(b" ")
+    try:
+        want = int(stored, 8)
+    except ValueError:
+        return False
+    # adler32's low half is 1 + sum(bytes) mod 65521: a C-speed first check, exact sum on a hit.
+    a = zlib.adler32(block[156:], zlib.adler32(_SPACES, zlib.adler32(block[:148]))) & 0xFFFF
+    if a != (1 + want) % 65521:
+        # old tars used a signed sum
+        signed = sum(b - 256 if b > 127 else b for b in block[:148] + _SPACES + block[156:])
+        return signed == want
+    return sum(block[:148]) + 256 + sum(block[156:]) == want
+
+
+def _parse_pax(data: bytes, limits: Limits) -> dict[str, bytes]:
+    """PAX records `LEN KEY=VALUE\\n`; values stay bytes (xattrs are binary)."""
+    out: dict[str, bytes] = {}
+    pos = 0
+    n = len(data)
+    while pos < n:
+        if data[pos] == 0:
+            break
+        sp = data.find(b" ", pos, pos + 24)
+        if sp < 0:
+            raise TarError("corrupt PAX header: no record length")
+        try:
+            length = int(data[pos:sp])
+        except ValueError:
+            raise TarError("corrupt PAX header: bad record length") from None
+        end = pos + length
+        if length <= sp - pos + 1 or end > n or data[end - 1] != 0x0A:
+            raise TarError("corrupt PAX header: bad record")
+        rec = data[sp + 1 : end - 1]
+        eq = rec.find(b"=")
+        if eq <= 0:
+            raise TarError("corrupt PAX header: record without '='")
+        out[rec[:eq].decode("utf-8", "surrogateescape")] = rec[eq + 1 :]
+        pos = end
+    return out
+
+
+def _pax_int(pax: dict[str, bytes], key: str, default: int) -> int:
+    v = pax.get(key)
+    if v is None:
+        return default
+    try:
+        return int(float(v)) if b"." in v else int(v)
+    except ValueError:
+        raise TarError(f"corrupt PAX header: bad {key}") from None
+
+
+def _old_gnu_sparse(block: bytes, stream: ByteStream) -> list[tuple[int, int]]:
+    segs: list[tuple[int, int]] = []
+
+    def take(area: bytes, count: int) -> None:
+        for i in range(count):
+            off = _num(area[i * 24 : i * 24 + 12])
+            ln = _num(area[i * 24 + 12 : i * 24 + 24])
+            if off or ln:
+                segs.append((off, ln))
+
+    take(block[386:482], 4)
+    extended = block[482]
+    while extended:
+        ext = stream.read(BLOCK)
+        take(ext[:504], 21)
+        extended = ext[504]
+    return segs
+
+
+def _pax_sparse_map(pax: dict[str, bytes]) -> list[tuple[int, int]] | None:
+    if "GNU.sparse.map" in pax:  # sparse 0.1
+        nums = [int(x) for x in pax["GNU.sparse.map"].split(b",") if x]
+        return list(zip(nums[0::2], nums[1::2], strict=False))
+    return None
+
+
+def _read_sparse_1_0(stream: ByteStream) -> tuple[list[tuple[int, int]], int]:
+    """Sparse 1.0: a decimal map at the start of the data, padded to a block; returns map and bytes."""
+    buf = stream.read(BLOCK)
+    used = BLOCK
+    lines = buf.split(b"\n")
+
+    def need(k: int) -> None:
+        nonlocal buf, used, lines
+        while len(lines) <= k:
+            buf += stream.read(BLOCK)
+            used += BLOCK
+            lines = buf.split(b"\n")
+
+    need(1)
+    count = int(lines[0])
+    need(1 + 2 * count)
+    nums = [int(x) for x in lines[1 : 1 + 2 * count]]
+    return list(zip(nums[0::2], nums[1::2], strict=False)), used
+
+
+def iter_members(
+    stream: ByteStream, limits: Limits = DEFAULT_LIMITS, *, require_end: bool = False
+) -> Iterator[TarMember]:
+    """Yield each member; the caller may consume up to `member.stored` bytes of data before the
+    next iteration, the rest (and the padding) is skipped. Ends at the end-of-archive marker or at
+    a clean end of stream (an error with `require_end`, unless the stream is empty); raises
+    TarError on corruption."""
+    global_pax: dict[str, bytes] = {}
+    long_name: bytes | None = None
+    long_link: bytes | None = None
+    pax: dict[str, bytes] | None = None
+    first = True
+    read_block = stream.read_block_or_eof  # type: ignore[attr-defined]
+    while True:
+        block = read_block()
+        if block is None:
+            if require_end and not first:
+                raise TarError("truncated: the tar stream ends without its end-of-archive marker")
+            return
+        if block == ZERO_BLOCK:
+            return  # end of archive (a second zero block may follow; callers drain)
+        if not _checksum_ok(block):
+            if first:
+                raise TarError("not a tar archive (bad header checksum)")
+            raise TarError(f"corrupt tar header at offset {stream.offset - BLOCK}")
+        first = False
+        flag = block[156:157]
+        size = _num(block[124:136])
+        if size < 0:
+            raise TarError("corrupt tar header: negative size")
+        if flag in (b"L", b"K", b"x", b"g"):
+            if size > limits.max_header_bytes:
+                raise LimitExceeded(
+                    f"a tar extended header of {size} bytes is over the limit of "
+                    f"{limits.max_header_bytes}; raise with --max-header-bytes"
+                )
+            data = stream.read(size)
+            stream.skip(-size % BLOCK)
+            if flag == b"L":
+                long_name = data.split(b"\0", 1)[0]
+            elif flag == b"K":
+                long_link = data.split(b"\0", 1)[0]
+            elif flag == b"x":
+                pax = _parse_pax(data, limits)
+            else:
+                global_pax.update(_parse_pax(data, limits))
+            continue
+        if flag in (b"V", b"M", b"N"):  # volume label, multi-volume, old long names: no content
+            if flag == b"M":
+                raise TarError("multi-volume tar archives are not supported")
+            stream.skip(size + (-size % BLOCK))
+            continue
+        ptype = TYPE_NAMES.get(flag, "file")  # unknown types read as regular files (POSIX)
+        if long_name is not None:
+            name = long_name
+        else:
+            name = block[0:100].split(b"\0", 1)[0]
+            if block[257:262] == b"ustar" and block[263:265] != b" \0":  # POSIX ustar: prefix
+                prefix = block[345:500].split(b"\0", 1)[0]
+                if prefix:
+                    name = prefix + b"/" + name
+        linkname = long_link if long_link is not None else block[157:257].split(b"\0", 1)[0]
+        member = TarMember(
+            name=name,
+            type=ptype,
+            size=size,
+            stored=size,
+            mode=_num(block[100:108]),
+            uid=_num(block[108:116]),
+            gid=_num(block[116:124]),
+            mtime=_num(block[136:148]),
+            linkname=linkname,
+            devmajor=_num(block[329:337]) if ptype in ("char", "block") else 0,
+            devminor=_num(block[337:345]) if ptype in ("char", "block") else 0,
+            data_offset=0,
+        )
+        if flag == b"S":
+            member.sparse = _old_gnu_sparse(block, stream)
+            member.size = _num(block[483:495])
+        merged = {**global_pax, **pax} if pax is not None else (global_pax or None)
+        if merged:
+            _apply_pax(member, merged)
+        long_name = long_link = pax = None
+        if merged and merged.get("GNU.sparse.major") == b"1":
+            member.sparse, used = _read_sparse_1_0(stream)
+            member.stored -= used
+        if len(member.name) > limits.max_path_length:
+            raise LimitExceeded(
+                f"an entry name of {len(member.name)} bytes is over the limit of "
+                f"{limits.max_path_length}; raise with --max-path-length"
+            )
+        member.data_offset = stream.offset
+        end = stream.offset + member.stored
+        yield member
+        rest = end - stream.offset
+        if rest < 0:
+            raise TarError("internal: a caller read past a member's data")
+        stream.skip(rest + (-(end - member.data_offset) % BLOCK))
+
+
+def _apply_pax(m: TarMember, pax: dict[str, bytes]) -> None:
+    m.pax = pax
+    if "path" in pax:
+        m.name = pax["path"]
+    if "linkpath" in pax:
+        m.linkname = pax["linkpath"]
+    if "size" in pax:
+        m.size = m.stored = _pax_int(pax, "size", m.size)
+    m.uid = _pax_int(pax, "uid", m.uid)
+    m.gid = _pax_int(pax, "gid", m.gid)
+    m.mtime = _pax_int(pax, "mtime", m.mtime)
+    if "GNU.sparse.name" in pax:
+        m.name = pax["GNU.sparse.name"]
+    if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
+        m.size = _pax_int(pax, "GNU.sparse.realsize", _pax_int(pax, "GNU.sparse.size", m.size))
+        sparse = _pax_sparse_map(pax)
+        if sparse is not None:
+            m.sparse = sparse
+        elif "GNU.sparse.major" not in pax:  # 0.0: offset/numbytes pairs arrive as repeated keys
+            m.sparse = []
