@@ -124,7 +124,7 @@ def discover(
     return Archive(sources, images, verify=verify, limits=limits)
 
 
-def open(  # noqa: A001 - layerscope.open mirrors the builtin on purpose
+def open(
     names: str | Iterable[str],
     *,
     platform: str | None = None,

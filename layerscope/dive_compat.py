@@ -36,7 +36,7 @@ How dive 0.13.1 computes them:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -131,6 +131,15 @@ class _Node:
         self.is_dir = False
 
 
+def _sorted_children(node: _Node) -> list[_Node]:
+    """Children in Go's ``sort.Strings`` order (bytes; code points agree unless surrogates)."""
+    children = node.children
+    assert children is not None
+    if all(name.isascii() for name in children):
+        return [children[name] for name in sorted(children)]
+    return [children[name] for name in sorted(children, key=_byte_key)]
+
+
 def _byte_key(name: str) -> bytes:
     try:
         return name.encode("utf-8", "surrogateescape")
@@ -138,29 +147,35 @@ def _byte_key(name: str) -> bytes:
         return name.encode("utf-8", "surrogatepass")
 
 
-def _components(entry: DiveEntry) -> list[str] | None:
-    """The components of the cleaned name dive sees, or None for a name dive skips (".")."""
-    if entry.raw_name is not None:
-        clean = go_clean(entry.raw_name)
-        return None if clean == "." else clean.strip("/").split("/")
-    path = entry.path
-    if entry.type == "opaque":
-        return [*path.split("/"), _OPAQUE_NAME] if path else [_OPAQUE_NAME]
-    if not path:
-        return None
-    parts = path.split("/")
-    if entry.type == "whiteout":
-        parts[-1] = _WHITEOUT + parts[-1]
-    return parts
+class _Tree:
+    """A dive ``FileTree``, with a cache of directory nodes by path to skip walks from the root."""
 
+    __slots__ = ("dirs", "root")
 
-def _add(root: _Node, comps: list[str], size: int, is_dir: bool) -> None:
-    """dive's ``FileTree.AddPath`` on already cleaned components."""
-    node = root
-    last = len(comps) - 1
-    for idx, name in enumerate(comps):
+    def __init__(self) -> None:
+        self.root = _Node("", None)
+        self.dirs: dict[str, _Node] = {}
+
+    def add(self, parent: str, name: str, size: int, is_dir: bool) -> None:
+        """dive's ``AddPath`` of the cleaned path ``parent/name`` (``parent`` "" for the root)."""
+        node = self.dirs.get(parent)
+        if node is None:
+            node = self.root
+            if parent:
+                for comp in parent.split("/"):
+                    children = node.children
+                    child = children.get(comp) if children is not None else None
+                    if child is None:
+                        if comp.startswith(_DOUBLE_WHITEOUT):
+                            return
+                        child = _Node(comp, node)
+                        if children is None:
+                            children = node.children = {}
+                        children[comp] = child
+                    node = child
+            self.dirs[parent] = node
         if not name:
-            continue
+            return
         children = node.children
         child = children.get(name) if children is not None else None
         if child is None:
@@ -168,65 +183,92 @@ def _add(root: _Node, comps: list[str], size: int, is_dir: bool) -> None:
                 return
             child = _Node(name, node)
             if children is None:
-                children = node.children = {}
-            children[name] = child
-        node = child
-        if idx == last:
-            node.size = size
-            node.is_dir = is_dir
+                node.children = {name: child}
+            else:
+                children[name] = child
+        child.size = size
+        child.is_dir = is_dir
 
+    def add_path(self, path: str, size: int, is_dir: bool) -> None:
+        """dive's ``AddPath`` of a ``Path()`` string such as ``/a/b``."""
+        if "/.." in path:
+            path = go_clean(path)
+            if path == ".":
+                return
+        parent, _, name = path.strip("/").rpartition("/")
+        self.add(parent, name, size, is_dir)
 
-def _add_path(root: _Node, path: str, size: int, is_dir: bool) -> None:
-    if "//" in path or "/./" in path or "/.." in path or path.endswith("/."):
-        path = go_clean(path)
-        if path == ".":
+    def get(self, path: str) -> _Node | None:
+        """dive's ``GetNode``."""
+        node = self.root
+        for name in path.strip("/").split("/"):
+            if not name:
+                continue
+            children = node.children
+            child = children.get(name) if children is not None else None
+            if child is None:
+                return None
+            node = child
+        return node
+
+    def remove(self, path: str) -> None:
+        """dive's ``RemovePath`` (a missing path, or the root, is left alone)."""
+        node = self.get(path)
+        if node is None or node.parent is None:
             return
-    _add(root, path.strip("/").split("/"), size, is_dir)
+        siblings = node.parent.children
+        assert siblings is not None
+        del siblings[node.name]
+        self.dirs.clear()
 
 
-def _get(root: _Node, path: str) -> _Node | None:
-    """dive's ``FileTree.GetNode``."""
-    node = root
-    for name in path.strip("/").split("/"):
-        if not name:
-            continue
-        children = node.children
-        child = children.get(name) if children is not None else None
-        if child is None:
+def _entry_parts(entry: DiveEntry) -> tuple[str, str] | None:
+    """(parent, name) of the cleaned name dive sees, or None for a name it skips (".")."""
+    if entry.raw_name is not None:
+        clean = go_clean(entry.raw_name)
+        if clean == ".":
             return None
-        node = child
-    return node
+        parent, _, name = clean.strip("/").rpartition("/")
+        return parent, name
+    path = entry.path
+    if entry.type == "opaque":
+        return path, _OPAQUE_NAME
+    if not path:
+        return None
+    parent, _, name = path.rpartition("/")
+    if entry.type == "whiteout":
+        name = _WHITEOUT + name
+    return parent, name
 
 
-def _walk(root: _Node) -> Iterator[tuple[_Node, str]]:
-    """Every node but the root with dive's ``Path()``: children first, siblings in byte order."""
+def _walk(root: _Node) -> Iterator[tuple[_Node, str, str]]:
+    """Every node but the root, children first, siblings in byte order, as (node, parent path,
+    dive's ``Path()``); the parent path is "" or like "/a/b"."""
     if not root.children:
         return
-    stack: list[tuple[_Node, str, str, Iterator[_Node]]] = [
-        (root, "", "", iter(sorted(root.children.values(), key=lambda n: _byte_key(n.name))))
+    stack: list[tuple[_Node, str, str, str, Iterator[_Node]]] = [
+        (root, "", "", "", iter(_sorted_children(root)))
     ]
     while stack:
-        node, prefix, own_path, it = stack[-1]
+        node, parent, own_path, prefix, it = stack[-1]
         child = next(it, None)
         if child is None:
             stack.pop()
             if stack:
-                yield node, own_path
+                yield node, parent, own_path
             continue
         name = child.name
-        shown = name[4:] if name.startswith(_WHITEOUT) else name
-        child_own = prefix + "/" + shown
+        child_path = prefix + "/" + (name[4:] if name.startswith(_WHITEOUT) else name)
         if child.children:
-            kids = sorted(child.children.values(), key=lambda n: _byte_key(n.name))
-            stack.append((child, prefix + "/" + name, child_own, iter(kids)))
+            kids = iter(_sorted_children(child))
+            stack.append((child, prefix, child_path, prefix + "/" + name, kids))
         else:
-            yield child, child_own
+            yield child, prefix, child_path
 
 
-def _copy(root: _Node) -> _Node:
-    new_root = _Node(root.name, None)
-    new_root.size, new_root.is_dir = root.size, root.is_dir
-    todo = [(root, new_root)]
+def _copy(tree: _Tree) -> _Tree:
+    new = _Tree()
+    todo = [(tree.root, new.root)]
     while todo:
         src, dst = todo.pop()
         if src.children is None:
@@ -237,18 +279,18 @@ def _copy(root: _Node) -> _Node:
             copy.size, copy.is_dir = child.size, child.is_dir
             dst.children[name] = copy
             todo.append((child, copy))
-    return new_root
+    return new
 
 
-def _stack(lower: _Node, upper: _Node) -> None:
+def _stack(lower: _Tree, upper: _Tree) -> None:
     """dive's ``FileTree.Stack``: apply ``upper`` onto ``lower`` in place."""
-    for node, path in _walk(upper):
+    for node, parent, path in _walk(upper.root):
         if node.name.startswith(_WHITEOUT):
-            target = _get(lower, path)
-            if target is not None and target.parent is not None and target.parent.children:
-                target.parent.children.pop(target.name, None)
+            lower.remove(path)
+        elif "/.." in path:
+            lower.add_path(path, node.size, node.is_dir)
         else:
-            _add_path(lower, path, node.size, node.is_dir)
+            lower.add(parent[1:], node.name, node.size, node.is_dir)
 
 
 def _subtree_size(node: _Node, memo: dict[int, int]) -> int:
@@ -272,38 +314,46 @@ def _subtree_size(node: _Node, memo: dict[int, int]) -> int:
     return memo[id(node)]
 
 
-def _build(entries: Sequence[DiveEntry]) -> tuple[_Node, int]:
-    root = _Node("", None)
+def _build(entries: Sequence[DiveEntry]) -> tuple[_Tree, int]:
+    tree = _Tree()
     size = 0
     for entry in entries:
-        comps = _components(entry)
-        if comps is None:
+        parts = _entry_parts(entry)
+        if parts is None:
             continue
         size += entry.size
-        _add(root, comps, entry.size, entry.type == "dir")
-    return root, size
+        tree.add(parts[0], parts[1], entry.size, entry.type == "dir")
+    return tree, size
 
 
-def dive_figures(layers: Sequence[Sequence[DiveEntry]]) -> DiveFigures:
-    """dive 0.13.1's figures for an image whose layers (bottom to top) hold these tar entries."""
+def dive_figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
+    """dive 0.13.1's figures for an image whose layers (bottom to top) hold these tar entries.
+
+    Layers are consumed one at a time, so both arguments may be iterators.
+    """
     # path -> [cumulative size, minimum size (-1 = none yet), leaves seen]
     stats: dict[str, list[int]] = {}
     layer_sizes: list[int] = []
     aborted: list[int] = []
-    stacked: _Node | None = None  # the layers below the current one, stacked as dive does
+    stacked: _Tree | None = None  # the layers below the current one, stacked as dive does
+    previous: _Tree | None = None
     for index, entries in enumerate(layers):
+        if previous is not None:
+            if stacked is None:
+                stacked = _copy(previous)
+            _stack(stacked, previous)
         tree, size = _build(entries)
         layer_sizes.append(size)
-        lower = tree if stacked is None else stacked
+        lower = stacked if stacked is not None else tree
         memo: dict[int, int] = {}
-        for node, path in _walk(tree):
+        for node, _parent, path in _walk(tree.root):
             if node.children:
                 continue
             rec = stats.get(path)
             if rec is None:
                 rec = stats[path] = [0, -1, 0]
             if node.name.startswith(_WHITEOUT):
-                target = _get(lower, path)
+                target = lower.get(path)
                 if target is None:
                     aborted.append(index)
                     break
@@ -314,20 +364,13 @@ def dive_figures(layers: Sequence[Sequence[DiveEntry]]) -> DiveFigures:
             if rec[1] < 0 or seen < rec[1]:
                 rec[1] = seen
             rec[2] += 1
-        if index + 1 < len(layers):
-            if stacked is None:
-                stacked = _copy(tree)
-            _stack(stacked, tree)
+        previous = tree
 
     minimum = sum(rec[1] for rec in stats.values())
     discovered = sum(rec[0] for rec in stats.values())
     efficiency = 1.0 if discovered == 0 else float(minimum) / float(discovered)
     inefficient = sorted(
-        (
-            InefficientPath(path.lstrip("/"), rec[2], rec[0])
-            for path, rec in stats.items()
-            if rec[2] >= 2
-        ),
+        (InefficientPath(path[1:], rec[2], rec[0]) for path, rec in stats.items() if rec[2] >= 2),
         key=lambda p: (-p.cumulative_size, p.path),
     )
     wasted = sum(p.cumulative_size for p in inefficient)

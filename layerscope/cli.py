@@ -1,0 +1,250 @@
+"""The command line: open the UI, write the JSON report, or give a CI verdict.
+
+Exit status: 0 success (CI: every rule passed), 1 a CI rule failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib import resources
+
+from . import __version__
+from .archive import Archive, discover
+from .errors import LayerscopeError
+from .image import Image
+from .limits import DEFAULT_LIMITS, Limits
+
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"layerscope: {message}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def demo_path() -> str:
+    """The built-in sample: a small real image made by podman (see tests/fixtures/real)."""
+    return str(resources.files("layerscope") / "data" / "demo.tar.gz")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="layerscope",
+        description="See inside saved container images: layers, what hides what, wasted bytes.",
+    )
+    p.add_argument(
+        "archives",
+        nargs="*",
+        metavar="ARCHIVE",
+        help="a saved image (docker save, podman save, skopeo, OCI layout dir), '-' for standard "
+        "input, or an image name to save with docker/podman",
+    )
+    p.add_argument("--demo", action="store_true", help="open the built-in sample image")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-': stdout)")
+    p.add_argument(
+        "--no-files", action="store_true", help="leave the files lists out of the report"
+    )
+    p.add_argument("--ci", action="store_true", help="print a verdict and exit 0/1/2; no UI")
+    p.add_argument(
+        "--ci-config",
+        metavar="FILE",
+        help="dive's .dive-ci rules file (default: ./.dive-ci when present)",
+    )
+    p.add_argument(
+        "--lowest-efficiency", metavar="X", help="CI: fail below this dive efficiency (0-1)"
+    )
+    p.add_argument(
+        "--highest-wasted-bytes", metavar="SIZE", help="CI: fail above these dive wasted bytes"
+    )
+    p.add_argument(
+        "--highest-user-wasted-percent",
+        metavar="X",
+        help="CI: fail above this dive user wasted fraction (0-1)",
+    )
+    p.add_argument(
+        "--highest-reclaimable-bytes", metavar="SIZE", help="CI: fail above these reclaimable bytes"
+    )
+    p.add_argument(
+        "--highest-reclaimable-percent",
+        metavar="X",
+        help="CI: fail above this fraction of reclaimable bytes (0-1)",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="add a comparison of two images to the report (two archives, or --image twice)",
+    )
+    p.add_argument(
+        "--image", action="append", metavar="REF|N", help="the image to show (repeat for --compare)"
+    )
+    p.add_argument(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="platform to pick from a multi-platform index",
+    )
+    p.add_argument(
+        "--source",
+        choices=("docker", "podman", "archive"),
+        help="where ARCHIVE comes from (default: a file if it exists, else docker or podman)",
+    )
+    p.add_argument(
+        "--no-verify", action="store_true", help="skip the blob digest and diff_id checks"
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"layerscope {__version__}")
+    lim = p.add_argument_group("limits (raise them for unusual but trusted archives)")
+    for name, help_ in (
+        ("max_json_bytes", "largest manifest/index/config"),
+        ("max_header_bytes", "largest tar extended header"),
+        ("max_entries", "most entries in one layer"),
+        ("max_path_length", "longest entry name"),
+        ("max_path_depth", "deepest entry name"),
+        ("max_symlink_hops", "symlinks followed for one path"),
+        ("max_index_depth", "nesting of OCI indexes"),
+        ("max_ratio", "decompressed/stored ratio of a layer"),
+    ):
+        lim.add_argument("--" + name.replace("_", "-"), type=int, metavar="N", help=help_)
+    return p
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    changes = {
+        f: getattr(args, f)
+        for f in DEFAULT_LIMITS.__dataclass_fields__
+        if getattr(args, f, None) is not None
+    }
+    return replace(DEFAULT_LIMITS, **changes) if changes else DEFAULT_LIMITS
+
+
+def select_image(images: Sequence[Image], selector: str | None) -> Image:
+    """`--image`: a ref (exact, or the part after the last '/'), or a number from 0."""
+    if not images:
+        raise LayerscopeError("no image found")
+    if selector is None:
+        return images[0]
+    if selector.isdigit():
+        n = int(selector)
+        if n >= len(images):
+            raise LayerscopeError(
+                f"--image {n}: there are {len(images)} images (0-{len(images) - 1})"
+            )
+        return images[n]
+    for img in images:
+        if selector in img.refs or any(r.rsplit("/", 1)[-1] == selector for r in img.refs):
+            return img
+        if img.config_digest.startswith(selector) or img.config_digest == "sha256:" + selector:
+            return img
+    names = ", ".join(i.name for i in images)
+    raise LayerscopeError(f"--image {selector}: no such image (have: {names})")
+
+
+def _write_json(args: argparse.Namespace, images: list[Image], comparison) -> None:
+    from .report import write_report
+
+    if args.json == "-":
+        write_report(sys.stdout, images, files=not args.no_files, comparison=comparison)
+        sys.stdout.flush()
+        return
+    tmp = args.json + ".layerscope-partial"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            write_report(f, images, files=not args.no_files, comparison=comparison)
+        os.replace(tmp, args.json)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise LayerscopeError(f"cannot write the report: {e.strerror}", source=args.json) from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _comparison(args: argparse.Namespace, images: list[Image]):
+    from .compare import compare
+
+    sel = args.image or []
+    if len(sel) == 2:
+        a, b = select_image(images, sel[0]), select_image(images, sel[1])
+    elif len(sel) == 0 and len(images) == 2:
+        a, b = images
+    else:
+        raise LayerscopeError("--compare needs two images: two archives, or --image twice")
+    return compare(a, b)
+
+
+def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
+    from .ci import run_ci
+
+    targets = [select_image(images, s) for s in args.image] if args.image else images
+    return run_ci(args, targets, sys.stdout)
+
+
+def _headless(args: argparse.Namespace, archive: Archive) -> int:
+    archive.load()
+    images = archive.images
+    comparison = _comparison(args, images) if args.compare else None
+    if args.json:
+        _write_json(args, images, comparison)
+    if args.ci:
+        return _run_ci(args, images)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = list(args.archives)
+    if args.demo:
+        names.append(demo_path())
+    if not names:
+        build_parser().print_usage(sys.stderr)
+        print(
+            "layerscope: name an archive (or '-' for standard input), or use --demo",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    try:
+        limits = _limits(args)
+        verify = not args.no_verify
+        if args.json or args.ci or args.compare:
+            with discover(
+                names, platform=args.platform, verify=verify, engine=args.source, limits=limits
+            ) as archive:
+                return _headless(args, archive)
+        from .ui.app import run
+
+        return run(
+            names,
+            platform=args.platform,
+            verify=verify,
+            engine=args.source,
+            image=(args.image or [None])[0],
+        )
+    except LayerscopeError as e:
+        if args.debug:
+            raise
+        print(f"layerscope: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except MemoryError:
+        if args.debug:
+            raise
+        print("layerscope: out of memory", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"layerscope: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The JSON report of REPORT.md, written as a stream: a layer's `files` list is never held whole
+as Python objects, so a 500,000-entry image reports in bounded memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from . import __version__
+from .compare import Comparison
+from .image import Image, Layer
+from .records import F_META, FILE, HARDLINK, SYMLINK, TYPE_NAMES, flag_names
+from .sharing import sharing
+
+_dump = json.JSONEncoder(ensure_ascii=True).encode
+
+
+def _file_json(li, row: int) -> str:
+    t = li.types[row]
+    link = li.links.get(row) if t in (SYMLINK, HARDLINK) else None
+    digest = None
+    if t == FILE and not li.flags[row] & F_META:
+        digest = "sha256:" + li.digests[row * 32 : row * 32 + 32].hex()
+    d = {
+        "path": li.paths[row],
+        "type": TYPE_NAMES[t],
+        "size": li.sizes[row],
+        "mode": f"{li.modes[row] & 0o7777:04o}",
+        "uid": li.uids[row],
+        "gid": li.gids[row],
+        "link": link,
+        "digest": digest,
+    }
+    if li.flags[row]:
+        d["flags"] = flag_names(li.flags[row])
+    return _dump(d)
+
+
+def layer_dict(layer: Layer) -> dict[str, Any]:
+    return {
+        "index": layer.position,
+        "diff_id": layer.diff_id,
+        "digest": layer.digest,
+        "compression": layer.compression,
+        "stored_size": layer.stored_size,
+        "size": layer.size,
+        "created_by": layer.created_by,
+        "changes": layer.changes.as_dict(),
+    }
+
+
+def image_dict(img: Image) -> dict[str, Any]:
+    """An image's report entry, `layers` without their `files` lists."""
+    cfg = img.config
+    d: dict[str, Any] = {
+        "source": img.source,
+        "ref": img.ref,
+        "refs": list(img.refs),
+        "config_digest": img.config_digest,
+        "platform": img.platform,
+        "format": img.spec.format,
+        "layers": [layer_dict(layer) for layer in img.layers],
+        "history": [h.as_dict() for h in img.history],
+        "size": img.size,
+        "final_size": img.final_size,
+        "final_files": img.final_files,
+        "reclaimable_bytes": img.reclaimable_bytes,
+        "hidden": [h.as_dict() for h in img.hidden],
+        "duplicate_bytes": img.duplicate_bytes,
+        "config": {
+            "env": cfg.env,
+            "cmd": cfg.cmd,
+            "entrypoint": cfg.entrypoint,
+            "labels": cfg.labels,
+            "user": cfg.user,
+            "workdir": cfg.workdir,
+            "created": cfg.created,
+        },
+    }
+    dive = img.dive
+    d["dive"] = {
+        "efficiency": dive.efficiency,
+        "wasted_bytes": dive.wasted_bytes,
+        "user_wasted_fraction": dive.user_wasted_fraction,
+    }
+    if img.spec.notes:
+        d["notes"] = list(img.spec.notes)
+    return d
+
+
+def write_report(
+    out: IO[str],
+    images: Sequence[Image],
+    *,
+    files: bool = True,
+    comparison: Comparison | None = None,
+) -> None:
+    """Write the report of REPORT.md for `images` (all loaded) to `out`."""
+    w = out.write
+    w('{"layerscope": ' + _dump(__version__) + ', "images": [')
+    for n, img in enumerate(images):
+        if n:
+            w(", ")
+        d = image_dict(img)
+        layers = d.pop("layers")
+        head = _dump(d)[:-1]
+        w(head + ', "layers": [')
+        for i, (ld, layer) in enumerate(zip(layers, img.layers, strict=True)):
+            if i:
+                w(", ")
+            if files:
+                body = _dump(ld)[:-1]
+                w(body + ', "files": [')
+                li = layer.data
+                for row in range(len(li)):  # type: ignore[arg-type]
+                    if row:
+                        w(", ")
+                    w(_file_json(li, row))
+                w("]}")
+            else:
+                w(_dump(ld))
+        w("]}")
+    w('], "sharing": ')
+    w(_dump(sharing(images).as_dict()))
+    if comparison is not None:
+        w(', "compare": ')
+        w(_dump(comparison.as_dict()))
+    w("}\n")

@@ -1,0 +1,464 @@
+"""Build image archives for tests from a few lines of description.
+
+    layer = Layer(File("etc/motd", b"hi"), Dir("var"), Whiteout("etc/old"), Opaque("opt"))
+    img = Img([layer, Layer(...)], tag="app:1")
+    docker_archive(tmp_path / "a.tar", [img])      # or oci_archive, oci_dir, docker25, docker_dir
+
+Layers are written with Python's tarfile, so the reader under test is checked against an
+independent writer.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+# -- entries -------------------------------------------------------------------------------
+
+
+@dataclass
+class File:
+    path: str
+    data: bytes = b""
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    mtime: int = 0
+
+
+@dataclass
+class Dir:
+    path: str
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass
+class Symlink:
+    path: str
+    target: str
+
+
+@dataclass
+class Hardlink:
+    path: str
+    target: str
+
+
+@dataclass
+class Whiteout:
+    """`dir/.wh.NAME` deleting `dir/NAME`."""
+
+    path: str
+
+
+@dataclass
+class Opaque:
+    """`dir/.wh..wh..opq`."""
+
+    dir: str
+
+
+@dataclass
+class Device:
+    path: str
+    kind: str = "char"  # char | block | fifo
+    major: int = 0
+    minor: int = 0
+
+
+@dataclass
+class Raw:
+    """A tar member exactly as given (for odd names)."""
+
+    info: tarfile.TarInfo
+    data: bytes = b""
+
+
+Entry = File | Dir | Symlink | Hardlink | Whiteout | Opaque | Device | Raw
+
+
+def _info(name: str, type_: bytes, mode: int = 0o644) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type = type_
+    ti.mode = mode
+    ti.mtime = 0
+    return ti
+
+
+def _split(path: str) -> tuple[str, str]:
+    i = path.rfind("/")
+    return (path[: i + 1], path[i + 1 :]) if i >= 0 else ("", path)
+
+
+def layer_tar(*entries: Entry, fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """The bytes of a layer tar holding `entries` in order."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for e in entries:
+            if isinstance(e, File):
+                ti = _info(e.path, tarfile.REGTYPE, e.mode)
+                ti.size, ti.uid, ti.gid, ti.mtime = len(e.data), e.uid, e.gid, e.mtime
+                tf.addfile(ti, io.BytesIO(e.data))
+            elif isinstance(e, Dir):
+                ti = _info(e.path + "/", tarfile.DIRTYPE, e.mode)
+                ti.uid, ti.gid = e.uid, e.gid
+                tf.addfile(ti)
+            elif isinstance(e, Symlink):
+                ti = _info(e.path, tarfile.SYMTYPE, 0o777)
+                ti.linkname = e.target
+                tf.addfile(ti)
+            elif isinstance(e, Hardlink):
+                ti = _info(e.path, tarfile.LNKTYPE)
+                ti.linkname = e.target
+                tf.addfile(ti)
+            elif isinstance(e, Whiteout):
+                d, n = _split(e.path)
+                tf.addfile(_info(f"{d}.wh.{n}", tarfile.REGTYPE, 0))
+            elif isinstance(e, Opaque):
+                prefix = e.dir + "/" if e.dir else ""
+                tf.addfile(_info(prefix + ".wh..wh..opq", tarfile.REGTYPE, 0))
+            elif isinstance(e, Device):
+                t = {"char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
+                ti = _info(e.path, t[e.kind])
+                ti.devmajor, ti.devminor = e.major, e.minor
+                tf.addfile(ti)
+            elif isinstance(e, Raw):
+                e.info.size = len(e.data)
+                tf.addfile(e.info, io.BytesIO(e.data) if e.data else None)
+    return buf.getvalue()
+
+
+def compress(data: bytes, kind: str | None) -> bytes:
+    if kind in (None, "none"):
+        return data
+    if kind == "gzip":
+        return gzip.compress(data, mtime=0)
+    if kind == "gzip-multi":  # pigz/eStargz style: several members
+        half = len(data) // 2
+        return gzip.compress(data[:half], mtime=0) + gzip.compress(data[half:], mtime=0)
+    if kind == "zstd":
+        return zstandard.ZstdCompressor().compress(data)
+    if kind == "zstd-multi":  # zstd:chunked style: several frames and a skippable frame
+        c = zstandard.ZstdCompressor()
+        half = len(data) // 2
+        skip = (0x184D2A50).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"meta"
+        return c.compress(data[:half]) + skip + c.compress(data[half:]) + skip
+    if kind == "bzip2":
+        return bz2.compress(data)
+    if kind == "xz":
+        return lzma.compress(data)
+    raise ValueError(kind)
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# -- images --------------------------------------------------------------------------------
+
+
+@dataclass
+class Layer:
+    """A layer: its entries, or raw tar bytes, and how its blob is compressed."""
+
+    entries: tuple[Entry, ...] = ()
+    tar: bytes | None = None
+    compression: str | None = None
+    created_by: str | None = None
+
+    def __init__(self, *entries: Entry, tar: bytes | None = None, compression: str | None = None,
+                 created_by: str | None = None) -> None:  # fmt: skip
+        self.entries = entries
+        self.tar = tar
+        self.compression = compression
+        self.created_by = created_by
+
+    @property
+    def tar_bytes(self) -> bytes:
+        return self.tar if self.tar is not None else layer_tar(*self.entries)
+
+    def blob(self, default: str | None = None) -> bytes:
+        return compress(self.tar_bytes, self.compression or default)
+
+
+@dataclass
+class Img:
+    layers: list[Layer]
+    tag: str | None = "test:latest"
+    os: str = "linux"
+    arch: str = "amd64"
+    variant: str | None = None
+    history: list[dict] | None = None  # default: one step per layer from created_by
+    config_extra: dict = field(default_factory=dict)
+
+    def config(self) -> dict:
+        hist = self.history
+        if hist is None:
+            hist = [
+                {"created_by": ly.created_by or f"step {i}"} for i, ly in enumerate(self.layers)
+            ]
+        cfg = {
+            "architecture": self.arch,
+            "os": self.os,
+            "rootfs": {"type": "layers", "diff_ids": [sha(ly.tar_bytes) for ly in self.layers]},
+            "history": hist,
+            "config": {"Env": ["PATH=/usr/bin"], "Cmd": ["/bin/sh"]},
+        }
+        if self.variant:
+            cfg["variant"] = self.variant
+        cfg.update(self.config_extra)
+        return cfg
+
+    def config_bytes(self) -> bytes:
+        return json.dumps(self.config(), sort_keys=True).encode()
+
+
+class TarWriter:
+    """An outer archive written member by member (files, symlinks, dirs)."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.tf = tarfile.open(fileobj=self.buf, mode="w", format=tarfile.PAX_FORMAT)
+        self.names: set[str] = set()
+
+    def file(self, name: str, data: bytes) -> None:
+        if name in self.names:
+            return
+        self.names.add(name)
+        ti = _info(name, tarfile.REGTYPE)
+        ti.size = len(data)
+        self.tf.addfile(ti, io.BytesIO(data))
+
+    def symlink(self, name: str, target: str) -> None:
+        self.names.add(name)
+        ti = _info(name, tarfile.SYMTYPE, 0o777)
+        ti.linkname = target
+        self.tf.addfile(ti)
+
+    def dir(self, name: str) -> None:
+        self.tf.addfile(_info(name + "/", tarfile.DIRTYPE, 0o755))
+
+    def bytes(self) -> bytes:
+        self.tf.close()
+        return self.buf.getvalue()
+
+
+def _write(path: Path, data: bytes, whole: str | None = None) -> Path:
+    path = Path(path)
+    path.write_bytes(compress(data, whole))
+    return path
+
+
+def docker_archive(path: Path, images: list[Img], *, style: str = "legacy",
+                   whole: str | None = None) -> Path:  # fmt: skip
+    """docker-archive. style: `legacy` (Docker <= 24: `<id>/layer.tar`, repeated layers as
+    symlinks `../<id2>/layer.tar`), `podman` (`<diffid>.tar` + `<id>/layer.tar` symlinks),
+    `blobs` (Docker 25: `blobs/sha256/<hex>` paths, no OCI index)."""
+    w = TarWriter()
+    manifest = []
+    first_path: dict[str, str] = {}
+    for img in images:
+        cfgb = img.config_bytes()
+        chex = sha(cfgb)[7:]
+        cfg_name = f"blobs/sha256/{chex}" if style == "blobs" else f"{chex}.json"
+        w.file(cfg_name, cfgb)
+        paths = []
+        for n, ly in enumerate(img.layers):
+            blob = ly.blob()
+            h = sha(blob)[7:]
+            if style == "legacy":
+                lid = hashlib.sha256(f"{chex}-{n}-{h}".encode()).hexdigest()
+                name = f"{lid}/layer.tar"
+                if h in first_path:
+                    w.dir(lid)
+                    w.symlink(name, f"../{first_path[h]}")
+                else:
+                    w.dir(lid)
+                    w.file(name, blob)
+                    w.file(f"{lid}/VERSION", b"1.0")
+                    first_path[h] = name
+            elif style == "podman":
+                name = f"{h}.tar"
+                w.file(name, blob)
+                w.dir(h[:12] + "x" * 52)
+                w.symlink(h[:12] + "x" * 52 + "/layer.tar", f"../{h}.tar")
+            else:
+                name = f"blobs/sha256/{h}"
+                w.file(name, blob)
+            paths.append(name)
+        manifest.append(
+            {"Config": cfg_name, "RepoTags": [img.tag] if img.tag else None, "Layers": paths}
+        )
+    w.file("manifest.json", json.dumps(manifest).encode())
+    return _write(path, w.bytes(), whole)
+
+
+def _oci_blobs(img: Img, put, default_comp: str | None, platform: bool = False) -> dict:
+    """Write an image's blobs through `put(data) -> digest`; return its manifest descriptor."""
+    cfgb = img.config_bytes()
+    layers = []
+    for ly in img.layers:
+        blob = ly.blob(default_comp)
+        comp = ly.compression or default_comp
+        suffix = {"gzip": "+gzip", "gzip-multi": "+gzip", "zstd": "+zstd", "zstd-multi": "+zstd"}
+        mt = "application/vnd.oci.image.layer.v1.tar" + suffix.get(comp or "", "")
+        layers.append({"mediaType": mt, "digest": put(blob), "size": len(blob)})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": put(cfgb),
+            "size": len(cfgb),
+        },
+        "layers": layers,
+    }
+    mb = json.dumps(manifest).encode()
+    desc = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": put(mb),
+        "size": len(mb),
+    }
+    if platform:
+        desc["platform"] = {"os": img.os, "architecture": img.arch}
+        if img.variant:
+            desc["platform"]["variant"] = img.variant
+    return desc
+
+
+def oci_layout(images: list[Img], *, compression: str | None = "gzip",
+               multiplatform: bool = False, attestation: bool = False,
+               absent: tuple[int, ...] = (), docker25: bool = False) -> dict[str, bytes]:  # fmt: skip
+    """The files of an OCI image layout. With `multiplatform`, the images are the platforms of
+    one nested index (Docker's containerd-store export); `absent` names images whose manifest
+    blob is left out (platforms not pulled); `attestation` adds an unknown/unknown manifest."""
+    files: dict[str, bytes] = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}'}
+
+    def put(data: bytes) -> str:
+        d = sha(data)
+        files["blobs/sha256/" + d[7:]] = data
+        return d
+
+    descs = []
+    for n, img in enumerate(images):
+        desc = _oci_blobs(img, put, compression, platform=multiplatform)
+        if n in absent:
+            del files["blobs/sha256/" + desc["digest"][7:]]
+        descs.append(desc)
+    if multiplatform:
+        if attestation:
+            att = put(b'{"schemaVersion": 2, "layers": [], "config": {}}')
+            descs.append(
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": att,
+                    "size": 10,
+                    "platform": {"os": "unknown", "architecture": "unknown"},
+                    "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                }
+            )
+        index = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": descs,
+        }
+        ib = json.dumps(index).encode()
+        tag = images[0].tag or "x:latest"
+        top = [
+            {
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": put(ib),
+                "size": len(ib),
+                "annotations": {"io.containerd.image.name": f"docker.io/library/{tag}",
+                                "org.opencontainers.image.ref.name": tag.split(":")[-1]},
+            }
+        ]  # fmt: skip
+    else:
+        top = []
+        for img, desc in zip(images, descs, strict=True):
+            d = dict(desc)
+            if img.tag:
+                d["annotations"] = {"org.opencontainers.image.ref.name": img.tag}
+            top.append(d)
+    files["index.json"] = json.dumps({"schemaVersion": 2, "manifests": top}).encode()
+    if docker25:
+        manifest = []
+        for img in images:
+            cfgb = img.config_bytes()
+            manifest.append(
+                {
+                    "Config": "blobs/sha256/" + sha(cfgb)[7:],
+                    "RepoTags": [img.tag] if img.tag else None,
+                    "Layers": [
+                        "blobs/sha256/" + sha(ly.blob(compression))[7:] for ly in img.layers
+                    ],
+                }
+            )
+        files["manifest.json"] = json.dumps(manifest).encode()
+    return files
+
+
+def oci_archive(path: Path, images: list[Img], *, whole: str | None = None, **kw) -> Path:
+    w = TarWriter()
+    for name, data in oci_layout(images, **kw).items():
+        w.file(name, data)
+    return _write(path, w.bytes(), whole)
+
+
+def oci_dir(path: Path, images: list[Img], **kw) -> Path:
+    for name, data in oci_layout(images, **kw).items():
+        p = Path(path) / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return Path(path)
+
+
+def docker_dir(path: Path, img: Img) -> Path:
+    """podman's docker-dir: `version`, a v2s2 manifest.json, blobs named by bare hex."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "version").write_bytes(b"Directory Transport Version: 1.1\n")
+    cfgb = img.config_bytes()
+    (root / sha(cfgb)[7:]).write_bytes(cfgb)
+    layers = []
+    for ly in img.layers:
+        blob = ly.blob()
+        (root / sha(blob)[7:]).write_bytes(blob)
+        layers.append(
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar",
+                "digest": sha(blob),
+                "size": len(blob),
+            }
+        )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": sha(cfgb),
+            "size": len(cfgb),
+        },
+        "layers": layers,
+    }
+    (root / "manifest.json").write_bytes(json.dumps(manifest).encode())
+    return root
+
+
+def open_image(path: Path | str, n: int = 0, **kw):
+    """Open an archive with layerscope and return image n (all layers read)."""
+    import layerscope
+
+    return layerscope.open(os.fspath(path), **kw).images[n]
