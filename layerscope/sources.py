@@ -93,6 +93,23 @@ def clean_member_path(path: str) -> str:
     return "/".join(parts)
 
 
+def _join_inside(base: str, target: str, what: str) -> str:
+    """A symlink target resolved relative to its directory; `..` may not climb out of the archive."""
+    parts = [p for p in base.split("/") if p not in ("", ".")]
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise FormatError(f"{what} is a symlink that leaves the archive ({target})")
+            parts.pop()
+            continue
+        parts.append(part)
+    if not parts:
+        raise FormatError(f"{what} is a symlink to the archive root")
+    return "/".join(parts)
+
+
 class TarSource(Source):
     """A tar file on disk (plain: compressed input is spooled first)."""
 
@@ -125,7 +142,7 @@ class TarSource(Source):
                 target = m.link or ""
                 if target.startswith("/"):
                     raise FormatError(f"{path} is a symlink to an absolute path ({target})")
-                path = clean_member_path(posixpath.join(posixpath.dirname(path), target))
+                path = _join_inside(posixpath.dirname(path), target, path)
                 continue
             if m.type == "hardlink":
                 path = clean_member_path(m.link or "")
@@ -141,7 +158,7 @@ class TarSource(Source):
             parent = "/".join(parts[:i])
             m = self.members.get(parent)
             if m is not None and m.type == "symlink" and m.link and not m.link.startswith("/"):
-                base = clean_member_path(posixpath.join(posixpath.dirname(parent), m.link))
+                base = _join_inside(posixpath.dirname(parent), m.link, parent)
                 newpath = clean_member_path(base + "/" + "/".join(parts[i:]))
                 return self.members.get(newpath), newpath
         return None, path

@@ -177,13 +177,15 @@ class Layer:
     tar: bytes | None = None
     compression: str | None = None
     created_by: str | None = None
+    media_type: str | None = None  # OCI/docker-dir descriptor mediaType, when it should lie
 
     def __init__(self, *entries: Entry, tar: bytes | None = None, compression: str | None = None,
-                 created_by: str | None = None) -> None:  # fmt: skip
+                 created_by: str | None = None, media_type: str | None = None) -> None:  # fmt: skip
         self.entries = entries
         self.tar = tar
         self.compression = compression
         self.created_by = created_by
+        self.media_type = media_type
 
     @property
     def tar_bytes(self) -> bytes:
@@ -226,11 +228,12 @@ class Img:
 
 
 class TarWriter:
-    """An outer archive written member by member (files, symlinks, dirs)."""
+    """An outer archive written member by member (files, symlinks, dirs). Members are written
+    when `bytes()` is called: in the order added, or with the names in `first` moved to the
+    front (`manifest.json` first, as Docker writes it; containers/image writes it last)."""
 
     def __init__(self) -> None:
-        self.buf = io.BytesIO()
-        self.tf = tarfile.open(fileobj=self.buf, mode="w", format=tarfile.PAX_FORMAT)
+        self.members: list[tuple[tarfile.TarInfo, bytes | None]] = []
         self.names: set[str] = set()
 
     def file(self, name: str, data: bytes) -> None:
@@ -239,20 +242,31 @@ class TarWriter:
         self.names.add(name)
         ti = _info(name, tarfile.REGTYPE)
         ti.size = len(data)
-        self.tf.addfile(ti, io.BytesIO(data))
+        self.members.append((ti, data))
 
     def symlink(self, name: str, target: str) -> None:
         self.names.add(name)
         ti = _info(name, tarfile.SYMTYPE, 0o777)
         ti.linkname = target
-        self.tf.addfile(ti)
+        self.members.append((ti, None))
+
+    def hardlink(self, name: str, target: str) -> None:
+        self.names.add(name)
+        ti = _info(name, tarfile.LNKTYPE)
+        ti.linkname = target
+        self.members.append((ti, None))
 
     def dir(self, name: str) -> None:
-        self.tf.addfile(_info(name + "/", tarfile.DIRTYPE, 0o755))
+        self.members.append((_info(name + "/", tarfile.DIRTYPE, 0o755), None))
 
-    def bytes(self) -> bytes:
-        self.tf.close()
-        return self.buf.getvalue()
+    def bytes(self, first: tuple[str, ...] = ()) -> bytes:
+        front = [m for name in first for m in self.members if m[0].name == name]
+        rest = [m for m in self.members if m[0].name not in first]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            for ti, data in front + rest:
+                tf.addfile(ti, io.BytesIO(data) if data is not None else None)
+        return buf.getvalue()
 
 
 def _write(path: Path, data: bytes, whole: str | None = None) -> Path:
@@ -262,10 +276,11 @@ def _write(path: Path, data: bytes, whole: str | None = None) -> Path:
 
 
 def docker_archive(path: Path, images: list[Img], *, style: str = "legacy",
-                   whole: str | None = None) -> Path:  # fmt: skip
+                   whole: str | None = None, manifest_first: bool = False) -> Path:  # fmt: skip
     """docker-archive. style: `legacy` (Docker <= 24: `<id>/layer.tar`, repeated layers as
     symlinks `../<id2>/layer.tar`), `podman` (`<diffid>.tar` + `<id>/layer.tar` symlinks),
-    `blobs` (Docker 25: `blobs/sha256/<hex>` paths, no OCI index)."""
+    `blobs` (Docker 25: `blobs/sha256/<hex>` paths, no OCI index). `manifest.json` is the last
+    member unless `manifest_first`."""
     w = TarWriter()
     manifest = []
     first_path: dict[str, str] = {}
@@ -302,7 +317,7 @@ def docker_archive(path: Path, images: list[Img], *, style: str = "legacy",
             {"Config": cfg_name, "RepoTags": [img.tag] if img.tag else None, "Layers": paths}
         )
     w.file("manifest.json", json.dumps(manifest).encode())
-    return _write(path, w.bytes(), whole)
+    return _write(path, w.bytes(("manifest.json",) if manifest_first else ()), whole)
 
 
 def _oci_blobs(img: Img, put, default_comp: str | None, platform: bool = False) -> dict:
@@ -313,7 +328,7 @@ def _oci_blobs(img: Img, put, default_comp: str | None, platform: bool = False) 
         blob = ly.blob(default_comp)
         comp = ly.compression or default_comp
         suffix = {"gzip": "+gzip", "gzip-multi": "+gzip", "zstd": "+zstd", "zstd-multi": "+zstd"}
-        mt = "application/vnd.oci.image.layer.v1.tar" + suffix.get(comp or "", "")
+        mt = ly.media_type or "application/vnd.oci.image.layer.v1.tar" + suffix.get(comp or "", "")
         layers.append({"mediaType": mt, "digest": put(blob), "size": len(blob)})
     manifest = {
         "schemaVersion": 2,
@@ -410,11 +425,14 @@ def oci_layout(images: list[Img], *, compression: str | None = "gzip",
     return files
 
 
-def oci_archive(path: Path, images: list[Img], *, whole: str | None = None, **kw) -> Path:
+def oci_archive(path: Path, images: list[Img], *, whole: str | None = None,
+                index_first: bool = False, **kw) -> Path:  # fmt: skip
+    """A tar of an OCI layout (`oci-layout`, the blobs, `index.json`, with `docker25` then
+    `manifest.json`); `index_first` moves `index.json` and `manifest.json` before the blobs."""
     w = TarWriter()
     for name, data in oci_layout(images, **kw).items():
         w.file(name, data)
-    return _write(path, w.bytes(), whole)
+    return _write(path, w.bytes(("index.json", "manifest.json") if index_first else ()), whole)
 
 
 def oci_dir(path: Path, images: list[Img], **kw) -> Path:
@@ -438,7 +456,7 @@ def docker_dir(path: Path, img: Img) -> Path:
         (root / sha(blob)[7:]).write_bytes(blob)
         layers.append(
             {
-                "mediaType": "application/vnd.docker.image.rootfs.diff.tar",
+                "mediaType": ly.media_type or "application/vnd.docker.image.rootfs.diff.tar",
                 "digest": sha(blob),
                 "size": len(blob),
             }

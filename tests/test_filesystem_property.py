@@ -1,0 +1,93 @@
+"""Property: for random layer stacks, the incremental union equals a naive re-application of every
+layer on a full copy of the tree, and size == final_size + reclaimable_bytes."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from builder import Dir, File, Img, Layer, Opaque, Whiteout, docker_archive, open_image
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layerscope.filesystem import IMPLIED, unpack
+
+NAMES = ["a", "b", "c"]
+paths = st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map("/".join)
+entry = st.one_of(
+    st.tuples(st.just("file"), paths, st.integers(0, 3)),
+    st.tuples(st.just("dir"), paths, st.just(0)),
+    st.tuples(st.just("whiteout"), paths, st.just(0)),
+    st.tuples(st.just("opaque"), st.one_of(st.just(""), paths), st.just(0)),
+)
+stacks = st.lists(st.lists(entry, max_size=6), min_size=1, max_size=4)
+
+
+def _under(fs: dict, path: str) -> list[str]:
+    prefix = path + "/" if path else ""
+    return [p for p in fs if p.startswith(prefix) and p != path]
+
+
+def naive(layers: list[list[tuple]]) -> dict[str, tuple[int, int] | None]:
+    """Apply each layer to a full copy of the tree (None marks an implied directory)."""
+    fs: dict[str, tuple[int, int, str] | None] = {}
+    for li, entries in enumerate(layers):
+        fs = dict(fs)  # a full copy per layer: the naive way
+        for kind, path, _ in entries:  # markers act on lower layers only, wherever they stand
+            if kind == "whiteout" and path in fs:
+                for p in [path, *_under(fs, path)]:
+                    del fs[p]
+            elif kind == "opaque" and (path == "" or (path in fs and _is_dir(fs[path]))):
+                for p in _under(fs, path):
+                    del fs[p]
+        row = 0
+        for kind, path, _ in entries:
+            if kind in ("whiteout", "opaque"):
+                row += 1
+                continue
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                anc = "/".join(parts[:i])
+                if anc in fs and not _is_dir(fs[anc]):
+                    del fs[anc]
+                fs.setdefault(anc, None)
+            if path in fs and _is_dir(fs[path]) and kind != "dir":
+                for p in _under(fs, path):
+                    del fs[p]
+            fs[path] = (li, row, kind)
+            row += 1
+    return {p: (v[0], v[1]) if v else None for p, v in fs.items()}
+
+
+def _is_dir(v) -> bool:
+    return v is None or v[2] == "dir"
+
+
+def _layer(entries: list[tuple]) -> Layer:
+    out = []
+    for kind, path, content in entries:
+        if kind == "file":
+            out.append(File(path, b"x" * (content * 3), mode=0o644 if content != 2 else 0o600))
+        elif kind == "dir":
+            out.append(Dir(path))
+        elif kind == "whiteout":
+            out.append(Whiteout(path))
+        else:
+            out.append(Opaque(path))
+    return Layer(*out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks)
+def test_incremental_union_equals_naive_reapplication(layers):
+    with tempfile.TemporaryDirectory() as d:
+        img = open_image(docker_archive(Path(d) / "p.tar", [Img([_layer(x) for x in layers])]))
+        got = {
+            p: (None if ref == IMPLIED else unpack(ref)) for p, ref in img.analysis.final.items()
+        }
+        assert got == naive(layers)
+        assert img.size == img.final_size + img.reclaimable_bytes
+        # every stored regular file is either visible or listed as hidden
+        stored = sum(1 for ly in img.layers for e in ly.entries() if e.type == "file")
+        visible = sum(1 for _p, e in img.final_entries() if e is not None and e.type == "file")
+        assert stored == visible + sum(1 for h in img.hidden if h.type == "file")
