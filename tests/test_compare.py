@@ -22,7 +22,7 @@ B = Img(
             Symlink("l", "etc/b"),
             Whiteout("gone"),
             File("new/n", b"n" * 3),
-        ),  # fmt: skip
+        ),
     ],
     tag="b:1",
 )
