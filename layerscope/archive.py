@@ -11,6 +11,7 @@ from .formats import find_images
 from .image import Image, Layer
 from .layerreader import BlobLocation, read_layer
 from .limits import DEFAULT_LIMITS, Limits
+from .parallel import default_workers, read_in_processes
 from .records import LayerIndex
 from .sources import Source, open_source
 
@@ -59,23 +60,48 @@ class Archive:
                     cancelled=cancelled,
                 )
             except LayerscopeError as e:
-                e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
-                e.with_source(layer.image.source)
-                raise
-            self._blobs[loc] = index
+                raise self._layer_error(layer, e) from None
+            self._attach(loc, index)
+        return index
+
+    def _layer_error(self, layer: Layer, e: LayerscopeError) -> LayerscopeError:
+        e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
+        return e.with_source(layer.image.source)
+
+    def _attach(self, loc: BlobLocation, index: LayerIndex) -> None:
+        self._blobs[loc] = index
         for img in self.images:
             for other in img.layers:
                 if other.spec.location == loc:
                     other.data = index
-        return index
 
     def load(
-        self, progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None
+        self,
+        progress: ProgressFn | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        workers: int | None = None,
     ) -> Archive:
-        for layer in self.distinct_layers():
-            if cancelled is not None and cancelled():
-                raise Cancelled()
-            self.load_layer(layer, progress, cancelled)
+        """Read every layer not read yet; big images are read by several processes at once
+        (`workers`: how many; default: one per core when there is enough to read)."""
+        todo = [ly for ly in self.distinct_layers() if ly.spec.location not in self._blobs]
+        if workers is None:
+            workers = default_workers(sum(ly.stored_size for ly in todo), len(todo))
+        if workers <= 1:
+            for layer in todo:
+                if cancelled is not None and cancelled():
+                    raise Cancelled()
+                self.load_layer(layer, progress, cancelled)
+            return self
+        tasks = [(ly.spec.location, ly.spec.diff_id, ly.spec.digest) for ly in todo]
+        report = (lambda i, n: progress(todo[i], n)) if progress else None
+        for i, result in read_in_processes(
+            tasks, self.verify, self.limits, workers, report, cancelled
+        ):
+            if isinstance(result, LayerscopeError):
+                raise self._layer_error(todo[i], result)
+            if isinstance(result, BaseException):
+                raise result
+            self._attach(todo[i].spec.location, result)
         return self
 
     def close(self) -> None:
