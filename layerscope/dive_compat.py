@@ -31,12 +31,19 @@ How dive 0.13.1 computes them:
 * ``efficiency`` = sum of minimums / sum of cumulatives (1.0 when the latter is 0);
   ``wastedBytes`` = sum of cumulatives of the paths seen at least twice;
   ``userWastedPercent`` = wastedBytes / user size, a Go float division (NaN for 0/0, +Inf for x/0).
+
+So a file overwritten or deleted later is waste (all its copies count, the smallest included), but
+the files under a deleted directory are not (their paths are seen once, and so is the directory,
+which is no leaf in the layer that made it); the same path in two layers is waste even when both
+are empty directories of size 0; entries repeated inside one layer are not waste but add to that
+layer's size; opaque markers change nothing.
 """
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -50,10 +57,14 @@ _OPAQUE_NAME = ".wh..wh..opq"
 class DiveEntry(NamedTuple):
     """One tar entry of a layer, as layerscope normalises it.
 
-    ``size`` is the size field of the tar header (dive counts it for every type). ``raw_name`` is
-    optional: when given (the name exactly as stored in the tar), dive's view is derived from it
-    rather than from ``path``/``type``; this only matters for names our normalisation changes in a
-    way ``path.Clean`` does not (e.g. ``..`` components, an empty ``.wh.`` marker).
+    ``size`` is the size field of the tar header (dive counts it for every type). The two optional
+    fields matter only for tars no real tool writes:
+
+    * ``raw_name``, the name exactly as stored: when given, dive's view is derived from it rather
+      than from ``path``/``type`` (for names ``path.Clean`` reads otherwise than our normalisation,
+      e.g. with ``..`` components or an empty ``.wh.`` marker);
+    * ``is_dir``, whether the tar header said "directory", when not ``type == "dir"``: a whiteout
+      marker stored as a directory is still one for dive, and its size can count.
     """
 
     path: str
@@ -61,6 +72,7 @@ class DiveEntry(NamedTuple):
     size: int
     link: str | None = None
     raw_name: str | None = None
+    is_dir: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -76,9 +88,8 @@ class InefficientPath:
 class DiveFigures:
     efficiency: float  # dive's "efficiency" score (may be < 0 or > 1 in corner cases)
     wasted_bytes: int  # dive's "wastedBytes" / "inefficientBytes"
-    user_wasted_fraction: (
-        float  # dive's "userWastedPercent" as a fraction; NaN or +Inf if user size is 0
-    )
+    # dive's "userWastedPercent" as a fraction; NaN (0/0) or +Inf (x/0) when the user size is 0
+    user_wasted_fraction: float
     layer_sizes: tuple[int, ...]  # dive's per-layer "sizeBytes"
     size_bytes: int  # sum of layer_sizes
     user_size_bytes: int  # sum of layer_sizes without the first layer
@@ -150,11 +161,13 @@ def _byte_key(name: str) -> bytes:
 class _Tree:
     """A dive ``FileTree``, with a cache of directory nodes by path to skip walks from the root."""
 
-    __slots__ = ("dirs", "root")
+    __slots__ = ("dirs", "plain", "root")
 
     def __init__(self) -> None:
         self.root = _Node("", None)
         self.dirs: dict[str, _Node] = {}
+        # no whiteout-like or ".." name: stacking the tree onto a copy of itself changes nothing
+        self.plain = True
 
     def add(self, parent: str, name: str, size: int, is_dir: bool) -> None:
         """dive's ``AddPath`` of the cleaned path ``parent/name`` (``parent`` "" for the root)."""
@@ -314,7 +327,7 @@ def _subtree_size(node: _Node, memo: dict[int, int]) -> int:
     return memo[id(node)]
 
 
-def _build(entries: Sequence[DiveEntry]) -> tuple[_Tree, int]:
+def _build(entries: Iterable[DiveEntry]) -> tuple[_Tree, int]:
     tree = _Tree()
     size = 0
     for entry in entries:
@@ -322,7 +335,11 @@ def _build(entries: Sequence[DiveEntry]) -> tuple[_Tree, int]:
         if parts is None:
             continue
         size += entry.size
-        tree.add(parts[0], parts[1], entry.size, entry.type == "dir")
+        parent, name = parts
+        if name.startswith(_WHITEOUT) or ".." in name or ".." in parent or _WHITEOUT in parent:
+            tree.plain = False
+        is_dir = entry.type == "dir" if entry.is_dir is None else entry.is_dir
+        tree.add(parent, name, entry.size, is_dir)
     return tree, size
 
 
@@ -331,6 +348,16 @@ def dive_figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
 
     Layers are consumed one at a time, so both arguments may be iterators.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # the trees are many small objects; the cyclic collector only slows their building
+    try:
+        return _figures(layers)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
     # path -> [cumulative size, minimum size (-1 = none yet), leaves seen]
     stats: dict[str, list[int]] = {}
     layer_sizes: list[int] = []
@@ -339,9 +366,13 @@ def dive_figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
     previous: _Tree | None = None
     for index, entries in enumerate(layers):
         if previous is not None:
-            if stacked is None:
+            if stacked is not None:
+                _stack(stacked, previous)
+            elif previous.plain:
+                stacked = previous
+            else:
                 stacked = _copy(previous)
-            _stack(stacked, previous)
+                _stack(stacked, previous)
         tree, size = _build(entries)
         layer_sizes.append(size)
         lower = stacked if stacked is not None else tree

@@ -1,0 +1,61 @@
+"""CI mode: judge each image against the rules and print a short verdict (exit 0 pass, 1 fail)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TextIO
+
+from .ci_rules import DIVE_DEFAULT_RULES, ImageFigures, Rules, evaluate, parse_rule, read_dive_ci
+from .errors import LayerscopeError
+from .image import Image
+
+_FLAGS = (
+    "lowest_efficiency",
+    "highest_wasted_bytes",
+    "highest_user_wasted_percent",
+    "highest_reclaimable_bytes",
+    "highest_reclaimable_percent",
+)
+
+
+def rules_from(args: argparse.Namespace) -> Rules:
+    """dive's defaults, then the .dive-ci file (--ci-config, else ./.dive-ci), then the flags."""
+    path = args.ci_config or (".dive-ci" if os.path.isfile(".dive-ci") else None)
+    try:
+        rules = read_dive_ci(path) if path else DIVE_DEFAULT_RULES
+    except OSError as e:
+        raise LayerscopeError(f"cannot read the CI rules: {e.strerror}", source=path) from None
+    except ValueError as e:
+        raise LayerscopeError(f"CI rules misconfigured: {e}", source=path) from None
+    changes = {}
+    for name in _FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            try:
+                changes[name] = parse_rule(name, value)
+            except ValueError as e:
+                flag = "--" + name.replace("_", "-")
+                raise LayerscopeError(f"{flag} {value}: {e}") from None
+    return replace(rules, **changes) if changes else rules
+
+
+def run_ci(args: argparse.Namespace, images: Sequence[Image], out: TextIO) -> int:
+    rules = rules_from(args)
+    failed = 0
+    for img in images:
+        figures = ImageFigures.from_dive(img.dive, img.reclaimable_bytes, img.size)
+        verdict = evaluate(figures, rules)
+        out.write(f"{img.name} ({img.platform}, {len(img.layers)} layers)\n")
+        for r in verdict.rules:
+            out.write(f"  {r.status:4}  {r.name}: {r.message}\n")
+        if not verdict.passed:
+            failed += 1
+    n = len(images)
+    if failed:
+        out.write(f"FAIL: {failed} of {n} image{'s' if n > 1 else ''} failed a rule\n")
+        return 1
+    out.write(f"PASS: {n} image{'s' if n > 1 else ''}, every rule passed\n")
+    return 0
