@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .cache import LayerCache, layer_key
 from .errors import Cancelled, LayerscopeError
 from .formats import find_images
 from .image import Image, Layer
@@ -26,6 +27,7 @@ class Archive:
     images: list[Image]
     verify: bool = True
     limits: Limits = DEFAULT_LIMITS
+    cache: LayerCache | None = None
     _blobs: dict[BlobLocation, LayerIndex] = field(default_factory=dict)
 
     def distinct_layers(self) -> list[Layer]:
@@ -47,7 +49,7 @@ class Archive:
     ) -> LayerIndex:
         """Read a layer's blob (once) and attach it to every position that uses it."""
         loc = layer.spec.location
-        index = self._blobs.get(loc)
+        index = self._blobs.get(loc) or self._cached(layer)
         if index is None:
             try:
                 index = read_layer(
@@ -61,8 +63,27 @@ class Archive:
                 )
             except LayerscopeError as e:
                 raise self._layer_error(layer, e) from None
-            self._attach(loc, index)
+            self._store(layer, index)
+        self._attach(loc, index)
         return index
+
+    def _key(self, layer: Layer) -> str | None:
+        if self.cache is None:
+            return None
+        spec = layer.spec
+        try:
+            return layer_key(spec.location, spec.diff_id, spec.digest, self.verify)
+        except OSError:
+            return None
+
+    def _cached(self, layer: Layer) -> LayerIndex | None:
+        key = self._key(layer)
+        return self.cache.get(key) if key is not None and self.cache is not None else None
+
+    def _store(self, layer: Layer, index: LayerIndex) -> None:
+        key = self._key(layer)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, index)
 
     def _layer_error(self, layer: Layer, e: LayerscopeError) -> LayerscopeError:
         e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
@@ -83,7 +104,17 @@ class Archive:
     ) -> Archive:
         """Read every layer not read yet; big images are read by several processes at once
         (`workers`: how many; default: one per core when there is enough to read)."""
-        todo = [ly for ly in self.distinct_layers() if ly.spec.location not in self._blobs]
+        todo = []
+        for ly in self.distinct_layers():
+            if ly.spec.location in self._blobs:
+                continue
+            hit = self._cached(ly)
+            if hit is not None:
+                self._attach(ly.spec.location, hit)
+                if progress is not None:
+                    progress(ly, ly.stored_size)
+            else:
+                todo.append(ly)
         if workers is None:
             workers = default_workers(sum(ly.stored_size for ly in todo), len(todo))
         if workers <= 1:
@@ -102,6 +133,7 @@ class Archive:
             if isinstance(result, BaseException):
                 raise result
             self._attach(todo[i].spec.location, result)
+            self._store(todo[i], result)
         return self
 
     def close(self) -> None:
@@ -122,8 +154,10 @@ def discover(
     verify: bool = True,
     engine: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    cache: bool = False,
 ) -> Archive:
-    """Find every image in the inputs without reading any layer (fast: manifests and configs)."""
+    """Find every image in the inputs without reading any layer (fast: manifests and configs).
+    With `cache`, layer indexes are kept in the user's cache directory (see cache.py)."""
     if isinstance(names, str):
         names = [names]
     sources: list[Source] = []
@@ -147,7 +181,9 @@ def discover(
         for s in sources:
             s.close()
         raise
-    return Archive(sources, images, verify=verify, limits=limits)
+    return Archive(
+        sources, images, verify=verify, limits=limits, cache=LayerCache() if cache else None
+    )
 
 
 def open(
@@ -158,9 +194,12 @@ def open(
     engine: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: ProgressFn | None = None,
+    cache: bool = False,
 ) -> Archive:
     """Open archives and read every layer: `layerscope.open("app.tar").images[0].hidden`."""
-    archive = discover(names, platform=platform, verify=verify, engine=engine, limits=limits)
+    archive = discover(
+        names, platform=platform, verify=verify, engine=engine, limits=limits, cache=cache
+    )
     try:
         return archive.load(progress)
     except BaseException:

@@ -21,10 +21,22 @@ from .limits import DEFAULT_LIMITS, Limits
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
+def _one_line(text: str) -> str:
+    """An error message as one line: newlines and other control characters in names (a path
+    from a hostile manifest, a file name) are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _error(message: str) -> None:
+    print(f"layerscope: {_one_line(message)}", file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"layerscope: {message}", file=sys.stderr)
+        _error(message)
         sys.exit(EXIT_ERROR)
 
 
@@ -95,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--no-verify", action="store_true", help="skip the blob digest and diff_id checks"
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read every layer again instead of using the cache of layer indexes",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
@@ -214,7 +231,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         verify = not args.no_verify
         if args.json or args.ci or args.compare:
             with discover(
-                names, platform=args.platform, verify=verify, engine=args.source, limits=limits
+                names,
+                platform=args.platform,
+                verify=verify,
+                engine=args.source,
+                limits=limits,
+                cache=not args.no_cache,
             ) as archive:
                 return _headless(args, archive)
         from .ui.app import run
@@ -229,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LayerscopeError as e:
         if args.debug:
             raise
-        print(f"layerscope: {e}", file=sys.stderr)
+        _error(str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -242,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        print(f"layerscope: {where}{e.strerror or e}", file=sys.stderr)
+        _error(f"{where}{e.strerror or e}")
         return EXIT_ERROR
 
 
