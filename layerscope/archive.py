@@ -3,6 +3,7 @@ distinct blob once, whatever the number of images or positions that use it)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -148,7 +149,7 @@ class Archive:
 
 
 def discover(
-    names: str | Iterable[str],
+    names: str | os.PathLike | Iterable[str | os.PathLike],
     *,
     platform: str | None = None,
     verify: bool = True,
@@ -158,8 +159,9 @@ def discover(
 ) -> Archive:
     """Find every image in the inputs without reading any layer (fast: manifests and configs).
     With `cache`, layer indexes are kept in the user's cache directory (see cache.py)."""
-    if isinstance(names, str):
+    if isinstance(names, str | os.PathLike):
         names = [names]
+    names = [os.fspath(n) for n in names]
     sources: list[Source] = []
     images: list[Image] = []
     try:
@@ -187,7 +189,7 @@ def discover(
 
 
 def open(
-    names: str | Iterable[str],
+    names: str | os.PathLike | Iterable[str | os.PathLike],
     *,
     platform: str | None = None,
     verify: bool = True,

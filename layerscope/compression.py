@@ -115,12 +115,80 @@ class _IterReader:
         return out
 
 
+class _ZstdFrames:
+    """Walks the frame and block headers of a zstd stream without decoding it, to tell whether
+    the stream ends where a frame ends: python-zstandard's reader stops quietly on a stream cut
+    inside a frame (a cut inside the first block even decodes to nothing at all)."""
+
+    __slots__ = ("_buf", "_checksum", "_skip", "_state", "_want")
+
+    def __init__(self) -> None:
+        self._state = "magic"
+        self._want = 4  # header bytes wanted in the current state
+        self._buf = b""
+        self._skip = 0  # bytes to pass over (block contents, skippable frames)
+        self._checksum = False
+
+    def feed(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            if self._skip:
+                k = min(self._skip, n - pos)
+                self._skip -= k
+                pos += k
+                continue
+            k = min(self._want - len(self._buf), n - pos)
+            self._buf += data[pos : pos + k]
+            pos += k
+            if len(self._buf) == self._want:
+                head, self._buf = self._buf, b""
+                self._header(head)
+
+    def _header(self, h: bytes) -> None:
+        state = self._state
+        if state == "magic":
+            magic = int.from_bytes(h, "little")
+            if magic == 0xFD2FB528:
+                self._state, self._want = "descriptor", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self._state, self._want = "skippable", 4
+            else:
+                raise CompressionError("corrupt zstd stream: no frame where one should start")
+        elif state == "skippable":
+            self._skip = int.from_bytes(h, "little")
+            self._state, self._want = "magic", 4
+        elif state == "descriptor":
+            d = h[0]
+            single = (d >> 5) & 1
+            self._checksum = bool(d & 4)
+            fcs = (single, 2, 4, 8)[d >> 6]
+            self._skip = (0 if single else 1) + (0, 1, 2, 4)[d & 3] + fcs
+            self._state, self._want = "block", 3
+        else:  # block header: last flag, type, size
+            b = int.from_bytes(h, "little")
+            self._skip = 1 if (b >> 1) & 3 == 1 else b >> 3  # an RLE block stores one byte
+            if b & 1:
+                self._skip += 4 if self._checksum else 0
+                self._state, self._want = "magic", 4
+
+    def complete(self) -> bool:
+        return self._state == "magic" and not self._buf and not self._skip
+
+
 def _zstd(raw: Iterator[bytes]) -> Iterator[bytes]:
-    """Every frame (zstd:chunked writes many), skippable frames skipped, output bounded per read.
-    A stream cut at a frame boundary is not detected here: the diff_id check and the tar
-    end-of-archive check catch it."""
+    """Every frame (zstd:chunked writes many), skippable frames skipped, output bounded per read;
+    a stream that ends inside a frame is an error."""
+    frames = _ZstdFrames()
+
+    def walked() -> Iterator[bytes]:
+        for chunk in raw:
+            frames.feed(chunk)
+            yield chunk
+        if not frames.complete():
+            raise CompressionError("truncated zstd stream")
+
     reader = zstandard.ZstdDecompressor(max_window_size=1 << 31).stream_reader(
-        _IterReader(raw), read_across_frames=True, read_size=CHUNK
+        _IterReader(walked()), read_across_frames=True, read_size=CHUNK
     )
     try:
         while True:

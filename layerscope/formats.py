@@ -26,6 +26,11 @@ MANIFEST_TYPES = {
 }
 
 
+class PlatformError(FormatError):
+    """The platform asked for (or, unasked, this machine's) is not in a multi-platform index:
+    an answer to the user's choice, never a reason to fall back to manifest.json."""
+
+
 @dataclass
 class LayerSpec:
     """A layer as the image describes it, before its blob is read."""
@@ -104,7 +109,7 @@ def find_images(
         try:
             images = _OciReader(source, platform, verify).read()
         except FormatError as e:
-            if not has("manifest.json") or isinstance(e, LimitExceeded | DigestMismatch):
+            if not has("manifest.json") or isinstance(e, PlatformError):
                 raise
             images = _docker_archive(source, verify)  # Docker 25+: fall back (FORMATS.md 1)
             for img in images:
@@ -137,8 +142,10 @@ def _read_verified(source: Source, member: str, digest: str | None, verify: bool
     return data
 
 
-def _config(source: Source, member: str, digest: str | None, verify: bool):
+def _config(source: Source, member: str, digest: str | None, verify: bool, size: object = None):
     data = _read_verified(source, member, digest, verify)
+    if verify and isinstance(size, int) and size != len(data):
+        raise FormatError(f"{member}: size is {len(data)}, the descriptor says {size}")
     return "sha256:" + hashlib.sha256(data).hexdigest(), parse_config(data, member)
 
 
@@ -210,7 +217,9 @@ def _docker_dir(source: Source, doc: dict, verify: bool) -> ImageSpec:
     if not isinstance(cfg, dict):
         raise FormatError("manifest.json has no config descriptor")
     cdigest = check_digest(cfg.get("digest"), "the config digest")
-    config_digest, config = _config(source, cdigest.split(":", 1)[1], cdigest, verify)
+    config_digest, config = _config(
+        source, cdigest.split(":", 1)[1], cdigest, verify, cfg.get("size")
+    )
     descs = doc.get("layers")
     if not isinstance(descs, list) or len(descs) != len(config.diff_ids):
         raise FormatError("manifest.json's layers do not match the config's diff_ids")
@@ -313,9 +322,9 @@ class _OciReader:
                 if _platform_matches(plat, want):
                     return d
             if any(_platform_matches(p, want) for p in absent):
-                raise FormatError(f"platform {want} is listed, but its blobs are absent")
+                raise PlatformError(f"platform {want} is listed, but its blobs are absent")
             have = ", ".join(p for p, _ in cands) or "none"
-            raise FormatError(f"no image for platform {want} (present: {have})")
+            raise PlatformError(f"no image for platform {want} (present: {have})")
         if absent:
             self.notes.append("platforms listed but absent: " + ", ".join(sorted(set(absent))))
         if len(cands) == 1:
@@ -327,7 +336,7 @@ class _OciReader:
         for plat, d in cands:
             if _platform_matches(plat, mine):
                 return d
-        raise FormatError(
+        raise PlatformError(
             "several platforms and none is this machine's ("
             + ", ".join(p for p, _ in cands)
             + "): choose one with --platform"
@@ -338,7 +347,9 @@ class _OciReader:
         if not isinstance(cfg, dict):
             raise FormatError("a manifest has no config descriptor")
         cdigest = check_digest(cfg.get("digest"), "a config digest")
-        config_digest, config = _config(self.source, _blob_path(cdigest), cdigest, self.verify)
+        config_digest, config = _config(
+            self.source, _blob_path(cdigest), cdigest, self.verify, cfg.get("size")
+        )
         descs = doc["layers"]
         if not isinstance(descs, list) or len(descs) != len(config.diff_ids):
             raise FormatError(

@@ -211,7 +211,7 @@ def _hash_sparse(stream, segments, stored: int, size: int, h) -> None:
     pos = 0
     used = 0
     for off, length in segments:
-        if off < pos or used + length > stored:
+        if off < pos or used + length > stored or off + length > size:
             raise TarError("corrupt sparse map")
         _feed_zeros(h, off - pos)
         stream.feed(length, h.update)

@@ -78,12 +78,7 @@ def image_dict(img: Image) -> dict[str, Any]:
             "created": cfg.created,
         },
     }
-    dive = img.dive
-    d["dive"] = {
-        "efficiency": dive.efficiency,
-        "wasted_bytes": dive.wasted_bytes,
-        "user_wasted_fraction": dive.user_wasted_fraction,
-    }
+    d["dive"] = img.dive.as_report()  # NaN / Infinity are not JSON: they become null
     if img.spec.notes:
         d["notes"] = list(img.spec.notes)
     return d

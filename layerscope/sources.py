@@ -9,6 +9,7 @@ import contextlib
 import os
 import posixpath
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -207,7 +208,18 @@ def _spool(stream: BinaryIO, label: str, limits: Limits) -> str:
                 while chunk := stream.read(compression.CHUNK):
                     yield chunk
 
-            for chunk in compression.decompress(raw(), kind):
+            read = written = 0
+
+            def counted():
+                nonlocal read
+                for chunk in raw():
+                    read += len(chunk)
+                    yield chunk
+
+            for chunk in compression.decompress(counted(), kind):
+                written += len(chunk)
+                if kind != compression.NONE:
+                    limits.check_ratio(written, read, "the archive")
                 out.write(chunk)
     except BaseException:
         os.unlink(tmp)
@@ -225,6 +237,9 @@ def open_source(name: str, *, engine: str | None = None, limits: Limits = DEFAUL
         return DirSource(name, name, limits)
     if engine in (None, "archive") and os.path.exists(name):
         with open(name, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a pipe: <(docker save app)
+                tmp = _spool(f, name, limits)
+                return _tar_source(name, tmp, owned=True, limits=limits)
             kind = compression.detect(f.read(6))
             if kind != "none":
                 f.seek(0)
@@ -260,13 +275,22 @@ def _save_with_engine(name: str, engine: str | None, limits: Limits) -> TarSourc
     fd, tmp = tempfile.mkstemp(prefix="layerscope-", suffix=".tar")
     os.close(fd)
     errors = []
-    for e in found:
-        proc = subprocess.run(
-            [e, "save", "-o", tmp, name], capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
-        if proc.returncode == 0:
-            return _tar_source(name, tmp, owned=True, limits=limits)
-        last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        errors.append(f"{e} save: {last}")
+    try:
+        for e in found:
+            proc = subprocess.run(
+                [e, "save", "-o", tmp, name],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                stdin=subprocess.DEVNULL,
+            )
+            if proc.returncode == 0:
+                return _tar_source(name, tmp, owned=True, limits=limits)
+            last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            errors.append(f"{e} save: {last}")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     os.unlink(tmp)
     raise LayerscopeError("; ".join(errors), source=name)

@@ -181,12 +181,16 @@ class TarMember:
 def _num(field: bytes) -> int:
     """A numeric header field: octal ASCII, or base-256 when the high bit is set."""
     if field and field[0] & 0x80:
-        value = int.from_bytes(field[1:], "big")
+        # two's complement over the field's bits but the marker bit: bit 6 of byte 0 is the sign
+        bits = 8 * (len(field) - 1)
+        value = int.from_bytes(field[1:], "big") + ((field[0] & 0x3F) << bits)
         if field[0] & 0x40:  # negative base-256
-            value -= 1 << (8 * (len(field) - 1) + 6)
-        else:
-            value += (field[0] & 0x3F) << (8 * (len(field) - 1))
+            value -= 1 << (bits + 6)
         return value
+    try:  # the common case: all octal digits, then NUL or space
+        return int(field[:-1], 8)
+    except ValueError:
+        pass
     s = field.split(b"\0", 1)[0].strip(b" ")
     if not s:
         return 0
@@ -208,7 +212,7 @@ def _checksum_ok(block: bytes) -> bool:
         # old tars used a signed sum
         signed = sum(b - 256 if b > 127 else b for b in block[:148] + _SPACES + block[156:])
         return signed == want
-    return sum(block[:148]) + 256 + sum(block[156:]) == want
+    return True  # equal modulo 65521 and the same field: corrupt headers fail this already
 
 
 def _parse_pax(data: bytes, limits: Limits) -> dict[str, bytes]:
@@ -233,7 +237,13 @@ def _parse_pax(data: bytes, limits: Limits) -> dict[str, bytes]:
         eq = rec.find(b"=")
         if eq <= 0:
             raise TarError("corrupt PAX header: record without '='")
-        out[rec[:eq].decode("utf-8", "surrogateescape")] = rec[eq + 1 :]
+        key = rec[:eq].decode("utf-8", "surrogateescape")
+        if key in ("GNU.sparse.offset", "GNU.sparse.numbytes"):
+            # sparse 0.0: the map comes as repeated offset/numbytes records, kept in order
+            prev = out.get("GNU.sparse.map")
+            out["GNU.sparse.map"] = rec[eq + 1 :] if prev is None else prev + b"," + rec[eq + 1 :]
+        else:
+            out[key] = rec[eq + 1 :]
         pos = end
     return out
 
@@ -267,31 +277,46 @@ def _old_gnu_sparse(block: bytes, stream: ByteStream) -> list[tuple[int, int]]:
     return segs
 
 
+def _sparse_numbers(fields: list[bytes]) -> list[int]:
+    try:
+        nums = [int(x) for x in fields]
+    except ValueError:
+        raise TarError("corrupt sparse map") from None
+    if any(n < 0 for n in nums):
+        raise TarError("corrupt sparse map")
+    return nums
+
+
 def _pax_sparse_map(pax: dict[str, bytes]) -> list[tuple[int, int]] | None:
-    if "GNU.sparse.map" in pax:  # sparse 0.1
-        nums = [int(x) for x in pax["GNU.sparse.map"].split(b",") if x]
-        return list(zip(nums[0::2], nums[1::2], strict=False))
+    if "GNU.sparse.map" in pax:  # sparse 0.1 (and 0.0, gathered by _parse_pax)
+        nums = _sparse_numbers([x for x in pax["GNU.sparse.map"].split(b",") if x])
+        if len(nums) % 2:
+            raise TarError("corrupt sparse map")
+        return list(zip(nums[0::2], nums[1::2], strict=True))
     return None
 
 
-def _read_sparse_1_0(stream: ByteStream) -> tuple[list[tuple[int, int]], int]:
-    """Sparse 1.0: a decimal map at the start of the data, padded to a block; returns map and bytes."""
-    buf = stream.read(BLOCK)
-    used = BLOCK
-    lines = buf.split(b"\n")
+def _read_sparse_1_0(stream: ByteStream, stored: int) -> tuple[list[tuple[int, int]], int]:
+    """Sparse 1.0: a decimal map at the start of the data, padded to a block; returns map and
+    bytes used. The map never reaches past the member's data."""
+    parts: list[bytes] = []
+    newlines = 0
 
-    def need(k: int) -> None:
-        nonlocal buf, used, lines
-        while len(lines) <= k:
-            buf += stream.read(BLOCK)
-            used += BLOCK
-            lines = buf.split(b"\n")
+    def need(k: int) -> list[bytes]:
+        """The map's first k lines (reading blocks as needed)."""
+        nonlocal newlines
+        while newlines < k:
+            if BLOCK * (len(parts) + 1) > stored:
+                raise TarError("corrupt sparse map: it runs past the member's data")
+            block = stream.read(BLOCK)
+            parts.append(block)
+            newlines += block.count(b"\n")
+        return b"".join(parts).split(b"\n")[:k]
 
-    need(1)
-    count = int(lines[0])
-    need(1 + 2 * count)
-    nums = [int(x) for x in lines[1 : 1 + 2 * count]]
-    return list(zip(nums[0::2], nums[1::2], strict=False)), used
+    (count,) = _sparse_numbers(need(1))
+    nums = _sparse_numbers(need(1 + 2 * count)[1:])
+    used = BLOCK * len(parts)
+    return list(zip(nums[0::2], nums[1::2], strict=True)), used
 
 
 def iter_members(
@@ -378,7 +403,7 @@ def iter_members(
             _apply_pax(member, merged)
         long_name = long_link = pax = None
         if merged and merged.get("GNU.sparse.major") == b"1":
-            member.sparse, used = _read_sparse_1_0(stream)
+            member.sparse, used = _read_sparse_1_0(stream, member.stored)
             member.stored -= used
         if len(member.name) > limits.max_path_length:
             raise LimitExceeded(
@@ -409,8 +434,6 @@ def _apply_pax(m: TarMember, pax: dict[str, bytes]) -> None:
         m.name = pax["GNU.sparse.name"]
     if "GNU.sparse.realsize" in pax or "GNU.sparse.size" in pax:
         m.size = _pax_int(pax, "GNU.sparse.realsize", _pax_int(pax, "GNU.sparse.size", m.size))
-        sparse = _pax_sparse_map(pax)
+        sparse = _pax_sparse_map(pax)  # 0.0 and 0.1 (1.0 keeps its map in the data)
         if sparse is not None:
             m.sparse = sparse
-        elif "GNU.sparse.major" not in pax:  # 0.0: offset/numbytes pairs arrive as repeated keys
-            m.sparse = []

@@ -5,7 +5,9 @@
     docker_archive(tmp_path / "a.tar", [img])      # or oci_archive, oci_dir, docker25, docker_dir
 
 Layers are written with Python's tarfile, so the reader under test is checked against an
-independent writer.
+independent writer. What tarfile cannot write is made by hand: `tar_header` (any field, base-256
+numbers), `pax_member`, `gnu_sparse_member` and `pax_sparse_member` (GNU old sparse, PAX 0.0, 0.1
+and 1.0), with `padded` and `END` to assemble a tar.
 """
 
 from __future__ import annotations
@@ -164,6 +166,130 @@ def compress(data: bytes, kind: str | None) -> bytes:
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# -- tar headers by hand (what tarfile cannot write: sparse files, odd number fields) -----
+
+GNU_MAGIC = b"ustar  \0"
+USTAR_MAGIC = b"ustar\x0000"
+
+
+def octal(n: int, width: int) -> bytes:
+    return b"%0*o\0" % (width - 1, n)
+
+
+def base256(n: int, width: int) -> bytes:
+    """GNU's base-256 number field (two's complement, high bit set)."""
+    return (n % (1 << (8 * width))).to_bytes(width, "big") if n < 0 else (
+        b"\x80" + n.to_bytes(width - 1, "big")
+    )  # fmt: skip
+
+
+def tar_header(name: bytes, *, size: int = 0, type_: bytes = b"0", mode: int = 0o644,
+               uid: int = 0, gid: int = 0, mtime: int = 0, linkname: bytes = b"",
+               magic: bytes = USTAR_MAGIC, prefix: bytes = b"", devmajor: int = 0,
+               devminor: int = 0, raw: dict[int, bytes] | None = None) -> bytes:  # fmt: skip
+    """One 512-byte header block with a correct checksum; `raw` overwrites bytes at offsets
+    (base-256 fields, GNU sparse areas) before the checksum is computed."""
+    b = bytearray(512)
+
+    def put(off: int, width: int, val: bytes) -> None:
+        assert len(val) <= width, (off, val)
+        b[off : off + len(val)] = val
+
+    put(0, 100, name)
+    put(100, 8, octal(mode, 8))
+    put(108, 8, octal(uid, 8))
+    put(116, 8, octal(gid, 8))
+    put(124, 12, octal(size, 12))
+    put(136, 12, octal(mtime, 12))
+    put(156, 1, type_)
+    put(157, 100, linkname)
+    put(257, 8, magic)
+    put(329, 8, octal(devmajor, 8))
+    put(337, 8, octal(devminor, 8))
+    put(345, 155, prefix)
+    for off, val in (raw or {}).items():
+        b[off : off + len(val)] = val
+    b[148:156] = b" " * 8
+    b[148:156] = b"%06o\0 " % sum(b)
+    return bytes(b)
+
+
+def padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 512)
+
+
+END = bytes(1024)  # the end-of-archive marker
+
+
+def pax_records(records: dict[str, bytes | str] | list[tuple[str, bytes | str]]) -> bytes:
+    """The data of a PAX extended header (`LEN KEY=VALUE\\n` records, in order)."""
+    items = records.items() if isinstance(records, dict) else records
+    out = b""
+    for key, value in items:
+        v = value.encode() if isinstance(value, str) else value
+        body = b" " + key.encode() + b"=" + v + b"\n"
+        n = len(body) + 1
+        while len(str(n).encode()) + len(body) != n:
+            n += 1
+        out += str(n).encode() + body
+    return out
+
+
+def pax_member(records, type_: bytes = b"x", name: bytes = b"PaxHeaders/x") -> bytes:
+    data = pax_records(records)
+    return tar_header(name, size=len(data), type_=type_) + padded(data)
+
+
+def sparse_content(size: int, segments: list[tuple[int, bytes]]) -> bytes:
+    """A file's logical content: zeros with `segments` (offset, data) written over them."""
+    buf = bytearray(size)
+    for off, data in segments:
+        buf[off : off + len(data)] = data
+    return bytes(buf)
+
+
+def gnu_sparse_member(name: bytes, size: int, segments: list[tuple[int, bytes]]) -> bytes:
+    """An old GNU sparse member (type 'S'): up to 4 map entries in the header, the rest in
+    extension blocks of 21, then the segments' data back to back."""
+    entries = [octal(off, 12) + octal(len(d), 12) for off, d in segments]
+    data = b"".join(d for _, d in segments)
+    head, rest = entries[:4], entries[4:]
+    raw = {386: b"".join(head), 483: octal(size, 12)}
+    if rest:
+        raw[482] = b"\1"
+    out = tar_header(name, size=len(data), type_=b"S", magic=GNU_MAGIC, raw=raw)
+    while rest:
+        chunk, rest = rest[:21], rest[21:]
+        ext = bytearray(512)
+        ext[: 24 * len(chunk)] = b"".join(chunk)
+        ext[504] = 1 if rest else 0
+        out += bytes(ext)
+    return out + padded(data)
+
+
+def pax_sparse_member(name: bytes, size: int, segments: list[tuple[int, bytes]],
+                      version: str = "1.0") -> bytes:  # fmt: skip
+    """A PAX sparse member as GNU tar writes it: `0.0` (repeated offset/numbytes records),
+    `0.1` (`GNU.sparse.map`) or `1.0` (the map at the start of the data, name in the PAX)."""
+    data = b"".join(d for _, d in segments)
+    if version == "0.0":
+        recs: list[tuple[str, bytes | str]] = [("GNU.sparse.size", str(size)),
+                                               ("GNU.sparse.numblocks", str(len(segments)))]  # fmt: skip
+        for off, d in segments:
+            recs += [("GNU.sparse.offset", str(off)), ("GNU.sparse.numbytes", str(len(d)))]
+        return pax_member(recs) + tar_header(name, size=len(data)) + padded(data)
+    if version == "0.1":
+        smap = ",".join(f"{off},{len(d)}" for off, d in segments)
+        recs = [("GNU.sparse.size", str(size)), ("GNU.sparse.numblocks", str(len(segments))),
+                ("GNU.sparse.name", name), ("GNU.sparse.map", smap)]  # fmt: skip
+        return pax_member(recs) + tar_header(b"GNUSparseFile.1/x", size=len(data)) + padded(data)
+    recs = [("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"), ("GNU.sparse.name", name),
+            ("GNU.sparse.realsize", str(size))]  # fmt: skip
+    smap = f"{len(segments)}\n" + "".join(f"{off}\n{len(d)}\n" for off, d in segments)
+    body = padded(smap.encode()) + data
+    return pax_member(recs) + tar_header(b"GNUSparseFile.1/x", size=len(body)) + padded(body)
 
 
 # -- images --------------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""Columnar layer records: name normalisation (FORMATS.md 25), type codes, flags, rows."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from layerscope import records
+from layerscope.records import (
+    DIR,
+    F_BAD_WHITEOUT,
+    F_DOTDOT,
+    F_META,
+    F_OVERLAY,
+    F_SPARSE,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    TYPE_CODES,
+    TYPE_NAMES,
+    WHITEOUT,
+    LayerIndex,
+    flag_names,
+    normalise,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "dotdot"),
+    [
+        ("etc/motd", "etc/motd", False),
+        ("/etc/motd", "etc/motd", False),
+        ("./etc/motd", "etc/motd", False),
+        (".//etc//motd", "etc/motd", False),
+        ("//etc/./motd", "etc/motd", False),
+        ("etc/./motd/.", "etc/motd", False),
+        ("etc/", "etc", False),
+        ("./etc/", "etc", False),
+        ("etc//", "etc", False),
+        (".", "", False),
+        ("./", "", False),
+        ("/", "", False),
+        ("", "", False),
+        ("...", "...", False),
+        ("..hidden/x", "..hidden/x", False),
+        ("a/..b", "a/..b", False),
+        ("a/../b", "b", True),
+        ("../etc/passwd", "etc/passwd", True),
+        ("/../../x", "x", True),
+        ("a/b/..", "a", True),
+        ("caf\udce9/x", "caf\udce9/x", False),
+        (".wh..wh..opq", ".wh..wh..opq", False),
+    ],
+)
+def test_normalise(raw, path, dotdot):
+    assert normalise(raw) == (path, dotdot)
+
+
+def test_type_codes_follow_the_report_names():
+    assert TYPE_NAMES == (
+        "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque"
+    )  # fmt: skip
+    assert all(TYPE_CODES[name] == code for code, name in enumerate(TYPE_NAMES))
+    assert (records.FILE, records.OPAQUE) == (0, 8)
+
+
+def test_flag_names():
+    assert flag_names(0) == []
+    assert flag_names(F_META | F_SPARSE) == ["metadata", "sparse"]
+    every = 0
+    for bit in records.FLAG_NAMES:
+        every |= bit
+    assert len(flag_names(every)) == len(records.FLAG_NAMES) == 6
+    assert flag_names(F_DOTDOT | F_OVERLAY | F_BAD_WHITEOUT) == [
+        "dotdot",
+        "overlay",
+        "invalid-whiteout",
+    ]
+
+
+def test_layer_index_rows():
+    li = LayerIndex.empty()
+    d = hashlib.sha256(b"hi").digest()
+    assert li.add("etc/motd", FILE, 0, 2, 0o100644, 0, 0, 5, 512, d) == 0
+    li.add("etc", DIR, 0, 0, 0o40755, 1000, 1000, 0, 1536)
+    li.add("lnk", SYMLINK, 0, 0, 0o777, 0, 0, 0, 2048, link="/etc/motd")
+    li.add("hl", HARDLINK, 0, 0, 0o644, 0, 0, 0, 2560, link="etc/motd")
+    li.add("stargz.index.json", FILE, F_META, 7, 0o644, 0, 0, 0, 3072, d)
+    li.add("gone", WHITEOUT, 0, 0, 0, 0, 0, 0, 3584)
+    li.add("huge", FILE, F_SPARSE, 2**40, 0o4755, 2**40, 2**33, -1, 4096, d,
+           extra={"xattrs": {"user.a": b"\0"}})  # fmt: skip
+    assert len(li) == 7
+    e = li.entry(0)
+    assert e == (
+        "etc/motd", "file", 2, 0o100644, 0, 0, 5, None, "sha256:" + d.hex(), 512, 0
+    )  # fmt: skip
+    assert e.mode_octal == "0644"
+    assert li.entry(1).mode_octal == "0755" and li.entry(1).digest is None
+    assert li.entry(2).link == "/etc/motd" and li.entry(2).digest is None
+    assert li.entry(3).link == "etc/motd"
+    assert li.entry(4).digest is None  # metadata entries have no content digest
+    assert li.entry(5).type == "whiteout"
+    huge = li.entry(6)
+    assert (huge.size, huge.uid, huge.gid, huge.mtime, huge.mode_octal) == (
+        2**40, 2**40, 2**33, -1, "4755"
+    )  # fmt: skip
+    assert li.extras[6] == {"xattrs": {"user.a": b"\0"}}
+    assert [e.path for e in li] == [li.paths[i] for i in range(7)]
+    # size: regular files, metadata aside
+    assert li.size == 2 + 2**40
+    assert li.memory_bytes() > 0
+
+
+def test_empty_index():
+    li = LayerIndex.empty()
+    assert len(li) == 0 and li.size == 0 and list(li) == []
+    assert (li.compression, li.diff_id, li.verified) == ("none", "", False)
