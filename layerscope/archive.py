@@ -79,7 +79,9 @@ class Archive:
 
     def _cached(self, layer: Layer) -> LayerIndex | None:
         key = self._key(layer)
-        return self.cache.get(key) if key is not None and self.cache is not None else None
+        if key is None or self.cache is None:
+            return None
+        return self.cache.get(key, layer.spec.location if self.verify else None)
 
     def _store(self, layer: Layer, index: LayerIndex) -> None:
         key = self._key(layer)

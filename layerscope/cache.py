@@ -2,9 +2,11 @@
 another that shares its layers) skips the layers already read.
 
 - Where: `$LAYERSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/layerscope`, else `~/.cache/layerscope`.
-- Key: the layer's claimed blob digest and diff_id, its stored size and a hash of its first and
-  last 64 KiB. A hit trusts the digests checked when the entry was written; `--no-cache` reads
-  (and verifies) every layer again.
+- Key: the layer's claimed blob digest and diff_id and its stored size. A hit is trusted as it is
+  only for the very file it was read from (same path, inode, size and mtime); any other file
+  (another archive sharing the layer, or this one rewritten) has its blob's sha256 checked
+  against the verified digest first: one hash pass instead of decompressing, parsing and hashing
+  every file. `--no-cache` reads (and verifies) every layer again.
 - Safe under concurrent runs (written to a temporary file, then renamed), ignored and removed
   when damaged (each file carries a sha256 of its payload), bounded in size (least recently used
   entries go first; `$LAYERSCOPE_CACHE_MAX` bytes, default 2 GiB).
@@ -25,7 +27,6 @@ from .records import LayerIndex
 
 MAGIC = b"LSCACHE1"
 FORMAT = 3  # bump when LayerIndex or the reader's output changes
-SAMPLE = 64 << 10
 DEFAULT_MAX = 2 << 30
 
 
@@ -45,14 +46,28 @@ def _max_bytes() -> int:
 
 
 def layer_key(loc: BlobLocation, diff_id: str, digest: str | None, verified: bool) -> str:
-    h = hashlib.sha256(f"{FORMAT}|{diff_id}|{digest}|{loc.size}|{verified}".encode())
+    return hashlib.sha256(f"{FORMAT}|{diff_id}|{digest}|{loc.size}|{verified}".encode()).hexdigest()
+
+
+def _identity(loc: BlobLocation) -> str:
+    """The file a blob lies in, as the filesystem identifies it now."""
+    st = os.stat(loc.file)
+    who = f"{os.path.realpath(loc.file)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+    return hashlib.sha256(f"{who}|{loc.offset}|{loc.size}".encode()).hexdigest()[:32]
+
+
+def _blob_digest(loc: BlobLocation) -> str:
+    h = hashlib.sha256()
     with open(loc.file, "rb") as f:
         f.seek(loc.offset)
-        h.update(f.read(min(SAMPLE, loc.size)))
-        if loc.size > SAMPLE:
-            f.seek(loc.offset + max(SAMPLE, loc.size - SAMPLE))
-            h.update(f.read(SAMPLE))
-    return h.hexdigest()
+        left = loc.size
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return "sha256:" + h.hexdigest()
 
 
 _COLUMNS = ("sizes", "modes", "uids", "gids", "mtimes", "offsets")
@@ -103,7 +118,9 @@ class LayerCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.idx"
 
-    def get(self, key: str) -> LayerIndex | None:
+    def get(self, key: str, loc: BlobLocation | None = None) -> LayerIndex | None:
+        """The cached index, if any; with `loc`, only if the blob there is the one that was
+        read (see the module's note on trust)."""
         path = self._path(key)
         try:
             data = path.read_bytes()
@@ -117,9 +134,23 @@ class LayerCache:
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
+        if loc is not None and not self._same_blob(path, index, loc):
+            return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used
         return index
+
+    def _same_blob(self, path: Path, index: LayerIndex, loc: BlobLocation) -> bool:
+        try:
+            seen = path.with_suffix(f".{_identity(loc)}.seen")
+            if seen.exists():
+                return True
+            if not index.verified or _blob_digest(loc) != index.digest:
+                return False
+            seen.touch()
+            return True
+        except OSError:
+            return False
 
     def put(self, key: str, index: LayerIndex) -> None:
         payload = _dump(index)
@@ -144,7 +175,7 @@ class LayerCache:
         limit = _max_bytes()
         entries = []
         total = 0
-        for p in self.root.glob("*/*.idx"):
+        for p in self.root.glob("*/*.idx"):  # an entry's .seen markers go with it
             try:
                 st = p.stat()
             except OSError:
@@ -157,5 +188,8 @@ class LayerCache:
             with contextlib.suppress(OSError):
                 p.unlink()
                 total -= size
+            for marker in p.parent.glob(p.stem + ".*.seen"):
+                with contextlib.suppress(OSError):
+                    marker.unlink()
             if total <= limit:
                 return

@@ -620,11 +620,6 @@ def test_debug_shows_a_traceback(tmp_path):
     assert b"TarError" in loud.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cache.py keys a layer by its claimed digests, size and first/last 64 KiB: a hit "
-    "skips the digest check, so a blob changed elsewhere passes (FORMATS.md 14)",
-)
 def test_the_cache_never_hides_a_changed_blob(tmp_path, capsys):
     """A layer read once is cached; a blob changed in the middle (same claimed digest, same
     size, same first and last 64 KiB) must still fail verification on the next run."""
