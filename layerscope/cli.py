@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read every layer again instead of using the cache of layer indexes",
     )
+    p.add_argument(
+        "--export", metavar="PATH", help="write PATH (a file or directory) out of the image"
+    )
+    p.add_argument(
+        "--layer", type=int, metavar="N", help="--export: as of layer N (default: the last)"
+    )
+    p.add_argument("--to", metavar="DIR", help="--export: the destination directory")
+    p.add_argument("--overwrite", action="store_true", help="--export: replace existing files")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
     lim = p.add_argument_group("limits (raise them for unusual but trusted archives)")
@@ -203,8 +211,27 @@ def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
     return run_ci(args, targets, sys.stdout)
 
 
+def _export(args: argparse.Namespace, images: list[Image]) -> int:
+    from .export import export
+
+    if not args.to:
+        raise LayerscopeError("--export needs --to DIR, the destination")
+    img = select_image(images, (args.image or [None])[0])
+    layer = len(img.layers) - 1 if args.layer is None else args.layer
+    result = export(img, args.export, layer, args.to, overwrite=args.overwrite)
+    for rel in result.written:
+        print(f"wrote {os.path.join(args.to, rel)}")
+    for rel, why in result.skipped:
+        print(f"skipped {rel}: {why}")
+    for rel in result.existing:
+        print(f"kept {os.path.join(args.to, rel)}: it exists (--overwrite replaces it)")
+    return EXIT_OK
+
+
 def _headless(args: argparse.Namespace, archive: Archive) -> int:
     archive.load()
+    if args.export:
+        return _export(args, archive.images)
     images = archive.images
     comparison = _comparison(args, images) if args.compare else None
     if args.json:
@@ -229,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         limits = _limits(args)
         verify = not args.no_verify
-        if args.json or args.ci or args.compare:
+        if args.json or args.ci or args.compare or args.export:
             with discover(
                 names,
                 platform=args.platform,

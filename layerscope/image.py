@@ -22,7 +22,18 @@ from .filesystem import (
     unpack,
 )
 from .formats import ImageSpec, LayerSpec
-from .records import DIR, F_META, F_OVERLAY, FILE, OPAQUE, TYPE_NAMES, WHITEOUT, Entry, LayerIndex
+from .records import (
+    DIR,
+    F_META,
+    F_OVERLAY,
+    FILE,
+    HARDLINK,
+    OPAQUE,
+    TYPE_NAMES,
+    WHITEOUT,
+    Entry,
+    LayerIndex,
+)
 
 
 @dataclass(frozen=True)
@@ -261,30 +272,32 @@ class Image:
     @cached_property
     def duplicate_bytes(self) -> int:
         """Bytes in the final filesystem beyond the first copy of each distinct content."""
-        by_digest: dict[bytes, list[int]] = {}
-        refs = [pack(p, r) for p, r, li in self._final_rows() if li.types[r] == FILE]
-        refs += list(self.analysis.kept)
-        for ref in refs:
-            pos, row = unpack(ref)
-            li = self.layers[pos].data
-            by_digest.setdefault(bytes(li.digests[row * 32 : row * 32 + 32]), []).append(  # type: ignore[union-attr]
-                li.sizes[row]  # type: ignore[union-attr]
-            )
-        return sum(sum(sizes) - sizes[0] for sizes in by_digest.values() if len(sizes) > 1)
+        return sum(size * (len(paths) - 1) for _d, size, paths in self.duplicates)
 
     @cached_property
     def duplicates(self) -> list[tuple[str, int, list[str]]]:
-        """(digest, size of one copy, paths) for each content at two or more final paths,
-        most wasted bytes first."""
+        """(digest, size of one copy, paths) for each content at two or more final paths, most
+        wasted bytes first. Hardlinks to a visible file are that file (one inode), not copies; a
+        deleted file that visible hardlinks keep counts once, at its first hardlink's path."""
         a = self.analysis
         groups: dict[bytes, list[str]] = {}
         sizes: dict[bytes, int] = {}
+        seen_kept: set[int] = set()
         for path, ref in a.final.items():
             if ref == IMPLIED:
                 continue
             pos, row = unpack(ref)
+            t = self.layers[pos].data.types[row]  # type: ignore[union-attr]
+            if t == HARDLINK:
+                target = a.hardlink_targets.get(ref)
+                if target is None or target not in a.kept or target in seen_kept:
+                    continue
+                seen_kept.add(target)
+                pos, row = unpack(target)
+            elif t != FILE:
+                continue
             li = self.layers[pos].data
-            if li.types[row] != FILE or li.sizes[row] == 0:  # type: ignore[union-attr]
+            if li.sizes[row] == 0:  # type: ignore[union-attr]
                 continue
             d = bytes(li.digests[row * 32 : row * 32 + 32])  # type: ignore[union-attr]
             groups.setdefault(d, []).append(path)

@@ -193,6 +193,7 @@ def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits) -> None:
             if m.sparse is not None:
                 flags |= F_SPARSE
                 _hash_sparse(stream, m.sparse, m.stored, m.size, h)
+                extra = {**(extra or {}), "sparse": list(m.sparse)}  # for reading it back
             elif m.stored:
                 stream.feed(m.stored, h.update)
             digest = h.digest()

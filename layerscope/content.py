@@ -1,0 +1,103 @@
+"""Read one entry's bytes from the archive on demand (preview, diff, export), without keeping any
+content in memory: a plain layer is read by seeking straight to the entry; a compressed one is
+decompressed from its start up to the entry (layers are not seekable streams)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from . import compression
+from .filesystem import unpack
+from .image import Image
+from .layerreader import BlobLocation
+from .records import FILE, HARDLINK, LayerIndex
+
+CHUNK = 1 << 20
+
+
+def content_source(image: Image, layer: int, row: int) -> tuple[int, int]:
+    """The (layer, row) whose bytes an entry shows: itself, or a hardlink's target file."""
+    li = image.layers[layer].data
+    if li is not None and li.types[row] == HARDLINK:
+        from .filesystem import pack
+
+        target = image.analysis.hardlink_targets.get(pack(layer, row))
+        if target is not None:
+            return unpack(target)
+    return layer, row
+
+
+def iter_entry(image: Image, layer: int, row: int, limit: int | None = None) -> Iterator[bytes]:
+    """The logical content of a regular file (or a hardlink's target), chunk by chunk, at most
+    `limit` bytes. Sparse files come back with their holes as zeros."""
+    layer, row = content_source(image, layer, row)
+    lyr = image.layers[layer]
+    li: LayerIndex = lyr.data  # type: ignore[assignment]
+    if li.types[row] != FILE:
+        return
+    size = li.sizes[row]
+    want = size if limit is None else min(size, limit)
+    sparse = (li.extras.get(row) or {}).get("sparse")
+    stored = sum(n for _o, n in sparse) if sparse else size
+    raw = _stored_bytes(lyr.spec.location, li, li.offsets[row], stored)
+    if not sparse:
+        yield from _take(raw, want)
+        return
+    yield from _take(_unsparse(raw, sparse, size), want)
+
+
+def read_entry(image: Image, layer: int, row: int, limit: int | None = None) -> bytes:
+    return b"".join(iter_entry(image, layer, row, limit))
+
+
+def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Iterator[bytes]:
+    with open(loc.file, "rb") as f:
+        if li.compression == "none":
+            f.seek(loc.offset + offset)
+            left = n
+            while left:
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+            return
+        f.seek(loc.offset)
+        stream = compression.decompress(compression.read_chunks(f, loc.size), li.compression)
+        pos = 0
+        end = offset + n
+        for chunk in stream:
+            nxt = pos + len(chunk)
+            if nxt > offset:
+                yield chunk[max(0, offset - pos) : min(len(chunk), end - pos)]
+            pos = nxt
+            if pos >= end:
+                return
+
+
+def _take(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
+    for chunk in chunks:
+        if n <= 0:
+            return
+        if len(chunk) > n:
+            chunk = chunk[:n]
+        n -= len(chunk)
+        yield chunk
+
+
+def _unsparse(raw: Iterator[bytes], segments: list, size: int) -> Iterator[bytes]:
+    buf = b""
+    pos = 0
+    for off, length in segments:
+        if off > pos:
+            yield bytes(off - pos)
+        while len(buf) < length:
+            chunk = next(raw, b"")
+            if not chunk:
+                break
+            buf += chunk
+        yield buf[:length]
+        buf = buf[length:]
+        pos = off + length
+    if size > pos:
+        yield bytes(size - pos)
