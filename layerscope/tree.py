@@ -1,0 +1,832 @@
+"""The file tree the UI shows for one layer of an image, computed from the layer model (no UI here).
+
+A `TreeView` is one view of an image at layer N, in one of two modes:
+
+  - "changes": the entries layer N stores, plus the paths its whiteouts and opaque directories
+    removed from the layers below (shown as removed);
+  - "image": the filesystem as of layer N (every entry of layers 0..N still visible then), plus
+    the paths layer N removed.
+
+Every node carries a status (added, modified, metadata, rewritten: from the model; removed; or
+unchanged for entries of lower layers), whether a later layer hides it (and how), and for
+directories the sum of the regular-file sizes below it in that view. Nodes are stored column by
+column and indexed by directory once, in O(entries of the view), so listing a directory costs
+O(its children) even with 500,000 entries.
+
+A `Listing` is a view with a `Filter` applied (kinds hidden, a search); an `Outline` is a listing
+flattened through its expanded directories into the rows a tree widget draws.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import stat
+import weakref
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+from .filesystem import (
+    HOW_NAMES,
+    IMPLIED,
+    NO_STATUS,
+    OPAQUE_HOW,
+    OVERWRITTEN,
+    PARENT_WHITEOUT,
+    SHIFT,
+    VISIBLE,
+    WHITEOUT_HOW,
+    Analysis,
+)
+from .records import (
+    DIR,
+    F_ALSO_OPAQUE,
+    F_META,
+    FILE,
+    OPAQUE,
+    TYPE_NAMES,
+    WHITEOUT,
+    LayerIndex,
+)
+
+if TYPE_CHECKING:
+    from .image import Image
+
+MODES = ("changes", "image")
+SORTS = ("size", "name")
+
+# What a node is, for colours and filters. The first four are the model's statuses.
+ADDED, MODIFIED, METADATA, REWRITTEN, REMOVED, HIDDEN, UNCHANGED, PENDING = range(8)
+KIND_NAMES = (
+    "added",
+    "modified",
+    "metadata",
+    "rewritten",
+    "removed",
+    "hidden",
+    "unchanged",
+    "pending",  # the image is not analysed yet: the layer's entries, status unknown
+)
+KIND_CODES = {name: code for code, name in enumerate(KIND_NAMES)}
+# The kinds a user can hide or show, in the order of their keys (1-7).
+FILTER_KINDS = KIND_NAMES[:7]
+
+# Node flags.
+N_IMPLIED = 1  # a directory with no entry of its own in this view
+N_OPAQUE = 2  # layer N made this directory opaque (cleared what lay below)
+
+ROOT = 0
+REMOVING = (WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW)  # how a layer removes paths below it
+AUTO_EXPAND_NODES = 400  # views this small open fully expanded
+
+CancelFn = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """Building a view was cancelled by its caller."""
+
+
+class Node(NamedTuple):
+    """One node of a view, as plain values (made on demand)."""
+
+    id: int
+    name: str
+    path: str
+    type: str  # a records.TYPE_NAMES value
+    size: int  # a file's size; for a directory, the regular-file bytes below it in this view
+    mode: int | None  # None for an implied directory
+    uid: int | None
+    gid: int | None
+    link: str | None
+    kind: str  # a KIND_NAMES value: what colour, what filter
+    status: str  # added / modified / metadata / rewritten / removed / unchanged / pending
+    hidden_by: int | None  # the layer that hides (or, for removed nodes, removed) this entry
+    how: str | None  # how it was hidden or removed (REPORT.md hidden[].how)
+    layer: int | None  # the layer that stored the entry; None for an implied directory
+    implied: bool
+    opaque: bool
+    children: int  # number of children, unfiltered
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "dir"
+
+    @property
+    def mode_text(self) -> str:
+        """`drwxr-xr-x`, or blanks for an implied directory."""
+        if self.mode is None:
+            return "d---------" if self.is_dir else "----------"
+        mode = self.mode
+        if not stat.S_IFMT(mode):
+            mode |= _IFMT.get(self.type, 0)
+        return stat.filemode(mode)
+
+
+_IFMT = {
+    "file": stat.S_IFREG,
+    "dir": stat.S_IFDIR,
+    "symlink": stat.S_IFLNK,
+    "hardlink": stat.S_IFREG,
+    "char": stat.S_IFCHR,
+    "block": stat.S_IFBLK,
+    "fifo": stat.S_IFIFO,
+}
+
+
+def _parent(path: str) -> str:
+    i = path.rfind("/")
+    return path[:i] if i >= 0 else ""
+
+
+def _name(path: str) -> str:
+    return path[path.rfind("/") + 1 :]
+
+
+# -- what each layer removed, computed once per analysis ---------------------------------------
+_REMOVALS: dict[int, dict[int, list[int]]] = {}  # id(analysis) -> its removals, while it lives
+
+
+def removals(analysis: Analysis) -> dict[int, list[int]]:
+    """Layer -> refs of the lower entries its whiteouts and opaque directories removed."""
+    found = _REMOVALS.get(id(analysis))
+    if found is None:
+        found = {}
+        for pos, hidden_by in enumerate(analysis.hidden_by):
+            how = analysis.how[pos]
+            for row, h in enumerate(hidden_by):
+                if h != VISIBLE and how[row] in REMOVING:
+                    found.setdefault(h, []).append((pos << SHIFT) | row)
+        _REMOVALS[id(analysis)] = found
+        weakref.finalize(analysis, _REMOVALS.pop, id(analysis), None)
+    return found
+
+
+# -- one view ----------------------------------------------------------------------------------
+class TreeView:
+    """The nodes of one (image, layer, mode) view, column by column, indexed by directory."""
+
+    def __init__(
+        self,
+        layers: Sequence[LayerIndex | None],
+        layer: int,
+        mode: str,
+        analysis: Analysis | None = None,
+        *,
+        cancelled: CancelFn | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if mode == "image" and analysis is None:
+            raise ValueError("the image view needs the analysis of every layer")
+        if layers[layer] is None:
+            raise ValueError(f"layer {layer} is not loaded")
+        self.layers = layers
+        self.layer = layer
+        self.mode = mode
+        self.analysis = analysis
+        # The columns, one value per node; node 0 is the root directory.
+        self.paths: list[str] = [""]
+        self.refs = array("q", [IMPLIED])  # packed (layer, row), or IMPLIED
+        self.parents = array("i", [-1])
+        self.types = bytearray([DIR])
+        self.kinds = bytearray([UNCHANGED])
+        self.statuses = bytearray([UNCHANGED])
+        self.hidden_by = array("i", [VISIBLE])
+        self.how = bytearray([0])
+        self.flags = bytearray([N_IMPLIED])
+        self.sizes = array("q", [0])
+        self.children: dict[int, list[int]] = {ROOT: []}  # directory node -> child nodes
+        self._dirs: dict[str, int] = {"": ROOT}  # directory path -> node
+        self._by_path: dict[str, int] | None = None
+        self._lower: list[str] | None = None
+        self._owner_width: int | None = None
+        self._cancelled = cancelled
+        self._opaque: list[str] = []  # directories layer N made opaque
+        self._whiteouts: set[str] = set()  # paths layer N's whiteouts delete
+        self._non_dirs: set[str] = set()  # paths where layer N stores something not a directory
+        if mode == "changes":
+            self._add_layer_entries()
+        else:
+            self._add_image_entries()
+        if analysis is not None:
+            self._add_removed()
+        for path in self._opaque:  # an opaque marker of a directory that is not there: nothing
+            node = self._dirs.get(path)
+            if node is not None:
+                self.flags[node] |= N_OPAQUE
+        self._finish()
+
+    # -- building ------------------------------------------------------------------------------
+    def _check_cancelled(self) -> None:
+        if self._cancelled is not None and self._cancelled():
+            raise Cancelled()
+
+    def _dir(self, path: str) -> int:
+        """The node of directory `path`, made (implied, with its parents) if missing."""
+        node = self._dirs.get(path)
+        if node is not None:
+            return node
+        missing = [path]
+        parent = _parent(path)
+        while parent not in self._dirs:
+            missing.append(parent)
+            parent = _parent(parent)
+        node = self._dirs[parent]
+        for p in reversed(missing):
+            node = self._new(p, IMPLIED, node, DIR, UNCHANGED, VISIBLE, 0, 0, N_IMPLIED)
+            self._dirs[p] = node
+        return node
+
+    def _new(
+        self,
+        path: str,
+        ref: int,
+        parent: int,
+        type_: int,
+        status: int,
+        hidden_by: int,
+        how: int,
+        size: int,
+        flags: int,
+    ) -> int:
+        node = len(self.paths)
+        self.paths.append(path)
+        self.refs.append(ref)
+        self.parents.append(parent)
+        self.types.append(type_)
+        self.statuses.append(status)
+        self.hidden_by.append(hidden_by)
+        self.how.append(how)
+        self.sizes.append(size)
+        self.flags.append(flags)
+        self.kinds.append(status)
+        self.children[parent].append(node)
+        if type_ == DIR:
+            self.children[node] = []
+        return node
+
+    def _put(
+        self, path: str, ref: int, type_: int, status: int, hidden_by: int, how: int, size: int
+    ) -> int:
+        """Add an entry; a directory merges with the node already at its path. (The hot path of
+        every build: one call per entry, the columns appended inline.)"""
+        dirs = self._dirs
+        if type_ == DIR:
+            node = dirs.get(path)
+            if node is not None:
+                self.refs[node] = ref
+                self.statuses[node] = status
+                self.hidden_by[node] = hidden_by
+                self.how[node] = how
+                self.flags[node] &= ~N_IMPLIED
+                return node
+        i = path.rfind("/")
+        parent_path = path[:i] if i >= 0 else ""
+        parent = dirs.get(parent_path)
+        if parent is None:
+            parent = self._dir(parent_path)
+        node = len(self.paths)
+        self.paths.append(path)
+        self.refs.append(ref)
+        self.parents.append(parent)
+        self.types.append(type_)
+        self.statuses.append(status)
+        self.kinds.append(status)
+        self.hidden_by.append(hidden_by)
+        self.how.append(how)
+        self.sizes.append(size)
+        self.flags.append(0)
+        self.children[parent].append(node)
+        if type_ == DIR:
+            self.children[node] = []
+            dirs[path] = node
+        return node
+
+    def _add_layer_entries(self) -> None:
+        """Changes mode: every entry layer N stores (markers become notes or removals)."""
+        pos = self.layer
+        li = self.layers[pos]
+        assert li is not None
+        a = self.analysis
+        types, flags, paths, sizes = li.types, li.flags, li.paths, li.sizes
+        status = a.status[pos] if a is not None else None
+        hidden = a.hidden_by[pos] if a is not None else None
+        how = a.how[pos] if a is not None else None
+        real_paths = a.real_paths if a is not None else {}
+        base = pos << SHIFT
+        for row in range(len(paths)):
+            if not row & 0x3FFF:
+                self._check_cancelled()
+            t = types[row]
+            f = flags[row]
+            if f & F_META:
+                continue
+            if t in (WHITEOUT, OPAQUE):
+                marker = a.real_path(base | row) if a is not None else paths[row]
+                if t == OPAQUE:
+                    self._opaque.append(marker)
+                elif a is None:  # without the analysis, show what the marker names
+                    self._put(marker, base | row, WHITEOUT, REMOVED, pos, WHITEOUT_HOW, 0)
+                else:
+                    self._whiteouts.add(marker)
+                continue
+            ref = base | row
+            path = real_paths.get(ref, paths[row]) if real_paths else paths[row]
+            if t != DIR:
+                self._non_dirs.add(path)
+            if a is None:
+                node = self._put(path, ref, t, PENDING, VISIBLE, 0, sizes[row] if t == FILE else 0)
+            else:
+                h = hidden[row]  # type: ignore[index]
+                w = how[row]  # type: ignore[index]
+                if t == DIR and w == OVERWRITTEN:
+                    h, w = VISIBLE, 0  # directories merge: the later one replaces metadata only
+                s = status[row]  # type: ignore[index]
+                node = self._put(
+                    path,
+                    ref,
+                    t,
+                    UNCHANGED if s == NO_STATUS else s,
+                    h,
+                    w,
+                    sizes[row] if t == FILE else 0,
+                )
+            if t == DIR and f & F_ALSO_OPAQUE:
+                self.flags[node] |= N_OPAQUE
+
+    def _add_image_entries(self) -> None:
+        """Image mode: every entry of layers 0..N still visible as of layer N."""
+        a = self.analysis
+        assert a is not None
+        n = self.layer
+        real_paths = a.real_paths
+        for pos in range(n + 1):
+            li = self.layers[pos]
+            if li is None:
+                raise ValueError(f"layer {pos} is not loaded")
+            types, flags, paths, sizes = li.types, li.flags, li.paths, li.sizes
+            hidden, how, status = a.hidden_by[pos], a.how[pos], a.status[pos]
+            base = pos << SHIFT
+            own = pos == n
+            for row in range(len(paths)):
+                if not row & 0x3FFF:
+                    self._check_cancelled()
+                h = hidden[row]
+                t = types[row]
+                f = flags[row]
+                if own and t not in (DIR, WHITEOUT, OPAQUE) and not f & F_META:
+                    ref = base | row
+                    self._non_dirs.add(
+                        real_paths.get(ref, paths[row]) if real_paths else paths[row]
+                    )
+                if h != VISIBLE and h <= n:
+                    continue  # gone as of layer N
+                if t == OPAQUE:
+                    if own:
+                        self._opaque.append(a.real_path(base | row))
+                    continue
+                if t == WHITEOUT or f & F_META:
+                    if own and t == WHITEOUT and not f & F_META:
+                        self._whiteouts.add(a.real_path(base | row))
+                    continue
+                w = how[row]
+                if t == DIR and w == OVERWRITTEN:
+                    h, w = VISIBLE, 0
+                ref = base | row
+                path = real_paths.get(ref, paths[row]) if real_paths else paths[row]
+                s = status[row] if own else UNCHANGED
+                node = self._put(
+                    path,
+                    ref,
+                    t,
+                    UNCHANGED if s == NO_STATUS else s,
+                    h,
+                    w,
+                    sizes[row] if t == FILE else 0,
+                )
+                if own and t == DIR and f & F_ALSO_OPAQUE:
+                    self.flags[node] |= N_OPAQUE
+        if n == len(self.layers) - 1:
+            # The final filesystem is known exactly: add implied directories left empty.
+            for path, ref in a.final.items():
+                if ref == IMPLIED and path not in self._dirs:
+                    self._dir(path)
+
+    def _add_removed(self) -> None:
+        """The lower entries layer N's whiteouts and opaque directories removed (parents first,
+        so a removed directory holds what was removed below it)."""
+        a = self.analysis
+        assert a is not None
+        refs = removals(a).get(self.layer, ())
+        mask = (1 << SHIFT) - 1
+        for i, (path, ref) in enumerate(sorted((a.real_path(r), r) for r in refs)):
+            if not i & 0x3FFF:
+                self._check_cancelled()
+            pos, row = ref >> SHIFT, ref & mask
+            li = self.layers[pos]
+            assert li is not None
+            t = li.types[row]
+            if t == DIR and path in self._dirs:
+                continue  # this layer has a directory there again: what was removed hangs below
+            size = li.sizes[row] if t == FILE else 0
+            parent = self._dir(_parent(path))
+            node = self._new(path, ref, parent, t, REMOVED, self.layer, a.how[pos][row], size, 0)
+            if t == DIR:
+                self._dirs[path] = node
+
+    def _finish(self) -> None:
+        """Implied directories whose content was all removed, then kinds and directory sizes
+        (children always come after their parents, so one backward pass settles each)."""
+        parents, statuses, kinds = self.parents, self.statuses, self.kinds
+        hidden, flags, sizes, children = self.hidden_by, self.flags, self.sizes, self.children
+        n = len(self.paths)
+        live = bytearray(n)  # something not removed lies below
+        for node in range(n - 1, 0, -1):
+            if (
+                flags[node] & N_IMPLIED
+                and not live[node]
+                and children[node]
+                and self._removed_by_marker(self.paths[node])
+            ):
+                statuses[node] = REMOVED
+                hidden[node] = self.layer
+            if statuses[node] != REMOVED:
+                live[parents[node]] = 1
+        for node in range(n - 1, 0, -1):
+            s = statuses[node]
+            kinds[node] = HIDDEN if (hidden[node] != VISIBLE and s != REMOVED) else s
+            p = parents[node]
+            # A directory counts the bytes it shows; a removed one, the bytes it removed.
+            if (s == REMOVED) == (statuses[p] == REMOVED):
+                sizes[p] += sizes[node]
+
+    def _removed_by_marker(self, path: str) -> bool:
+        """Whether layer N removed an implied directory (one that only holds what layer N
+        removed): a whiteout of it or of a directory above it, an opaque directory above it, or
+        something not a directory stored at its path or above it."""
+        opaque = set(self._opaque)
+        if path in self._whiteouts or path in self._non_dirs:
+            return True
+        while path:
+            path = _parent(path)
+            if path in self._whiteouts or path in self._non_dirs or path in opaque:
+                return True
+        return False
+
+    # -- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Number of nodes, the root included."""
+        return len(self.paths)
+
+    def kind(self, node: int) -> str:
+        return KIND_NAMES[self.kinds[node]]
+
+    def node(self, node: int) -> Node:
+        ref = self.refs[node]
+        path = self.paths[node]
+        h = self.hidden_by[node]
+        if ref == IMPLIED:
+            mode = uid = gid = layer = None
+            link = None
+        else:
+            layer, row = ref >> SHIFT, ref & ((1 << SHIFT) - 1)
+            li = self.layers[layer]
+            assert li is not None
+            mode, uid, gid = li.modes[row], li.uids[row], li.gids[row]
+            link = li.links.get(row)
+        return Node(
+            id=node,
+            name=_name(path),
+            path=path,
+            type=TYPE_NAMES[self.types[node]],
+            size=self.sizes[node],
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            link=link,
+            kind=KIND_NAMES[self.kinds[node]],
+            status=KIND_NAMES[self.statuses[node]],
+            hidden_by=None if h == VISIBLE else h,
+            how=HOW_NAMES[self.how[node]] if self.how[node] else None,
+            layer=layer,
+            implied=bool(self.flags[node] & N_IMPLIED),
+            opaque=bool(self.flags[node] & N_OPAQUE),
+            children=len(self.children.get(node, ())),
+        )
+
+    def find(self, path: str) -> int | None:
+        """The node at `path` (leading/trailing `/` ignored); a directory wins over a removed
+        entry of the same name."""
+        path = path.strip("/")
+        node = self._dirs.get(path)
+        if node is not None:
+            return node
+        if self._by_path is None:
+            by_path: dict[str, int] = {}
+            for i in range(len(self.paths) - 1, 0, -1):  # the first node of a path wins
+                by_path[self.paths[i]] = i
+            self._by_path = by_path
+        return self._by_path.get(path)
+
+    def ancestors(self, node: int) -> list[int]:
+        """The directories above a node, the root excluded, top first."""
+        out = []
+        p = self.parents[node]
+        while p > 0:
+            out.append(p)
+            p = self.parents[p]
+        out.reverse()
+        return out
+
+    def count(self, kind: str) -> int:
+        """Nodes of one kind (the root aside)."""
+        return self.kinds.count(KIND_CODES[kind]) - (self.kinds[ROOT] == KIND_CODES[kind])
+
+    def owner_width(self) -> int:
+        """Room for the widest `uid:gid` of the layers in the view (worked out once)."""
+        if self._owner_width is None:
+            layers = [li for li in self.layers[: self.layer + 1] if li is not None and len(li)]
+            uid = max((max(li.uids) for li in layers), default=0)
+            gid = max((max(li.gids) for li in layers), default=0)
+            self._owner_width = len(f"{uid}:{gid}")
+        return self._owner_width
+
+    def lower_paths(self) -> list[str]:
+        """Lower-cased paths, for searching (made once)."""
+        if self._lower is None:
+            self._lower = [p.lower() for p in self.paths]
+        return self._lower
+
+
+def build_view(
+    image: Image,
+    layer: int,
+    mode: str,
+    *,
+    analysed: bool = True,
+    cancelled: CancelFn | None = None,
+) -> TreeView:
+    """A view of an image's layer. `analysed=False` builds a changes view from the layer alone
+    (status "pending"), before every layer of the image is read."""
+    layers = [lyr.data for lyr in image.layers]
+    return TreeView(layers, layer, mode, image.analysis if analysed else None, cancelled=cancelled)
+
+
+# -- filters -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Filter:
+    """What to show: kinds hidden, and a search (case-insensitive substring, or a glob when it
+    holds `*`, `?` or `[`)."""
+
+    hide: frozenset[str] = frozenset()
+    search: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.hide) or bool(self.pattern)
+
+    @property
+    def pattern(self) -> str:
+        return self.search.strip().strip("/").lower()
+
+    @property
+    def is_glob(self) -> bool:
+        return any(c in self.pattern for c in "*?[")
+
+    def toggled(self, kind: str) -> Filter:
+        return Filter(self.hide ^ {kind}, self.search)
+
+    def searching(self, search: str) -> Filter:
+        return Filter(self.hide, search)
+
+    def path_matcher(self) -> Callable[[str], bool]:
+        """A test on a lower-cased full path: a substring of it, or a glob matching it or any
+        tail of it that starts after a `/` (so `*.conf` and `bin/*` work anywhere)."""
+        pat = self.pattern
+        if not self.is_glob:
+            return lambda p: pat in p
+        rx = re.compile(r"(?:^|/)" + fnmatch.translate(pat))
+        return lambda p: rx.search(p) is not None
+
+    def spans(self, name: str) -> list[tuple[int, int]]:
+        """Where to highlight a name: each occurrence of the substring, or the whole name when
+        the glob matches it."""
+        pat = self.pattern
+        if not pat:
+            return []
+        low = name.lower()
+        if self.is_glob:
+            if "/" not in pat and fnmatch.fnmatchcase(low, pat):
+                return [(0, len(name))]
+            return []
+        if "/" in pat:
+            pat = pat.rsplit("/", 1)[-1]
+            if not pat:
+                return []
+        out = []
+        start = low.find(pat)
+        while start >= 0:
+            out.append((start, start + len(pat)))
+            start = low.find(pat, start + len(pat))
+        return out
+
+
+class Listing:
+    """A view with a filter applied: which nodes stay (matches and their parent directories)."""
+
+    CHUNK = 1 << 16  # nodes tested between two looks at `cancelled`
+
+    def __init__(
+        self, view: TreeView, flt: Filter | None = None, *, cancelled: CancelFn | None = None
+    ) -> None:
+        self.view = view
+        self.filter = flt or Filter()
+        self.keep: bytearray | None = None  # None: every node stays
+        self.matches = 0  # nodes matching the filter themselves
+        hide = {KIND_CODES[k] for k in self.filter.hide}
+        if not self.filter.active:
+            self.matches = len(view) - 1
+            return
+        n = len(view)
+        table = bytes(0 if code in hide else 1 for code in range(256))
+        shown = view.kinds.translate(table)
+        test = self.filter.path_matcher() if self.filter.pattern else None
+        low = view.lower_paths() if test is not None else []
+        seeds: list[int] = []
+        for start in range(1, n, self.CHUNK):
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            span = range(start, min(start + self.CHUNK, n))
+            if test is None:
+                seeds += [i for i in span if shown[i]]
+            else:
+                seeds += [i for i in span if shown[i] and test(low[i])]
+        keep = bytearray(n)
+        keep[ROOT] = 1
+        parents = view.parents
+        for i in seeds:
+            while not keep[i]:
+                keep[i] = 1
+                i = parents[i]
+        self.keep = keep
+        self.matches = len(seeds)
+
+    def __contains__(self, node: int) -> bool:
+        return self.keep is None or bool(self.keep[node])
+
+    def children(self, node: int, sort: str = "size") -> list[int]:
+        """A directory's children that stay, largest first (or by name)."""
+        kids = self.view.children.get(node)
+        if not kids:
+            return []
+        keep = self.keep
+        if keep is not None:
+            kids = [k for k in kids if keep[k]]
+        paths = self.view.paths
+        if sort == "name":
+            return sorted(kids, key=lambda k: _name(paths[k]))
+        sizes = self.view.sizes
+        return sorted(kids, key=lambda k: (-sizes[k], _name(paths[k])))
+
+
+# -- the rows a tree shows ---------------------------------------------------------------------
+class Row(NamedTuple):
+    node: int
+    depth: int
+    guide: str  # the tree lines of the ancestors
+    last: bool  # the last child of its parent
+
+
+class Outline:
+    """A listing flattened through its expanded directories: the rows a tree widget draws.
+    Expanding or collapsing one directory costs O(rows it adds or removes)."""
+
+    GUIDE_MORE = "│   "
+    GUIDE_NONE = "    "
+
+    def __init__(
+        self,
+        listing: Listing,
+        sort: str = "size",
+        expanded: Collection[int] = (),
+        *,
+        cancelled: CancelFn | None = None,
+    ) -> None:
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {SORTS}, not {sort!r}")
+        self.listing = listing
+        self.view = listing.view
+        self.sort = sort
+        self.expanded: set[int] = set(expanded)
+        self._cancelled = cancelled
+        self.rows: list[Row] = list(self._flatten(ROOT, 0, ""))
+
+    def _flatten(self, node: int, depth: int, guide: str) -> Iterator[Row]:
+        """Rows below a node, through expanded directories (iteratively: trees can be deep)."""
+        stack: list[Iterator[Row]] = [self._rows_of(node, depth, guide)]
+        expanded, view = self.expanded, self.view
+        count = 0
+        while stack:
+            row = next(stack[-1], None)
+            if row is None:
+                stack.pop()
+                continue
+            yield row
+            count += 1
+            if not count & 0x3FFF and self._cancelled is not None and self._cancelled():
+                raise Cancelled()
+            if row.node in expanded and view.types[row.node] == DIR:
+                sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
+                stack.append(self._rows_of(row.node, row.depth + 1, sub))
+
+    def _rows_of(self, node: int, depth: int, guide: str) -> Iterator[Row]:
+        kids = self.listing.children(node, self.sort)
+        last = len(kids) - 1
+        return (Row(k, depth, guide, i == last) for i, k in enumerate(kids))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def node_at(self, index: int) -> int:
+        return self.rows[index].node
+
+    def index_of(self, node: int) -> int | None:
+        for i, row in enumerate(self.rows):
+            if row.node == node:
+                return i
+        return None
+
+    def is_expanded(self, index: int) -> bool:
+        return self.rows[index].node in self.expanded
+
+    def expand(self, index: int) -> int:
+        """Open the directory at a row; returns the number of rows added."""
+        row = self.rows[index]
+        if row.node in self.expanded or self.view.types[row.node] != DIR:
+            return 0
+        self.expanded.add(row.node)
+        sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
+        new = list(self._flatten(row.node, row.depth + 1, sub))
+        self.rows[index + 1 : index + 1] = new
+        return len(new)
+
+    def collapse(self, index: int) -> int:
+        """Close the directory at a row; returns the number of rows removed. Directories open
+        below it stay open for when it opens again."""
+        row = self.rows[index]
+        if row.node not in self.expanded:
+            return 0
+        self.expanded.discard(row.node)
+        end = index + 1
+        rows = self.rows
+        while end < len(rows) and rows[end].depth > row.depth:
+            end += 1
+        del rows[index + 1 : end]
+        return end - index - 1
+
+    def toggle(self, index: int) -> int:
+        if self.rows[index].node in self.expanded:
+            return -self.collapse(index)
+        return self.expand(index)
+
+    def parent_index(self, index: int) -> int | None:
+        """The row of the directory above a row, if any."""
+        depth = self.rows[index].depth
+        for i in range(index - 1, -1, -1):
+            if self.rows[i].depth < depth:
+                return i
+        return None
+
+    def reveal(self, node: int) -> int | None:
+        """Expand the directories above a node and return its row (None if filtered out)."""
+        if node not in self.listing:
+            return None
+        for anc in self.view.ancestors(node):
+            i = self.index_of(anc)
+            if i is None:
+                return None
+            self.expand(i)
+        return self.index_of(node)
+
+
+def all_dirs(view: TreeView) -> list[int]:
+    """Every directory node with children (what "expand all" opens)."""
+    return [d for d, kids in view.children.items() if kids and d != ROOT]
+
+
+def expanded_nodes(
+    view: TreeView, paths: Iterable[str], *, everything: bool, except_paths: Iterable[str] = ()
+) -> set[int]:
+    """Node ids to open in a view: the directories at `paths`, or every directory but those at
+    `except_paths` when `everything` is set."""
+    if everything:
+        closed = {view.find(p) for p in except_paths}
+        return {d for d in all_dirs(view) if d not in closed}
+    out = set()
+    for p in paths:
+        node = view.find(p)
+        if node is not None and view.types[node] == DIR:
+            out.add(node)
+    return out

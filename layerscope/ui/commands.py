@@ -1,0 +1,91 @@
+"""The command palette (ctrl+p): every action of the app, each image and layer, and "go to path"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from ..tree import FILTER_KINDS
+from .screens.main import MainScreen
+
+MAX_PATH_HITS = 40
+
+
+class LayerscopeCommands(Provider):
+    """Commands of the main screen, found by fuzzy search; paths by substring."""
+
+    def _main(self) -> MainScreen | None:
+        screen = self.screen
+        return screen if isinstance(screen, MainScreen) else None
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        main = self._main()
+        if main is None:
+            return []
+        run = main.run_action
+        commands: list[tuple[str, str, Callable[[], object]]] = [
+            ("Toggle mode: layer changes / image as of layer", "m", partial(run, "toggle_mode")),
+            ("Filter the file tree", "/", partial(run, "filter")),
+            ("Clear the filter", "esc", partial(run, "clear_filter")),
+            ("Toggle sort: size / name", "s", partial(run, "toggle_sort")),
+            ("Toggle attributes (mode, owner)", "a", partial(run, "toggle_attributes")),
+            ("Expand all directories", "e", partial(run, "expand_all")),
+            ("Collapse all directories", "c", partial(run, "collapse_all")),
+            ("Previous layer", "[", partial(run, "step_layer(-1)")),
+            ("Next layer", "]", partial(run, "step_layer(1)")),
+            ("Show every key binding", "?", partial(self.app.run_action, "help")),
+            ("Quit", "q", partial(self.app.run_action, "quit")),
+        ]
+        for n, kind in enumerate(FILTER_KINDS, 1):
+            commands.append(
+                (f"Hide/show {kind} entries", str(n), partial(run, f"toggle_kind('{kind}')"))
+            )
+        for layer in main.image.layers:
+            commands.append(
+                (
+                    f"Go to layer {layer.position}",
+                    "layer",
+                    partial(main.select_layer, layer.position),
+                )
+            )
+        if len(main.archive.images) > 1:
+            commands.append(("Next image", "i", partial(run, "next_image")))
+            for img in main.archive.images:
+                commands.append(
+                    (
+                        f"Show image {img.number}: {img.name}",
+                        "image",
+                        partial(main.switch_image, img),
+                    )
+                )
+        return commands
+
+    async def discover(self) -> Hits:
+        yield DiscoveryHit(
+            "Go to path… (type part of a path here)",
+            partial(self.app.run_action, "command_palette"),
+            help="every path of the file tree on screen",
+        )
+        for name, key, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=f"key: {key}")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, key, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=f"key: {key}")
+        main = self._main()
+        if main is None:
+            return
+        for path in main.find_paths(query, MAX_PATH_HITS):
+            name = f"Go to /{path}"
+            yield Hit(
+                0.5 + 0.5 * len(query.strip("/ ")) / max(len(path), 1),
+                matcher.highlight(name),
+                partial(main.go_to_path, path),
+                text=name,
+                help="go to path",
+            )

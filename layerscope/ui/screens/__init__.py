@@ -1,0 +1,1 @@
+"""The app's screens: the main browser and the key help."""

@@ -1,0 +1,85 @@
+"""Every key binding, wherever it applies, and what the file tree's marks and colours mean."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ..widgets.file_tree import MARKS
+
+KIND_HELP = {
+    "added": "a path no lower layer had",
+    "modified": "other content or type than below",
+    "metadata": "same content, other mode or owner",
+    "rewritten": "same content and metadata, stored again",
+    "removed": "deleted by this layer (whiteout or opaque directory)",
+    "hidden": "a later layer hides it: its bytes are wasted",
+    "unchanged": "from a lower layer, as it was",
+    "pending": "read, but the image is not analysed yet",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    """A list of every binding, grouped by where it works."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, groups: list[tuple[str, DOMNode]]) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "Keys  (esc closes)"
+            yield Static(self._table(), id="help-keys")
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(group, keys, description) for every binding with a description."""
+        out = []
+        for title, node in self.groups:
+            by_action: dict[tuple[str, str], list[str]] = {}
+            for key, binding in node._bindings:  # the bindings after any user keymap
+                if not binding.description or binding.system:
+                    continue
+                keys = by_action.setdefault((binding.action, binding.description), [])
+                shown = self.app.get_key_display(binding) if key == binding.key else key
+                if shown not in keys:
+                    keys.append(shown)
+            for (_action, description), keys in by_action.items():
+                out.append((title, " ".join(keys), description))
+        return out
+
+    def _table(self) -> Table:
+        table = Table.grid(padding=(0, 3))
+        table.add_column(no_wrap=True, style="bold")
+        table.add_column()
+        last = None
+        for title, keys, description in self.rows():
+            if title != last:
+                self._heading(table, title, first=last is None)
+                last = title
+            table.add_row(keys, description)
+        self._heading(table, "File tree marks")
+        for n, (kind, meaning) in enumerate(KIND_HELP.items(), 1):
+            key = f"{n}  " if n <= len(KIND_HELP) - 1 else "   "
+            table.add_row(f"{key}{MARKS[kind].strip() or ' '}  {kind}", meaning)
+        self._heading(table, "Mouse")
+        table.add_row("click", "a layer: select it; a directory: open or close it")
+        table.add_row("wheel", "scroll the pane under the pointer")
+        return table
+
+    @staticmethod
+    def _heading(table: Table, title: str, first: bool = False) -> None:
+        if not first:
+            table.add_row("", "")
+        table.add_row(Text(title, style="bold underline"), "")

@@ -1,0 +1,633 @@
+"""The main screen: layers, layer details and image details on the left, the file tree on the right.
+
+It owns the work: a loader thread reads the layers (the image on screen first) and a tree thread
+builds each view of the file tree, so the screen answers keys while both run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ...archive import Archive
+from ...image import Image
+from ...tree import (
+    AUTO_EXPAND_NODES,
+    FILTER_KINDS,
+    Cancelled,
+    Filter,
+    Listing,
+    Node,
+    Outline,
+    TreeView,
+    build_view,
+    expanded_nodes,
+)
+from .. import labels, loading
+from ..loading import DONE, FAILED, READING, LayerLoad
+from ..widgets.details import ImageDetails, LayerDetails
+from ..widgets.file_tree import FileTree
+from ..widgets.layers import LayerList
+
+VIEW_CACHE = 6  # views kept, so going back to a layer is instant
+SEARCH_DELAY = 0.2  # seconds of quiet typing before a big view is searched
+BIG_VIEW = 50_000  # nodes from which a search waits for the typing to pause
+
+
+@dataclass(frozen=True)
+class TreeRequest:
+    """Everything a tree build depends on."""
+
+    serial: int
+    image: Image
+    layer: int
+    mode: str
+    analysed: bool
+    filter: Filter
+    sort: str
+    everything: bool | None
+    paths: frozenset[str] = field(default_factory=frozenset)
+    cursor_path: str = ""
+    generation: int = 0  # the tree's open/close count when asked
+
+
+class TreeReady(Message):
+    """A tree build finished: the rows to show, and where the cursor goes."""
+
+    def __init__(self, request: TreeRequest, outline: Outline, cursor: int, everything: bool):
+        super().__init__()
+        self.request = request
+        self.outline = outline
+        self.cursor = cursor
+        self.everything = everything
+
+
+class MainScreen(Screen):
+    """Browse one image at a time (`i` shows the next one)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "toggle_mode", "Changes/Image", id="main.mode"),
+        Binding("slash", "filter", "Filter", id="main.filter"),
+        Binding("s", "toggle_sort", "Sort", id="main.sort"),
+        Binding("a", "toggle_attributes", "Attributes", id="main.attributes"),
+        Binding("e", "expand_all", "Expand all", show=False, id="main.expand_all"),
+        Binding("c", "collapse_all", "Collapse all", show=False, id="main.collapse_all"),
+        Binding(
+            "left_square_bracket",
+            "step_layer(-1)",
+            "Previous layer",
+            show=False,
+            id="main.prev_layer",
+        ),
+        Binding(
+            "right_square_bracket", "step_layer(1)", "Next layer", show=False, id="main.next_layer"
+        ),
+        Binding("i", "next_image", "Next image", id="main.next_image"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
+        *(
+            Binding(
+                str(n),
+                f"toggle_kind('{kind}')",
+                f"Hide/show {kind}",
+                show=False,
+                id=f"main.kind_{kind}",
+            )
+            for n, kind in enumerate(FILTER_KINDS, 1)
+        ),
+    ]
+
+    def __init__(self, archive: Archive, image: Image | None = None) -> None:
+        super().__init__()
+        self.archive = archive
+        self.image = image or archive.images[0]
+        self.layer_index = 0
+        self.mode = "changes"
+        self.sort = "size"
+        self.filter = Filter()
+        self.loads: dict[object, LayerLoad] = {  # by blob: positions sharing one share its read
+            layer.spec.location: LayerLoad(
+                layer.stored_size, state=DONE if layer.loaded else loading.WAITING
+            )
+            for img in archive.images
+            for layer in img.layers
+        }
+        self.analysed: set[int] = set()  # image numbers whose figures are computed
+        self.loading_done = False
+        self._serial = 0
+        self._views: OrderedDict[tuple, TreeView] = OrderedDict()
+        self._views_lock = threading.Lock()
+        self._search_timer: Timer | None = None
+
+    # -- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◧")
+        with Horizontal(id="loading"):
+            yield Label("Reading layers…", id="loading-label")
+            yield ProgressBar(id="loading-bar", show_eta=False)
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                with Vertical(id="layers-pane", classes="pane"):
+                    yield Static(id="layers-header")
+                    yield LayerList(id="layers")
+                with VerticalScroll(id="layer-details-pane", classes="pane"):
+                    yield LayerDetails(id="layer-details")
+                with VerticalScroll(id="image-details-pane", classes="pane"):
+                    yield ImageDetails(id="image-details")
+            with Vertical(id="tree-pane", classes="pane"):
+                yield Input(
+                    placeholder="filter: text, or a glob like *.so or bin/*  (enter: done, esc: clear)",
+                    id="filter",
+                )
+                yield Static(id="legend")
+                yield FileTree(id="tree")
+                yield Static(id="entry")
+        yield Footer()
+
+    @property
+    def file_tree(self) -> FileTree:
+        return self.query_one("#tree", FileTree)
+
+    @property
+    def layer_list(self) -> LayerList:
+        return self.query_one("#layers", LayerList)
+
+    def on_mount(self) -> None:
+        self.query_one("#layers-pane").border_title = "Layers"
+        self.query_one("#layer-details-pane").border_title = "Layer"
+        self.query_one("#image-details-pane").border_title = "Image"
+        self.query_one("#loading-bar", ProgressBar).update(
+            total=max(sum(ld.total for ld in self._unread()), 1), progress=0
+        )
+        if not self._unread():
+            self.query_one("#loading").display = False
+        self.show_image(self.image)
+        self.layer_list.focus()
+        self.read_layers(self.image)  # reads what is not read yet, analyses every image
+
+    def _unread(self) -> list[LayerLoad]:
+        seen = {}
+        for img in self.archive.images:
+            for layer in img.layers:
+                if not layer.loaded:
+                    seen[layer.spec.location] = self.loads[layer.spec.location]
+        return list(seen.values())
+
+    # -- showing an image ------------------------------------------------------------------------
+    def show_image(self, image: Image, layer: int = 0) -> None:
+        self.image = image
+        self.layer_index = min(layer, max(len(image.layers) - 1, 0))
+        count = len(self.archive.images)
+        self.title = "layerscope"
+        self.sub_title = image.name + (
+            f"  ·  image {image.number + 1} of {count}" if count > 1 else ""
+        )
+        self.layer_list.show(image, self.loads, self.is_analysed(image), self.layer_index)
+        self.query_one("#layers-header", Static).update(self.layer_list.header())
+        self._show_image_details()
+        self._show_layer_details()
+        self.refresh_tree()
+        self.refresh_bindings()
+
+    def is_analysed(self, image: Image) -> bool:
+        return image.number in self.analysed
+
+    def _failed_layers(self, image: Image) -> list[int]:
+        return [
+            layer.position
+            for layer in image.layers
+            if self.loads[layer.spec.location].state == FAILED
+        ]
+
+    def _show_image_details(self) -> None:
+        self.query_one("#image-details", ImageDetails).show(
+            self.image,
+            self.is_analysed(self.image),
+            self._failed_layers(self.image),
+            len(self.archive.images),
+        )
+
+    def _show_layer_details(self) -> None:
+        if not self.image.layers:
+            return
+        layer = self.image.layers[self.layer_index]
+        self.query_one("#layer-details", LayerDetails).show(
+            layer,
+            self.loads.get(layer.spec.location),
+            self.is_analysed(self.image),
+            self.archive.images,
+        )
+        self.query_one("#layer-details-pane").border_title = f"Layer {layer.position}"
+
+    # -- the file tree ---------------------------------------------------------------------------
+    def refresh_tree(self) -> None:
+        """Show the file tree for the current image, layer, mode, filter and sort: at once if it
+        cannot be built yet (a message says why), else from the tree thread."""
+        self._update_tree_title()
+        tree = self.file_tree
+        if not self.image.layers:
+            tree.show_message("This image has no layers.")
+            return
+        layer = self.image.layers[self.layer_index]
+        load = self.loads[layer.spec.location]
+        analysed = self.is_analysed(self.image)
+        if load.state == FAILED:
+            tree.show_message(f"Layer {self.layer_index} could not be read: {load.error}")
+            return
+        if not layer.loaded:
+            what = (
+                f"reading, {labels.percent(load.fraction)}" if load.state == READING else "waiting"
+            )
+            tree.show_message(f"Layer {self.layer_index} is not read yet ({what})…")
+            return
+        if self.mode == "image" and not analysed:
+            failed = self._failed_layers(self.image)
+            if failed:
+                tree.show_message(
+                    "The image view needs every layer; layer "
+                    + ", ".join(map(str, failed))
+                    + " could not be read. Press m for this layer's changes."
+                )
+            else:
+                tree.show_message("The image view needs every layer: reading them…")
+            return
+        self._serial += 1
+        searching = bool(self.filter.pattern)
+        tree.searching = searching
+        self.build_tree(
+            TreeRequest(
+                serial=self._serial,
+                image=self.image,
+                layer=self.layer_index,
+                mode=self.mode,
+                analysed=analysed,
+                filter=self.filter,
+                sort=self.sort,
+                everything=True if searching else tree.everything,
+                paths=frozenset() if searching else frozenset(tree.paths),
+                cursor_path=tree.cursor_path,
+                generation=tree.generation,
+            )
+        )
+
+    def _view(self, req: TreeRequest) -> TreeView:
+        key = (req.image.number, req.layer, req.mode, req.analysed)
+        with self._views_lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+                return view
+        worker = get_current_worker()
+        view = build_view(
+            req.image,
+            req.layer,
+            req.mode,
+            analysed=req.analysed,
+            cancelled=lambda: worker.is_cancelled,
+        )
+        loading.keep()
+        with self._views_lock:
+            self._views[key] = view
+            while len(self._views) > VIEW_CACHE:
+                self._views.popitem(last=False)
+        return view
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="tree",
+        description="Building the file tree",
+    )
+    def build_tree(self, req: TreeRequest) -> None:
+        worker = get_current_worker()
+        try:
+            view = self._view(req)
+            view.owner_width()  # scans every uid and gid once, here rather than on screen
+            listing = Listing(view, req.filter, cancelled=lambda: worker.is_cancelled)
+            everything = req.everything
+            if everything is None:
+                everything = len(view) <= AUTO_EXPAND_NODES
+            expanded = expanded_nodes(
+                view, req.paths, everything=everything, except_paths=req.paths
+            )
+            outline = Outline(listing, req.sort, expanded, cancelled=lambda: worker.is_cancelled)
+            cursor = 0
+            if req.cursor_path:
+                node = view.find(req.cursor_path)
+                path = req.cursor_path
+                while node is None and "/" in path:
+                    path = path.rsplit("/", 1)[0]
+                    node = view.find(path)
+                if node is not None:
+                    index = outline.index_of(node)
+                    while index is None and node > 0:
+                        node = view.parents[node]
+                        index = outline.index_of(node) if node > 0 else None
+                    cursor = index or 0
+        except Cancelled:
+            return
+        if not worker.is_cancelled:
+            self.post_message(TreeReady(req, outline, cursor, everything))
+
+    def on_tree_ready(self, message: TreeReady) -> None:
+        if message.request.serial != self._serial:
+            return  # a newer request is on its way
+        if message.request.generation != self.file_tree.generation:
+            self.refresh_tree()  # directories were opened or closed meanwhile: build again
+            return
+        self.file_tree.show_outline(message.outline, message.cursor, message.everything)
+        self._update_legend()
+
+    def _update_tree_title(self) -> None:
+        pane = self.query_one("#tree-pane")
+        if self.mode == "changes":
+            pane.border_title = f"Changes in layer {self.layer_index}"
+        else:
+            pane.border_title = f"Image as of layer {self.layer_index}"
+        parts = [f"sort: {self.sort}"]
+        if self.filter.pattern:
+            parts.append(f"filter: {self.filter.search.strip()}")
+        pane.border_subtitle = "  ·  ".join(parts)
+
+    def _update_legend(self) -> None:
+        self.query_one("#legend", Static).update(self.file_tree.legend(), layout=False)
+
+    @on(FileTree.Highlighted)
+    def _entry_info(self, event: FileTree.Highlighted) -> None:
+        self.query_one("#entry", Static).update(_entry_text(event.node), layout=False)
+
+    # -- loading ---------------------------------------------------------------------------------
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="load",
+        description="Reading layers",
+    )
+    def read_layers(self, first: Image) -> None:
+        worker = get_current_worker()
+        loading.read_layers(self.archive, first, self.post_message, lambda: worker.is_cancelled)
+
+    def _overall(self, done: int, total: int) -> None:
+        bar = self.query_one("#loading-bar", ProgressBar)
+        bar.update(total=max(total, 1), progress=done)
+        reading = sum(1 for ld in self._unread() if ld.state != DONE)
+        self.query_one("#loading-label", Label).update(
+            f"Reading layers: {labels.size(done)} of {labels.size(total)}"
+            f" · {labels.plural(reading, 'layer')} to go "
+        )
+
+    def on_layer_progress(self, message: loading.LayerProgress) -> None:
+        loc = message.layer.spec.location
+        load = self.loads[loc]
+        if load.state in (DONE, FAILED):
+            return
+        load.state = READING
+        load.done = message.done
+        self.layer_list.refresh_layer(loc)
+        self._overall(message.overall_done, message.overall_total)
+        if self._is_current(loc):
+            self._show_layer_details()
+            if not self.file_tree.outline:
+                self.refresh_tree()
+
+    def on_layer_loaded(self, message: loading.LayerLoaded) -> None:
+        loc = message.layer.spec.location
+        load = self.loads[loc]
+        load.state = DONE
+        load.done = load.total
+        self.layer_list.refresh_layers()
+        self._overall(message.overall_done, message.overall_total)
+        if self._is_current(loc):
+            self._show_layer_details()
+            self.refresh_tree()
+
+    def on_layer_failed(self, message: loading.LayerFailed) -> None:
+        loc = message.layer.spec.location
+        load = self.loads[loc]
+        load.state = FAILED
+        load.error = message.error
+        self.layer_list.refresh_layer(loc)
+        self.notify(
+            message.error,
+            title=f"Layer {message.layer.position} of {message.layer.image.name} could not be read",
+            severity="error",
+            timeout=12,
+        )
+        if any(layer.spec.location == loc for layer in self.image.layers):
+            self._show_image_details()
+            if self._is_current(loc) or self.mode == "image":
+                self.refresh_tree()
+            self._show_layer_details()
+
+    def on_image_analysed(self, message: loading.ImageAnalysed) -> None:
+        self.analysed.add(message.image.number)
+        if message.image is self.image:
+            self.layer_list.refresh_layers(analysed=True)
+            self.query_one("#layers-header", Static).update(self.layer_list.header())
+            self._show_image_details()
+            self._show_layer_details()
+            self.refresh_tree()
+
+    def on_loading_finished(self, message: loading.LoadingFinished) -> None:
+        self.loading_done = True
+        self.query_one("#loading").display = False
+        if message.failed:
+            self.notify(
+                f"{labels.plural(message.failed, 'layer')} could not be read; the rest is shown.",
+                severity="warning",
+            )
+
+    def _is_current(self, location: object) -> bool:
+        return (
+            bool(self.image.layers)
+            and self.image.layers[self.layer_index].spec.location == location
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's failure becomes something the user sees."""
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        self.notify(
+            f"{type(worker.error).__name__}: {worker.error}",
+            title=f"{worker.description or worker.name} failed",
+            severity="error",
+            timeout=15,
+        )
+        if worker.group == "tree":
+            self.file_tree.show_message(f"The file tree could not be built: {worker.error}")
+        elif worker.group == "load":
+            self.query_one("#loading-label", Label).update("Reading stopped (see the error). ")
+
+    # -- layer selection -------------------------------------------------------------------------
+    @on(LayerList.Selected)
+    def _layer_selected(self, event: LayerList.Selected) -> None:
+        if event.position == self.layer_index:
+            return
+        self.layer_index = event.position
+        self._show_layer_details()
+        self.refresh_tree()
+
+    def select_layer(self, position: int) -> None:
+        if not self.image.layers:
+            return
+        position = min(max(position, 0), len(self.image.layers) - 1)
+        self.layer_list.select_layer(position)
+        if position != self.layer_index:
+            self.layer_index = position
+            self._show_layer_details()
+            self.refresh_tree()
+
+    # -- actions ---------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_image":
+            return len(self.archive.images) > 1
+        if action == "clear_filter":
+            return bool(self.filter.pattern) or self.query_one("#filter", Input).has_focus
+        return True
+
+    def action_toggle_mode(self) -> None:
+        self.mode = "image" if self.mode == "changes" else "changes"
+        self.refresh_tree()
+
+    def action_toggle_sort(self) -> None:
+        self.sort = "name" if self.sort == "size" else "size"
+        self.refresh_tree()
+
+    def action_toggle_attributes(self) -> None:
+        self.file_tree.show_attributes = not self.file_tree.show_attributes
+
+    def action_expand_all(self) -> None:
+        self.file_tree.expand_all()
+        self.refresh_tree()
+
+    def action_collapse_all(self) -> None:
+        self.file_tree.collapse_all()
+
+    def action_step_layer(self, step: int) -> None:
+        self.select_layer(self.layer_index + step)
+
+    def action_next_image(self) -> None:
+        images = self.archive.images
+        self.switch_image(images[(self.image.number + 1) % len(images)])
+
+    def switch_image(self, image: Image) -> None:
+        if image is self.image:
+            return
+        self.show_image(image)
+        if not image.loaded and not self.loading_done:
+            self.read_layers(image)  # restart with this image first (read layers are kept)
+
+    def action_toggle_kind(self, kind: str) -> None:
+        self.filter = self.filter.toggled(kind)
+        self.refresh_tree()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-open")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        box = self.query_one("#filter", Input)
+        if box.value:
+            box.value = ""  # Input.Changed refreshes the tree
+        box.remove_class("-open")
+        self.filter = self.filter.searching("")  # kinds hidden with 1-7 stay hidden
+        self.refresh_tree()
+        self.file_tree.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if event.value.strip() == self.filter.search.strip():
+            return
+        self.filter = self.filter.searching(event.value)
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        view = self.file_tree.view
+        if view is not None and len(view) >= BIG_VIEW:
+            # Searching half a million paths takes a while: wait for the typing to pause.
+            self._update_tree_title()
+            self._search_timer = self.set_timer(SEARCH_DELAY, self._search_now)
+        else:
+            self.refresh_tree()
+
+    def _search_now(self) -> None:
+        self._search_timer = None
+        self.refresh_tree()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_now()  # enter: no need to wait for a pause
+        if not event.value.strip():
+            event.input.remove_class("-open")
+        self.file_tree.focus()
+
+    def go_to_path(self, path: str) -> None:
+        """Put the tree's cursor on a path (from the command palette)."""
+        if self.file_tree.go_to(path):
+            self.file_tree.focus()
+            return
+        hint = " (press m for the image view)" if self.mode == "changes" else ""
+        self.notify(f"/{path} is not in this view{hint}", severity="warning")
+
+    def find_paths(self, text: str, limit: int) -> list[str]:
+        """Paths of the view on screen holding `text` (any case), shortest first (for the
+        command palette)."""
+        view = self.file_tree.view
+        needle = text.strip().strip("/").lower()
+        if view is None or not needle:
+            return []
+        found = []
+        for i, low in enumerate(view.lower_paths()):
+            if i and needle in low:
+                found.append(view.paths[i])
+                if len(found) >= limit * 20:
+                    break
+        found = sorted(set(found), key=lambda p: (len(p), p))
+        return found[:limit]
+
+
+def _entry_text(node: Node | None) -> Text:
+    """The line under the tree: the entry at the cursor, in full."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if node is None:
+        return text
+    text.append("/" + node.path, "bold")
+    if node.link:
+        text.append((" → " if node.type == "symlink" else " ⇒ /") + node.link)
+    text.append(f"  {node.type} {labels.size(node.size)}")
+    if node.mode is not None:
+        text.append(f"  {node.mode_text} {node.uid}:{node.gid}")
+    if node.kind == "removed":
+        text.append(f"  removed by layer {node.hidden_by}")
+        if node.how:
+            text.append(f" ({node.how})")
+        return text
+    if node.layer is not None:
+        if node.status == "unchanged":
+            text.append(f"  from layer {node.layer}")
+        else:
+            text.append(f"  {node.status} in layer {node.layer}")
+    if node.kind == "hidden":
+        text.append(f", hidden by layer {node.hidden_by} ({node.how})")
+    return text

@@ -1,0 +1,1 @@
+"""The app's widgets: layer list, details panes, file tree."""

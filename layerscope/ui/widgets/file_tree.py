@@ -1,0 +1,404 @@
+"""The file tree: a line-API widget drawing an `Outline` row by row, so only the rows on screen
+cost anything, whatever the number of entries."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...tree import DIR, FILTER_KINDS, Filter, Node, Outline, TreeView
+from .. import labels
+from .styling import ComponentStyles
+
+MARKS = {
+    "added": "+",
+    "modified": "~",
+    "metadata": "*",
+    "rewritten": "=",
+    "removed": "-",
+    "hidden": "×",
+    "unchanged": " ",
+    "pending": "·",
+}
+
+
+class FileTree(ComponentStyles, ScrollView, can_focus=True):
+    """The files of one view: expand, collapse, move; everything else is the screen's job."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="tree.down"),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="tree.page_up"),
+        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="tree.page_down"),
+        Binding("home,g", "first", "First", show=False, id="tree.first"),
+        Binding("end,G", "last", "Last", show=False, id="tree.last"),
+        Binding("enter,space", "toggle", "Open/close", id="tree.toggle"),
+        Binding("right,l", "expand", "Open dir", show=False, id="tree.expand"),
+        Binding("left,h", "collapse", "Close dir / go up", show=False, id="tree.collapse"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "file-tree--cursor",
+        "file-tree--cursor-blurred",
+        "file-tree--guide",
+        "file-tree--size",
+        "file-tree--attributes",
+        "file-tree--dir",
+        "file-tree--link",
+        "file-tree--note",
+        "file-tree--match",
+        "file-tree--message",
+        "file-tree--legend-off",
+        *(f"file-tree--{kind}" for kind in MARKS),
+    }
+
+    show_attributes: reactive[bool] = reactive(False)
+
+    class Highlighted(Message):
+        """The cursor moved to another entry (None: nothing under it)."""
+
+        def __init__(self, tree: FileTree, node: Node | None) -> None:
+            super().__init__()
+            self.tree = tree
+            self.node = node
+
+        @property
+        def control(self) -> FileTree:
+            return self.tree
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.outline: Outline | None = None
+        self.filter = Filter()
+        self.cursor = 0
+        self.message_text = ""
+        # Which directories are open, by path, so the state outlives a view: every directory but
+        # `paths` when `everything`, else only `paths`; None: decided by the view's size.
+        self.everything: bool | None = None
+        self.paths: set[str] = set()
+        self.cursor_path = ""
+        self.searching = False  # a search opens everything: opening or closing is not remembered
+        self.generation = 0  # counts changes to what is open, so stale rebuilds can be told
+        self.owner_width = 3  # room for "uid:gid" in the attributes column
+
+    # -- what it shows --------------------------------------------------------------------------
+    @property
+    def view(self) -> TreeView | None:
+        return self.outline.view if self.outline is not None else None
+
+    @property
+    def rows(self) -> int:
+        return len(self.outline) if self.outline is not None else 0
+
+    def show_outline(self, outline: Outline, cursor: int, everything: bool) -> None:
+        """Show new rows (built in a worker) with the cursor at row `cursor`."""
+        self.outline = outline
+        self.filter = outline.listing.filter
+        self.message_text = ""
+        self.owner_width = outline.view.owner_width()
+        if self.everything is None and not self.searching:
+            self.everything = everything  # the first view decided: keep to it from now on
+        self.cursor = min(max(cursor, 0), max(len(outline) - 1, 0))
+        self._update_size()
+        self._scroll_to_cursor(center=True)
+        self.refresh()
+        self._post_highlight()
+
+    def show_message(self, text: str) -> None:
+        """Show a line of text instead of rows (a layer still reading, a failure)."""
+        self.outline = None
+        self.message_text = text
+        self.cursor = 0
+        self._update_size()
+        self.refresh()
+        self.post_message(self.Highlighted(self, None))
+
+    @property
+    def node(self) -> Node | None:
+        """The entry under the cursor."""
+        if self.outline is None or not len(self.outline):
+            return None
+        return self.outline.view.node(self.outline.node_at(self.cursor))
+
+    def expand_all(self) -> None:
+        self.everything = True
+        self.paths.clear()
+        self.generation += 1
+
+    def collapse_all(self) -> None:
+        """Close every directory (cheap: the top level only)."""
+        self.everything = False
+        self.paths.clear()
+        self.generation += 1
+        if self.outline is not None:
+            self.outline = Outline(self.outline.listing, self.outline.sort, ())
+            self.cursor = 0
+            top = self.cursor_path.split("/", 1)[0]
+            node = self.outline.view.find(top) if top else None
+            index = self.outline.index_of(node) if node is not None else None
+            self.cursor = index or 0
+            self._update_size()
+            self._scroll_to_cursor(center=True)
+            self.refresh()
+            self._post_highlight()
+
+    def go_to(self, path: str) -> bool:
+        """Open the directories above `path` and put the cursor on it."""
+        if self.outline is None:
+            return False
+        node = self.outline.view.find(path)
+        if node is None:
+            return False
+        view = self.outline.view
+        for anc in view.ancestors(node):
+            self._remember(view.paths[anc], True)
+        index = self.outline.reveal(node)
+        if index is None:
+            return False
+        self.cursor = index
+        self._update_size()
+        self._scroll_to_cursor(center=True)
+        self.refresh()
+        self._post_highlight()
+        return True
+
+    # -- state -----------------------------------------------------------------------------------
+    def _remember(self, path: str, is_open: bool) -> None:
+        self.generation += 1
+        if self.searching:
+            return
+        if self.everything:
+            (self.paths.discard if is_open else self.paths.add)(path)
+        else:
+            (self.paths.add if is_open else self.paths.discard)(path)
+
+    def _update_size(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, max(self.rows, 1))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_size()
+
+    def _post_highlight(self) -> None:
+        node = self.node
+        self.cursor_path = node.path if node is not None else ""
+        self.post_message(self.Highlighted(self, node))
+
+    def _move(self, index: int) -> None:
+        if self.outline is None or not len(self.outline):
+            return
+        index = min(max(index, 0), len(self.outline) - 1)
+        if index != self.cursor:
+            self.cursor = index
+            self._scroll_to_cursor()
+            self.refresh()
+            self._post_highlight()
+
+    def _scroll_to_cursor(self, center: bool = False) -> None:
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return
+        top = round(self.scroll_offset.y)
+        if center and not top <= self.cursor < top + height:
+            self.scroll_to(y=max(self.cursor - height // 2, 0), animate=False, immediate=True)
+        elif self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_cursor_up(self) -> None:
+        self._move(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self._move(self.cursor - max(self.scrollable_content_region.height - 1, 1))
+
+    def action_page_down(self) -> None:
+        self._move(self.cursor + max(self.scrollable_content_region.height - 1, 1))
+
+    def action_first(self) -> None:
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(self.rows - 1)
+
+    def action_toggle(self) -> None:
+        if self.outline is None or not len(self.outline):
+            return
+        if self.outline.is_expanded(self.cursor):
+            self.action_collapse(up=False)
+        else:
+            self.action_expand()
+
+    def action_expand(self) -> None:
+        """Open the directory at the cursor; if it is open already, step into it."""
+        outline = self.outline
+        if outline is None or not len(outline):
+            return
+        node = outline.node_at(self.cursor)
+        if outline.view.types[node] != DIR:
+            return
+        if not outline.is_expanded(self.cursor):
+            if outline.expand(self.cursor):
+                self._remember(outline.view.paths[node], True)
+                self._update_size()
+                self.refresh()
+            else:
+                outline.collapse(self.cursor)  # nothing inside to show
+            return
+        below = self.cursor + 1
+        if below < len(outline) and outline.rows[below].depth > outline.rows[self.cursor].depth:
+            self._move(below)
+
+    def action_collapse(self, up: bool = True) -> None:
+        outline = self.outline
+        if outline is None or not len(outline):
+            return
+        node = outline.node_at(self.cursor)
+        if outline.is_expanded(self.cursor):
+            outline.collapse(self.cursor)
+            self._remember(outline.view.paths[node], False)
+            self._update_size()
+            self.refresh()
+        elif up:
+            parent = outline.parent_index(self.cursor)
+            if parent is not None:
+                self._move(parent)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or self.outline is None:
+            return
+        index = round(self.scroll_offset.y) + offset.y
+        if index >= len(self.outline):
+            return
+        self._move(index)
+        if self.outline.view.types[self.outline.node_at(index)] == DIR:
+            self.action_toggle()
+
+    def watch_show_attributes(self) -> None:
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def legend(self) -> Text:
+        """The line above the tree: each kind's mark and count (keys 1-7 hide or show them;
+        hidden kinds are struck out)."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.outline is None:
+            return text
+        view = self.outline.view
+        hide = self.filter.hide
+        for kind in FILTER_KINDS:
+            count = view.count(kind)
+            if not count and kind not in hide:
+                continue
+            style = self.component_style(
+                "file-tree--legend-off" if kind in hide else f"file-tree--{kind}"
+            )
+            mark = MARKS[kind].strip()
+            text.append(f"{mark} {kind} {count:,}" if mark else f"{kind} {count:,}", style)
+            text.append("  ")
+        pending = view.count("pending")
+        if pending:
+            note = f"{pending:,} entries: changes known once every layer is read"
+            text.append(note, self.component_style("file-tree--note"))
+        listing = self.outline.listing
+        if listing.filter.active:
+            text.append(f"│ {listing.matches:,} shown", self.component_style("file-tree--note"))
+        return text
+
+    # -- drawing ---------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if self.outline is None:
+            if y == 0 and self.message_text:
+                style = self.component_style("file-tree--message")
+                line = [Segment(" " + self.message_text, style)]
+                return Strip(Segment.apply_style(line, base)).crop_extend(0, width, base)
+            return Strip.blank(width, base)
+        index = round(self.scroll_offset.y) + y
+        if index >= len(self.outline):
+            return Strip.blank(width, base)
+        cursor = None
+        if index == self.cursor:
+            cursor = self.component_style(
+                "file-tree--cursor" if self.has_focus else "file-tree--cursor-blurred"
+            )
+        line = list(Segment.apply_style(self._segments(index), base, cursor))
+        return Strip(line).crop_extend(0, width, base + cursor if cursor else base)
+
+    def _segments(self, index: int) -> list[Segment]:
+        outline = self.outline
+        assert outline is not None
+        view = outline.view
+        row = outline.rows[index]
+        node = view.node(row.node)
+        style = self.component_style
+        kind_style = style(f"file-tree--{node.kind}")
+        out = [Segment(f" {MARKS[node.kind]} ", kind_style)]
+        if self.show_attributes:
+            owner = "" if node.uid is None else f"{node.uid}:{node.gid}"
+            attrs = f"{node.mode_text} {owner:<{self.owner_width}} "
+            out.append(Segment(attrs, style("file-tree--attributes")))
+        out.append(Segment(f"{labels.size(node.size):>8}  ", style("file-tree--size")))
+        if node.is_dir and node.children:
+            glyph = "▾ " if row.node in outline.expanded else "▸ "
+        else:
+            glyph = "─ "
+        connector = ("└─" if row.last else "├─") + glyph
+        out.append(Segment(row.guide + connector, style("file-tree--guide")))
+        name_style = kind_style + style("file-tree--dir") if node.is_dir else kind_style
+        out.extend(self._name_segments(node.name, name_style))
+        if node.link is not None:
+            arrow = " → " if node.type == "symlink" else " ⇒ /"
+            out.append(Segment(arrow + node.link, style("file-tree--link")))
+        note = _note(node, view)
+        if note:
+            out.append(Segment("  " + note, style("file-tree--note") + kind_style))
+        return out
+
+    def _name_segments(self, name: str, name_style: Style) -> list[Segment]:
+        spans = self.filter.spans(name)
+        if not spans:
+            return [Segment(name, name_style)]
+        match = name_style + self.component_style("file-tree--match")
+        out = []
+        at = 0
+        for start, end in spans:
+            if start > at:
+                out.append(Segment(name[at:start], name_style))
+            out.append(Segment(name[start:end], match))
+            at = end
+        if at < len(name):
+            out.append(Segment(name[at:], name_style))
+        return out
+
+
+def _note(node: Node, view: TreeView) -> str:
+    """What a row says after its name: why it is removed or hidden, opaque directories."""
+    if node.kind == "removed":
+        how = {"whiteout": "whiteout", "parent-whiteout": "parent whiteout", "opaque": "opaque dir"}
+        return f"removed ({how[node.how]})" if node.how in how else "removed"
+    if node.kind == "hidden" and node.hidden_by is not None:
+        return f"hidden by layer {node.hidden_by} ({node.how})"
+    if node.opaque:
+        return "opaque: hides what lay below"
+    return ""

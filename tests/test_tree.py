@@ -1,0 +1,440 @@
+"""The file-tree model the UI draws: views, filters, outlines. Exact figures on the built-in
+sample (see tests/fixtures/real/README.md for what its five layers hold)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+from builder import Dir, File, Img, Layer, Opaque, Whiteout, docker_archive, open_image
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import layerscope
+from layerscope.filesystem import analyse
+from layerscope.records import DIR, FILE, OPAQUE, SYMLINK, WHITEOUT, LayerIndex
+from layerscope.tree import (
+    AUTO_EXPAND_NODES,
+    Cancelled,
+    Filter,
+    Listing,
+    Outline,
+    TreeView,
+    all_dirs,
+    build_view,
+    expanded_nodes,
+)
+
+DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    archive = layerscope.open(DEMO)
+    yield archive.images[0]
+    archive.close()
+
+
+def listing(view: TreeView) -> dict[str, tuple[str, int]]:
+    """path -> (kind, size) for every node but the root."""
+    return {view.paths[i]: (view.kind(i), view.sizes[i]) for i in range(1, len(view))}
+
+
+def rows(outline: Outline) -> list[str]:
+    return [outline.view.paths[r.node] for r in outline.rows]
+
+
+# -- views ---------------------------------------------------------------------------------------
+def test_changes_view_of_a_layer_with_whiteouts(demo):
+    view = build_view(demo, 2, "changes")
+    assert listing(view) == {
+        "etc": ("rewritten", 58),
+        "etc/config": ("rewritten", 18),
+        "etc/config/app.conf": ("rewritten", 18),
+        "etc/config/extra.conf": ("removed", 10),
+        "etc/motd": ("modified", 40),
+        "usr": ("rewritten", 18),
+        "usr/share": ("rewritten", 18),
+        "usr/share/doc": ("rewritten", 18),
+        "usr/share/doc/demo": ("rewritten", 18),
+        "usr/share/doc/demo/LICENSE": ("metadata", 18),
+        "var": ("rewritten", 0),
+        "var/cache": ("rewritten", 0),
+        # a removed directory counts the bytes it removed; its parent does not
+        "var/cache/demo": ("removed", 24),
+        "var/cache/demo/a.cache": ("removed", 8),
+        "var/cache/demo/b.cache": ("removed", 8),
+        "var/cache/demo/sub": ("removed", 8),
+        "var/cache/demo/sub/c.cache": ("removed", 8),
+    }
+    removed = view.node(view.find("var/cache/demo/sub/c.cache"))
+    assert (removed.hidden_by, removed.how, removed.layer) == (2, "parent-whiteout", 0)
+    assert view.node(view.find("etc/config/extra.conf")).how == "whiteout"
+    assert view.sizes[0] == demo.layers[2].size == 76
+
+
+def test_changes_view_of_an_opaque_directory(demo):
+    view = build_view(demo, 3, "changes")
+    assert listing(view) == {
+        "opt": ("rewritten", 33),
+        "opt/app": ("rewritten", 33),
+        "opt/app/bin": ("added", 19),
+        "opt/app/bin/run": ("added", 19),
+        "opt/app/v2.txt": ("added", 14),
+        "opt/app/data": ("removed", 14),
+        "opt/app/data/old.bin": ("removed", 14),
+        "opt/app/v1.txt": ("removed", 14),
+        "usr": ("rewritten", 0),
+        "usr/bin": ("rewritten", 0),
+        "usr/bin/tool-link": ("removed", 0),
+    }
+    app = view.node(view.find("opt/app"))
+    assert app.opaque and not app.implied
+    assert view.node(view.find("opt/app/v1.txt")).how == "opaque"
+
+
+def test_changes_view_marks_entries_a_later_layer_hides(demo):
+    view = build_view(demo, 1, "changes")
+    link = view.node(view.find("usr/bin/tool-link"))
+    assert (link.kind, link.status, link.hidden_by, link.how) == ("hidden", "added", 3, "whiteout")
+    assert (link.type, link.link) == ("symlink", "tool")
+    hard = view.node(view.find("srv/data/shared.txt"))
+    assert (hard.type, hard.link, hard.size) == ("hardlink", "srv/data/shared-hard.txt", 0)
+    assert view.node(view.find("usr/bin/tool")).kind == "rewritten"
+    # a directory replaced by a later directory entry merges: it is not hidden
+    assert build_view(demo, 0, "changes").node(1).kind == "added"
+
+
+@pytest.mark.parametrize("n", range(5))
+def test_changes_view_root_size_is_the_layer_size(demo, n):
+    assert build_view(demo, n, "changes").sizes[0] == demo.layers[n].size
+
+
+def test_image_view_as_of_a_middle_layer(demo):
+    view = build_view(demo, 1, "image")
+    counts = {k: view.count(k) for k in ("added", "rewritten", "hidden", "unchanged", "removed")}
+    assert counts == {"added": 6, "rewritten": 4, "hidden": 13, "unchanged": 15, "removed": 0}
+    hidden = {
+        view.paths[i]: (view.hidden_by[i], view.node(i).how)
+        for i in range(1, len(view))
+        if view.kind(i) == "hidden"
+    }
+    assert hidden == {
+        "etc/config/app.conf": (2, "overwritten"),
+        "etc/config/extra.conf": (2, "whiteout"),
+        "etc/motd": (2, "overwritten"),
+        "opt/app/data": (3, "opaque"),
+        "opt/app/data/old.bin": (3, "opaque"),
+        "opt/app/v1.txt": (3, "opaque"),
+        "usr/bin/tool-link": (3, "whiteout"),
+        "usr/share/doc/demo/LICENSE": (2, "overwritten"),
+        "var/cache/demo": (2, "whiteout"),
+        "var/cache/demo/a.cache": (2, "parent-whiteout"),
+        "var/cache/demo/b.cache": (2, "parent-whiteout"),
+        "var/cache/demo/sub": (2, "parent-whiteout"),
+        "var/cache/demo/sub/c.cache": (2, "parent-whiteout"),
+    }
+    readme = view.node(view.find("usr/share/doc/demo/README"))
+    assert (readme.kind, readme.layer, readme.size) == ("unchanged", 0, 1191)
+    assert view.sizes[0] == 1390
+    assert view.sizes[view.find("usr")] == 1251
+
+
+def test_image_view_of_the_last_layer_is_the_final_filesystem(demo):
+    view = build_view(demo, 4, "image")
+    shown = {view.paths[i] for i in range(1, len(view)) if view.kind(i) != "removed"}
+    assert shown == set(demo.analysis.final)
+    assert view.sizes[0] == demo.final_size == 1397
+    assert view.count("hidden") == view.count("removed") == 0
+    assert view.count("added") == 4 and view.count("rewritten") == 1
+
+
+def test_image_view_shows_what_the_layer_removed(demo):
+    view = build_view(demo, 3, "image")
+    assert view.kind(view.find("opt/app/v1.txt")) == "removed"
+    assert view.kind(view.find("opt/app/v2.txt")) == "added"
+    assert view.kind(view.find("etc/motd")) == "unchanged"
+    assert view.sizes[view.find("opt/app")] == 33  # removed bytes are not counted
+
+
+def test_pending_changes_view_before_the_analysis(demo):
+    view = build_view(demo, 2, "changes", analysed=False)
+    kinds = {view.paths[i]: (view.kind(i), view.node(i).type) for i in range(1, len(view))}
+    assert kinds["etc/motd"] == ("pending", "file")
+    assert kinds["etc/config/extra.conf"] == ("removed", "whiteout")
+    assert kinds["var/cache/demo"] == ("removed", "whiteout")
+    assert view.sizes[0] == 76
+    opaque = build_view(demo, 3, "changes", analysed=False)
+    assert opaque.node(opaque.find("opt/app")).opaque
+    with pytest.raises(ValueError):
+        build_view(demo, 2, "image", analysed=False)
+
+
+def test_children_sorted_by_size_or_name(demo):
+    view = build_view(demo, 4, "image")
+    by_size = Listing(view).children(0, "size")
+    assert [view.paths[i] for i in by_size] == ["usr", "etc", "srv", "opt", "home", "tmp", "var"]
+    by_name = Listing(view).children(0, "name")
+    assert [view.paths[i] for i in by_name] == ["etc", "home", "opt", "srv", "tmp", "usr", "var"]
+
+
+def test_find_and_ancestors(demo):
+    view = build_view(demo, 4, "image")
+    node = view.find("/usr/share/doc/demo/README")
+    assert view.paths[node] == "usr/share/doc/demo/README"
+    assert [view.paths[a] for a in view.ancestors(node)] == [
+        "usr",
+        "usr/share",
+        "usr/share/doc",
+        "usr/share/doc/demo",
+    ]
+    assert view.find("no/such/path") is None
+    assert view.node(view.find("usr/bin/su-helper")).mode_text == "-rwsr-xr-x"
+    assert view.node(view.find("tmp")).mode_text == "drwxrwxrwt"
+
+
+def test_building_can_be_cancelled(demo):
+    with pytest.raises(Cancelled):
+        build_view(demo, 4, "image", cancelled=lambda: True)
+
+
+# -- filters -------------------------------------------------------------------------------------
+def test_hiding_kinds_keeps_parent_directories(demo):
+    view = build_view(demo, 2, "changes")
+    lst = Listing(view, Filter(hide=frozenset({"rewritten", "metadata"})))
+    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    assert kept == {
+        "etc",
+        "etc/motd",
+        "etc/config",
+        "etc/config/extra.conf",
+        "var",
+        "var/cache",
+        "var/cache/demo",
+        "var/cache/demo/a.cache",
+        "var/cache/demo/b.cache",
+        "var/cache/demo/sub",
+        "var/cache/demo/sub/c.cache",
+    }
+    assert lst.matches == 7
+    assert [view.paths[i] for i in lst.children(view.find("etc/config"))] == [
+        "etc/config/extra.conf"
+    ]
+
+
+def test_substring_search_is_case_insensitive_and_keeps_parents(demo):
+    view = build_view(demo, 4, "image")
+    lst = Listing(view, Filter(search="READ"))
+    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    assert kept == {
+        "usr",
+        "usr/share",
+        "usr/share/doc",
+        "usr/share/doc/demo",
+        "usr/share/doc/demo/README",
+    }
+    assert lst.matches == 1
+    # a directory's name matching keeps what is below it (the path holds the match)
+    lst = Listing(view, Filter(search="/srv/app"))
+    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    assert kept == {"srv", "srv/app", "srv/app/hello.txt", "srv/app/conf", "srv/app/conf/app.ini"}
+
+
+def test_glob_search_matches_names_anywhere(demo):
+    view = build_view(demo, 0, "image")
+    lst = Listing(view, Filter(search="*.cache"))
+    matched = sorted(
+        view.paths[i] for i in range(1, len(view)) if i in lst and view.types[i] != DIR
+    )
+    assert matched == [
+        "var/cache/demo/a.cache",
+        "var/cache/demo/b.cache",
+        "var/cache/demo/sub/c.cache",
+    ]
+    lst = Listing(view, Filter(search="bin/*"))
+    matched = sorted(
+        view.paths[i] for i in range(1, len(view)) if i in lst and view.types[i] != DIR
+    )
+    assert matched == ["usr/bin/su-helper", "usr/bin/tool"]
+
+
+def test_search_and_kinds_combine(demo):
+    view = build_view(demo, 2, "changes")
+    lst = Listing(view, Filter(hide=frozenset({"removed"}), search="conf"))
+    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    assert kept == {"etc", "etc/config", "etc/config/app.conf"}
+
+
+def test_filter_spans_for_highlighting():
+    assert Filter(search="conf").spans("app.conf") == [(4, 8)]
+    assert Filter(search="A").spans("banana") == [(1, 2), (3, 4), (5, 6)]
+    assert Filter(search="*.conf").spans("app.CONF") == [(0, 8)]
+    assert Filter(search="*.conf").spans("app.ini") == []
+    assert Filter(search="etc/con").spans("config") == [(0, 3)]
+    assert Filter().spans("x") == []
+    assert Filter(hide=frozenset({"added"})).toggled("added") == Filter()
+    assert not Filter(search="  ").active
+
+
+# -- outlines ------------------------------------------------------------------------------------
+def test_outline_expands_and_collapses(demo):
+    view = build_view(demo, 4, "image")
+    out = Outline(Listing(view), "name")
+    assert rows(out) == ["etc", "home", "opt", "srv", "tmp", "usr", "var"]
+    assert out.expand(0) == 3
+    assert rows(out)[:4] == ["etc", "etc/config", "etc/motd", "etc/motd.link"]
+    assert out.expand(1) == 1  # etc/config: app.conf
+    assert out.toggle(0) == -4
+    assert len(out) == 7
+    assert out.expand(0) == 4  # etc/config stays open inside
+    assert out.parent_index(2) == 1
+    assert out.rows[2].guide == "│   │   "
+    assert out.rows[4].last and out.rows[4].guide == "│   "
+
+
+def test_outline_expand_all_and_reveal(demo):
+    view = build_view(demo, 4, "image")
+    out = Outline(Listing(view), "size", all_dirs(view))
+    assert len(out) == len(view) - 1
+    assert rows(out)[:3] == ["usr", "usr/share", "usr/share/doc"]
+    closed = Outline(Listing(view), "size")
+    index = closed.reveal(view.find("srv/app/conf/app.ini"))
+    assert rows(closed)[index] == "srv/app/conf/app.ini"
+    assert closed.expanded == {view.find("srv"), view.find("srv/app"), view.find("srv/app/conf")}
+
+
+def test_expanded_nodes_from_paths(demo):
+    view = build_view(demo, 4, "image")
+    assert expanded_nodes(view, ["etc", "etc/motd", "nope"], everything=False) == {view.find("etc")}
+    everything = expanded_nodes(view, [], everything=True, except_paths=["usr"])
+    assert view.find("usr") not in everything and view.find("usr/bin") in everything
+    assert len(view) <= AUTO_EXPAND_NODES
+
+
+# -- edge cases, from small archives -------------------------------------------------------------
+def test_implied_directories_and_a_whiteout_of_one(tmp_path):
+    img = open_image(
+        docker_archive(
+            tmp_path / "a.tar",
+            [
+                Img(
+                    [
+                        Layer(File("a/b/c.txt", b"12345")),
+                        Layer(Whiteout("a/b"), File("a/new", b"1")),
+                    ]
+                )
+            ],
+        )
+    )
+    base = build_view(img, 0, "changes")
+    a = base.node(base.find("a"))
+    assert a.implied and a.type == "dir" and a.mode is None and a.size == 5
+    top = build_view(img, 1, "changes")
+    assert listing(top) == {
+        "a": ("unchanged", 1),  # implied here too: not removed, it holds a new file
+        "a/b": ("removed", 5),  # implied below: removed, with what it held
+        "a/b/c.txt": ("removed", 5),
+        "a/new": ("added", 1),
+    }
+
+
+def test_a_path_stored_twice_in_one_layer(tmp_path):
+    img = open_image(
+        docker_archive(
+            tmp_path / "a.tar", [Img([Layer(Dir("d"), File("d/f", b"one"), File("d/f", b"two!"))])]
+        )
+    )
+    view = build_view(img, 0, "changes")
+    files = sorted(
+        (view.kind(i), view.sizes[i]) for i in range(1, len(view)) if view.paths[i] == "d/f"
+    )
+    assert files == [("added", 4), ("hidden", 3)]  # both stored: the first is wasted
+    assert view.sizes[0] == 7 == img.layers[0].size
+
+
+def test_opaque_directory_re_added_with_the_same_name(tmp_path):
+    img = open_image(
+        docker_archive(
+            tmp_path / "a.tar",
+            [
+                Img(
+                    [
+                        Layer(Dir("d"), Dir("d/sub"), File("d/sub/x", b"xx")),
+                        Layer(Opaque("d"), Dir("d/sub")),
+                    ]
+                )
+            ],
+        )
+    )
+    view = build_view(img, 1, "changes")
+    assert listing(view) == {
+        "d": ("unchanged", 0),  # implied: the layer has no entry of its own for it
+        "d/sub": ("rewritten", 0),  # the model compares with what stood there below
+        "d/sub/x": ("removed", 2),
+    }
+    assert view.node(view.find("d")).opaque
+
+
+def test_the_core_never_imports_textual():
+    code = "import sys, layerscope, layerscope.tree; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- properties ----------------------------------------------------------------------------------
+NAMES = ["a", "b", "a/x", "a/y", "b/x", "a/x/1", "a/x/2"]
+entry = st.tuples(
+    st.sampled_from(["file", "dir", "whiteout", "opaque", "symlink"]), st.sampled_from(NAMES)
+)
+
+
+def _index(entries: list[tuple[str, str]], n: int) -> LayerIndex:
+    li = LayerIndex.empty()
+    codes = {"file": FILE, "dir": DIR, "whiteout": WHITEOUT, "opaque": OPAQUE, "symlink": SYMLINK}
+    for i, (kind, path) in enumerate(entries):
+        size = (n + 1) * 10 + i if kind == "file" else 0
+        mode = 0o40755 if kind == "dir" else 0o100644
+        link = "a" if kind == "symlink" else None  # a symlinked parent moves what lies below
+        li.add(path, codes[kind], 0, size, mode, 0, 0, 0, 0, bytes([n, i]) * 16, link)
+    return li
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(entry, max_size=6), min_size=1, max_size=4))
+def test_views_agree_with_the_model(layers_entries):
+    # The analysis does not record where a marker lands when a symlink is on its way (only
+    # entries' real paths): leave those cases out until it does.
+    symlinks = {p for entries in layers_entries for kind, p in entries if kind == "symlink"}
+    assume(
+        not any(
+            kind in ("whiteout", "opaque") and any(p.startswith(s + "/") for s in symlinks)
+            for entries in layers_entries
+            for kind, p in entries
+        )
+    )
+    layers = [_index(e, n) for n, e in enumerate(layers_entries)]
+    a = analyse(layers)
+    for n, li in enumerate(layers):
+        changes = TreeView(layers, n, "changes", a)
+        assert changes.sizes[0] == li.size
+        removed = [i for i in range(1, len(changes)) if changes.kind(i) == "removed"]
+        entries_removed = [i for i in removed if changes.refs[i] != -1]
+        assert len(entries_removed) <= a.removed[n]
+        image = TreeView(layers, n, "image", a)
+        visible = {
+            a.real_path((pos << 32) | row)
+            for pos in range(n + 1)
+            for row in range(len(layers[pos]))
+            if layers[pos].types[row] not in (WHITEOUT, OPAQUE) and a.is_visible(pos, row, as_of=n)
+        }
+        shown = {
+            image.paths[i]
+            for i in range(1, len(image))
+            if image.kind(i) != "removed" and image.refs[i] != -1
+        }
+        assert shown == visible
+        if n == len(layers) - 1:
+            final = {image.paths[i] for i in range(1, len(image)) if image.kind(i) != "removed"}
+            assert final == set(a.final)
