@@ -4,11 +4,11 @@ distinct blob once, whatever the number of images or positions that use it)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .cache import LayerCache, layer_key
-from .errors import Cancelled, LayerscopeError
+from .errors import Cancelled, LayerscopeError, LimitExceeded
 from .formats import find_images
 from .image import Image, Layer
 from .layerreader import BlobLocation, read_layer
@@ -18,6 +18,7 @@ from .records import LayerIndex
 from .sources import Source, open_source
 
 ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
+REUSE = 4  # entries the images of one input may hold in all, in units of --max-entries
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Archive:
     limits: Limits = DEFAULT_LIMITS
     cache: LayerCache | None = None
     _blobs: dict[BlobLocation, LayerIndex] = field(default_factory=dict)
+    _by_loc: tuple[int, dict[BlobLocation, list[Layer]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def distinct_layers(self) -> list[Layer]:
         """One Layer per distinct blob, in image then layer order."""
@@ -64,6 +68,9 @@ class Archive:
                 )
             except LayerscopeError as e:
                 raise self._layer_error(layer, e) from None
+            except OSError as e:
+                err = LayerscopeError(f"cannot be read ({e.strerror or e})")
+                raise self._layer_error(layer, err) from None
             self._store(layer, index)
         self._attach(loc, index)
         return index
@@ -94,10 +101,20 @@ class Archive:
 
     def _attach(self, loc: BlobLocation, index: LayerIndex) -> None:
         self._blobs[loc] = index
+        for other in self._positions().get(loc, ()):
+            other.data = index
+
+    def _positions(self) -> dict[BlobLocation, list[Layer]]:
+        """Every layer position, by the blob it reads (built once: attaching each blob by a scan
+        of every position would cost layers x blobs)."""
+        if self._by_loc is not None and self._by_loc[0] == len(self.images):
+            return self._by_loc[1]
+        by_loc: dict[BlobLocation, list[Layer]] = {}
         for img in self.images:
-            for other in img.layers:
-                if other.spec.location == loc:
-                    other.data = index
+            for layer in img.layers:
+                by_loc.setdefault(layer.spec.location, []).append(layer)
+        self._by_loc = (len(self.images), by_loc)
+        return by_loc
 
     def load(
         self,
@@ -125,6 +142,7 @@ class Archive:
                 if cancelled is not None and cancelled():
                     raise Cancelled()
                 self.load_layer(layer, progress, cancelled)
+            self._check_reuse()
             return self
         tasks = [(ly.spec.location, ly.spec.diff_id, ly.spec.digest) for ly in todo]
         report = (lambda i, n: progress(todo[i], n)) if progress else None
@@ -133,11 +151,32 @@ class Archive:
         ):
             if isinstance(result, LayerscopeError):
                 raise self._layer_error(todo[i], result)
+            if isinstance(result, OSError):
+                err = LayerscopeError(f"cannot be read ({result.strerror or result})")
+                raise self._layer_error(todo[i], err)
             if isinstance(result, BaseException):
                 raise result
             self._attach(todo[i].spec.location, result)
             self._store(todo[i], result)
+        self._check_reuse()
         return self
+
+    def _check_reuse(self) -> None:
+        """Each use of a layer costs a pass over its entries (the union, the report): one big
+        layer named 4,000 times must not cost 4,000 passes. The images of one input may hold
+        REUSE times --max-entries entries in all, each use counted."""
+        total: dict[str, int] = {}
+        for img in self.images:
+            n = sum(len(ly.data) for ly in img.layers if ly.data is not None)
+            total[img.source] = total.get(img.source, 0) + n
+        limit = REUSE * self.limits.max_entries
+        for source, n in total.items():
+            if n > limit:
+                raise LimitExceeded(
+                    f"the images hold {n} entries in all, each use of a layer counted: over "
+                    f"{REUSE} x {self.limits.max_entries}; raise with --max-entries",
+                    source=source,
+                )
 
     def close(self) -> None:
         for s in self.sources:
@@ -179,7 +218,10 @@ def discover(
                 specs = find_images(src, platform=platform, verify=verify)
             except LayerscopeError as e:
                 raise e.with_source(name) from None
+            except OSError as e:
+                raise LayerscopeError(e.strerror or str(e), source=name) from None
             for spec in specs:
+                spec.max_symlink_hops = limits.max_symlink_hops
                 images.append(Image(spec, len(images)))
     except BaseException:
         for s in sources:
@@ -209,3 +251,25 @@ def open(
     except BaseException:
         archive.close()
         raise
+
+
+def select_image(images: Sequence[Image], selector: str | None) -> Image:
+    """`--image`: a ref (exact, or the part after the last '/'), or a number from 0."""
+    if not images:
+        raise LayerscopeError("no image found")
+    if selector is None:
+        return images[0]
+    if selector.isdigit():
+        n = int(selector)
+        if n >= len(images):
+            raise LayerscopeError(
+                f"--image {n}: there are {len(images)} images (0-{len(images) - 1})"
+            )
+        return images[n]
+    for img in images:
+        if selector in img.refs or any(r.rsplit("/", 1)[-1] == selector for r in img.refs):
+            return img
+        if img.config_digest.startswith(selector) or img.config_digest == "sha256:" + selector:
+            return img
+    names = ", ".join(i.name for i in images)
+    raise LayerscopeError(f"--image {selector}: no such image (have: {names})")

@@ -26,7 +26,7 @@ from .layerreader import BlobLocation
 from .records import LayerIndex
 
 MAGIC = b"LSCACHE1"
-FORMAT = 4  # bump when LayerIndex or the reader's output changes
+FORMAT = 5  # bump when LayerIndex or the reader's output changes
 DEFAULT_MAX = 2 << 30
 
 

@@ -11,7 +11,8 @@ from typing import BinaryIO
 
 import zstandard
 
-from .errors import CompressionError
+from .errors import CompressionError, LimitExceeded
+from .limits import DEFAULT_LIMITS
 
 CHUNK = 1 << 20
 
@@ -52,8 +53,12 @@ def read_chunks(
         yield chunk
 
 
-def decompress(raw: Iterator[bytes], kind: str) -> Iterator[bytes]:
-    """Decompressed chunks of `raw`, which is compressed with `kind`."""
+def decompress(
+    raw: Iterator[bytes], kind: str, max_memory: int = DEFAULT_LIMITS.max_decoder_memory
+) -> Iterator[bytes]:
+    """Decompressed chunks of `raw`, which is compressed with `kind`. A stream that needs more
+    than `max_memory` bytes of decoder memory (a zstd window, an xz dictionary: the stream
+    chooses, up to GiBs) is refused before that memory is taken."""
     if kind == NONE:
         return raw
     if kind == GZIP:
@@ -61,20 +66,35 @@ def decompress(raw: Iterator[bytes], kind: str) -> Iterator[bytes]:
     if kind == BZIP2:
         return _multi(raw, bz2.BZ2Decompressor, "bzip2", OSError)
     if kind == XZ:
-        return _multi(raw, lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO), "xz", lzma.LZMAError)
+        return _multi(
+            raw,
+            lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO, memlimit=max_memory),
+            "xz",
+            lzma.LZMAError,
+            max_memory,
+        )
     if kind == ZSTD:
-        return _zstd(raw)
+        return _zstd(raw, max_memory)
     raise ValueError(kind)
 
 
-def _multi(raw: Iterator[bytes], make, name: str, error: type[Exception]) -> Iterator[bytes]:
+def _memory_error(name: str, max_memory: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"the {name} stream needs over {max_memory} bytes of decoder memory; "
+        f"raise with --max-decoder-memory"
+    )
+
+
+def _multi(
+    raw: Iterator[bytes], make, name: str, error: type[Exception], max_memory: int = 0
+) -> Iterator[bytes]:
     """Concatenated members (pigz, eStargz, pbzip2): a new decompressor after each one ends.
     Output is produced at most CHUNK bytes at a time, so a bomb never sits whole in memory."""
     d = make()
     started = False
     is_zlib = name == "gzip"
     try:
-        for chunk in raw:
+        for chunk in _pieces(raw):
             while chunk:
                 started = True
                 out = d.decompress(chunk, CHUNK)
@@ -95,7 +115,24 @@ def _multi(raw: Iterator[bytes], make, name: str, error: type[Exception]) -> Ite
         if started:
             raise CompressionError(f"truncated {name} stream")
     except error as e:
+        if name == "xz" and "memory" in str(e).lower():  # "Memory usage limit was exceeded"
+            raise _memory_error(name, max_memory) from None
         raise CompressionError(f"corrupt {name} stream: {e}") from None
+
+
+PIECE = 16 << 10
+
+
+def _pieces(raw: Iterator[bytes]) -> Iterator[bytes]:
+    """The input in pieces of at most 16 KiB: when a member ends, the decompressor copies the
+    rest of its input (`unused_data`), so a stream of tiny members (a gzip member per byte) costs
+    a copy of at most one piece per member, not of a whole 1 MiB chunk."""
+    for chunk in raw:
+        if len(chunk) <= PIECE:
+            yield chunk
+        else:
+            for start in range(0, len(chunk), PIECE):
+                yield chunk[start : start + PIECE]
 
 
 class _IterReader:
@@ -175,7 +212,7 @@ class _ZstdFrames:
         return self._state == "magic" and not self._buf and not self._skip
 
 
-def _zstd(raw: Iterator[bytes]) -> Iterator[bytes]:
+def _zstd(raw: Iterator[bytes], max_memory: int) -> Iterator[bytes]:
     """Every frame (zstd:chunked writes many), skippable frames skipped, output bounded per read;
     a stream that ends inside a frame is an error."""
     frames = _ZstdFrames()
@@ -187,7 +224,9 @@ def _zstd(raw: Iterator[bytes]) -> Iterator[bytes]:
         if not frames.complete():
             raise CompressionError("truncated zstd stream")
 
-    reader = zstandard.ZstdDecompressor(max_window_size=1 << 31).stream_reader(
+    # zstd windows are powers of two (plus eighths): allow the largest one within the budget
+    window = max(1 << 10, min(max_memory, 1 << 31))
+    reader = zstandard.ZstdDecompressor(max_window_size=window).stream_reader(
         _IterReader(walked()), read_across_frames=True, read_size=CHUNK
     )
     try:
@@ -197,4 +236,6 @@ def _zstd(raw: Iterator[bytes]) -> Iterator[bytes]:
                 return
             yield out
     except zstandard.ZstdError as e:
+        if "too much memory" in str(e):
+            raise _memory_error("zstd", max_memory) from None
         raise CompressionError(f"corrupt zstd stream: {e}") from None

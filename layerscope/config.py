@@ -12,9 +12,19 @@ from .errors import FormatError
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 
 
+def shown(value: object) -> str:
+    """A JSON value from the archive, short enough for a message (never the whole of a big
+    structure: that could be megabytes, or nested too deep to print)."""
+    if isinstance(value, str):
+        return repr(value[:80])
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)[:80]
+    return f"a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}"
+
+
 def check_digest(value: object, what: str) -> str:
     if not isinstance(value, str) or not DIGEST_RE.fullmatch(value):
-        raise FormatError(f"{what} is not a valid sha256 digest: {str(value)[:80]!r}")
+        raise FormatError(f"{what} is not a valid sha256 digest: {shown(value)}")
     return value
 
 
@@ -23,6 +33,8 @@ def load_json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise FormatError(f"{what} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise FormatError(f"{what} is not valid JSON (nested too deeply)") from None
 
 
 @dataclass
@@ -61,6 +73,7 @@ class ImageConfig:
     created: str | None = None
     history_aligned: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
+    _by_layer: dict[int, HistoryStep] | None = field(default=None, repr=False, compare=False)
 
     @property
     def platform(self) -> str:
@@ -68,10 +81,12 @@ class ImageConfig:
         return f"{p}/{self.variant}" if self.variant else p
 
     def layer_step(self, layer: int) -> HistoryStep | None:
-        for step in self.history:
-            if step.layer == layer:
-                return step
-        return None
+        if self._by_layer is None:  # one pass, not one per layer (history can be long)
+            self._by_layer = {}
+            for step in self.history:
+                if step.layer is not None:
+                    self._by_layer.setdefault(step.layer, step)
+        return self._by_layer.get(layer)
 
 
 def _str_or_none(v: object) -> str | None:
@@ -127,7 +142,11 @@ def parse_config(data: bytes, what: str = "config") -> ImageConfig:
         env=_str_list(cfg.get("Env")) or [],
         cmd=_str_list(cfg.get("Cmd")),
         entrypoint=_str_list(cfg.get("Entrypoint")),
-        labels={str(k): str(v) for k, v in labels.items()},
+        labels={
+            str(k): v if isinstance(v, str) else str(v)
+            for k, v in labels.items()
+            if not isinstance(v, dict | list)
+        },
         user=_str_or_none(cfg.get("User")) or None,
         workdir=_str_or_none(cfg.get("WorkingDir")) or None,
         created=_str_or_none(doc.get("created")),

@@ -13,6 +13,7 @@ Rows are named by a packed reference `layer_position << 32 | row`.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ HOW_NAMES = (
     "parent-replaced",
 )
 VISIBLE = -1
+PATH_MAX = 4096  # as Linux: longest path a walk may build, and most steps it may take
 IMPLIED = -1  # a directory that exists because something lies under it, with no entry of its own
 
 SHIFT = 32
@@ -203,18 +205,28 @@ class _Union:
         return f"{cached}/{name}" if cached else name
 
     def _resolve_dir(self, path: str) -> str:
-        parts = path.split("/")
-        done: list[str] = []
-        hops = 0
+        """Walk `path` component by component, following symlinks as the kernel would inside a
+        chroot: `..` stops at the root, absolute targets restart from it. A walk that follows more
+        than max_hops symlinks (a loop), or that would take over PATH_MAX steps or build a path
+        longer than PATH_MAX bytes (ELOOP, ENAMETOOLONG) resolves to nothing: the name is kept as
+        written. Each step costs O(1) work plus one string of at most PATH_MAX bytes."""
+        parts = deque(path.split("/"))
+        done: list[str] = []  # the resolved path so far, as its prefixes: done[-1] is all of it
+        hops = steps = 0
         while parts:
-            part = parts.pop(0)
+            steps += 1
+            if steps > PATH_MAX:
+                return path
+            part = parts.popleft()
             if part in ("", "."):
                 continue
             if part == "..":
                 if done:
                     done.pop()
                 continue
-            cand = "/".join([*done, part])
+            cand = f"{done[-1]}/{part}" if done else part
+            if len(cand) > PATH_MAX:
+                return path
             if cand in self.symlinks:
                 hops += 1
                 if hops > self.max_hops:
@@ -223,10 +235,10 @@ class _Union:
                 target = self.layers[layer].links.get(row, "")
                 if target.startswith("/"):
                     done = []
-                parts = target.split("/") + parts
+                parts.extendleft(reversed(target.split("/")))
                 continue
-            done.append(part)
-        return "/".join(done)
+            done.append(cand)
+        return done[-1] if done else ""
 
     # -- one layer ------------------------------------------------------------------------
     def apply(self, pos: int) -> None:
@@ -244,11 +256,15 @@ class _Union:
         for r in markers:
             if flags[r] & F_META:
                 continue
-            path = self.resolve(paths[r]) if paths[r] else ""
             if types[r] == WHITEOUT:
+                path = self.resolve(paths[r])  # `dir/.wh.NAME`: dir is followed, NAME is not
                 self.removed[pos] += self._remove_subtree(path, WHITEOUT_HOW, PARENT_WHITEOUT)
-            else:
+            elif types[r] == OPAQUE:
+                # `dir/.wh..wh..opq` lies inside dir: dir is followed like any parent
+                path = self.resolve(paths[r] + "/.wh..wh..opq")[: -len("/.wh..wh..opq")]
                 self._clear_dir(path, pos)
+            else:  # a directory entry carrying the opaque xattr: it is the directory itself
+                self._clear_dir(self.resolve(paths[r]), pos)
         # 2. everything else, in tar order; a later entry at the same path wins.
         status = self.status[pos]
         for r in range(n):

@@ -54,6 +54,7 @@ class ImageSpec:
     config: ImageConfig
     layers: list[LayerSpec]
     notes: list[str] = field(default_factory=list)
+    max_symlink_hops: int = 40  # for the union filesystem (--max-symlink-hops)
 
     @property
     def ref(self) -> str | None:
@@ -82,11 +83,39 @@ def machine_platform() -> str:
     return f"linux/{arch}"
 
 
+def _str(v: object) -> str | None:
+    """A string field of a hostile document: anything else (a number, a huge nested structure)
+    is as good as absent."""
+    return v if isinstance(v, str) else None
+
+
 def _platform_str(p: Any) -> str | None:
     if not isinstance(p, dict):
         return None
-    s = f"{p.get('os', '')}/{p.get('architecture', '')}"
-    return f"{s}/{p['variant']}" if p.get("variant") else s
+    s = f"{_str(p.get('os')) or ''}/{_str(p.get('architecture')) or ''}"
+    variant = _str(p.get("variant"))
+    return f"{s}/{variant}" if variant else s
+
+
+class _Budget:
+    """What reading one archive may cost beyond its bytes: layer positions (each costs a pass
+    over the layer's entries when the image is analysed), and documents read once however many
+    images name them (a manifest.json can name one 4 MiB config 100,000 times)."""
+
+    def __init__(self, source: Source) -> None:
+        self.limits = source.limits
+        self.layers = 0
+        self.docs: dict[tuple[str, str | None], tuple[int, Any]] = {}
+        self.configs: dict[tuple[str, str | None], tuple[int, str, ImageConfig]] = {}
+
+    def take_layers(self, n: int, what: str) -> None:
+        """An image of n layers (one without layers counts as one)."""
+        self.layers += max(n, 1)
+        if self.layers > self.limits.max_layers:
+            raise LimitExceeded(
+                f"{what}: over {self.limits.max_layers} image layers in one archive (an image "
+                f"without layers counts one); raise with --max-layers"
+            )
 
 
 def _platform_matches(have: str, want: str) -> bool:
@@ -101,17 +130,19 @@ def find_images(
 ) -> list[ImageSpec]:
     """Every image in the source, in archive order."""
     names = set(source.names()) if not isinstance(source, DirSource) else None
+    budget = _Budget(source)
 
     def has(p: str) -> bool:
         return p in names if names is not None else source.exists(p)
 
     if has("index.json") and has("oci-layout"):
         try:
-            images = _OciReader(source, platform, verify).read()
+            images = _OciReader(source, platform, verify, budget).read()
         except FormatError as e:
             if not has("manifest.json") or isinstance(e, PlatformError):
                 raise
-            images = _docker_archive(source, verify)  # Docker 25+: fall back (FORMATS.md 1)
+            budget.layers = 0
+            images = _docker_archive(source, verify, budget)  # Docker 25+: fall back (FORMATS.md 1)
             for img in images:
                 img.notes.append(f"index.json unusable ({e.message}); read manifest.json")
             return images
@@ -123,10 +154,10 @@ def find_images(
     if has("manifest.json"):
         doc = load_json(source.read_json_bytes("manifest.json"), "manifest.json")
         if isinstance(doc, dict) and "schemaVersion" in doc:
-            return [_docker_dir(source, doc, verify)]
-        return _docker_archive(source, verify, doc)
+            return [_docker_dir(source, doc, verify, budget)]
+        return _docker_archive(source, verify, budget, doc)
     if has("index.json"):
-        return _OciReader(source, platform, verify).read()
+        return _OciReader(source, platform, verify, budget).read()
     raise FormatError(
         "not a saved image: found neither manifest.json nor index.json"
         + (" (an empty archive)" if names is not None and not names else "")
@@ -142,14 +173,32 @@ def _read_verified(source: Source, member: str, digest: str | None, verify: bool
     return data
 
 
-def _config(source: Source, member: str, digest: str | None, verify: bool, size: object = None):
-    data = _read_verified(source, member, digest, verify)
-    if verify and isinstance(size, int) and size != len(data):
-        raise FormatError(f"{member}: size is {len(data)}, the descriptor says {size}")
-    return "sha256:" + hashlib.sha256(data).hexdigest(), parse_config(data, member)
+def _check_size(member: str, got: int, size: object, verify: bool) -> None:
+    if verify and isinstance(size, int) and size != got:
+        raise FormatError(f"{member}: size is {got}, the descriptor says {size}")
 
 
-def _docker_archive(source: Source, verify: bool, doc: Any = None) -> list[ImageSpec]:
+def _config(
+    source: Source,
+    member: str,
+    digest: str | None,
+    verify: bool,
+    budget: _Budget,
+    size: object = None,
+) -> tuple[str, ImageConfig]:
+    key = (member, digest)
+    cached = budget.configs.get(key)
+    if cached is None:  # one config named by many images is read once, and shared
+        data = _read_verified(source, member, digest, verify)
+        cached = len(data), "sha256:" + hashlib.sha256(data).hexdigest(), parse_config(data, member)
+        budget.configs[key] = cached
+    _check_size(member, cached[0], size, verify)
+    return cached[1], cached[2]
+
+
+def _docker_archive(
+    source: Source, verify: bool, budget: _Budget, doc: Any = None
+) -> list[ImageSpec]:
     if doc is None:
         doc = load_json(source.read_json_bytes("manifest.json"), "manifest.json")
     if not isinstance(doc, list) or not doc:
@@ -162,10 +211,11 @@ def _docker_archive(source: Source, verify: bool, doc: Any = None) -> list[Image
         layers = item.get("Layers")
         if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
             raise FormatError(f"{what} has no Layers list")
+        budget.take_layers(len(layers), what)
         cfg_path = item["Config"]
         m = _BLOB_PATH.fullmatch(cfg_path)
         config_digest, config = _config(
-            source, cfg_path, f"sha256:{m.group(1)}" if m else None, verify
+            source, cfg_path, f"sha256:{m.group(1)}" if m else None, verify, budget
         )
         if len(layers) != len(config.diff_ids):
             raise FormatError(
@@ -211,23 +261,27 @@ def _merge_repo_tags(source: Source, images: list[ImageSpec]) -> None:
             img.refs = tags
 
 
-def _docker_dir(source: Source, doc: dict, verify: bool) -> ImageSpec:
+def _docker_dir(source: Source, doc: dict, verify: bool, budget: _Budget) -> ImageSpec:
     """podman's docker-dir: `manifest.json` is one image manifest; blobs are named by bare hex."""
     cfg = doc.get("config")
     if not isinstance(cfg, dict):
         raise FormatError("manifest.json has no config descriptor")
     cdigest = check_digest(cfg.get("digest"), "the config digest")
-    config_digest, config = _config(
-        source, cdigest.split(":", 1)[1], cdigest, verify, cfg.get("size")
-    )
     descs = doc.get("layers")
+    if isinstance(descs, list):
+        budget.take_layers(len(descs), "manifest.json")
+    config_digest, config = _config(
+        source, cdigest.split(":", 1)[1], cdigest, verify, budget, cfg.get("size")
+    )
     if not isinstance(descs, list) or len(descs) != len(config.diff_ids):
         raise FormatError("manifest.json's layers do not match the config's diff_ids")
     specs = []
     for i, (d, diff_id) in enumerate(zip(descs, config.diff_ids, strict=True)):
         digest = check_digest(d.get("digest") if isinstance(d, dict) else None, "a layer digest")
         hexd = digest.split(":", 1)[1]
-        specs.append(LayerSpec(i, diff_id, digest, source.locate(hexd), hexd, d.get("mediaType")))
+        specs.append(
+            LayerSpec(i, diff_id, digest, source.locate(hexd), hexd, _str(d.get("mediaType")))
+        )
     return ImageSpec(source.name, "docker-dir", [], config_digest, config, specs)
 
 
@@ -236,18 +290,22 @@ def _blob_path(digest: str) -> str:
 
 
 class _OciReader:
-    def __init__(self, source: Source, platform: str | None, verify: bool) -> None:
+    def __init__(self, source: Source, platform: str | None, verify: bool, budget: _Budget) -> None:
         self.source = source
         self.platform = platform
         self.verify = verify
+        self.budget = budget
         self.notes: list[str] = []
 
     def _doc(self, desc: dict | None, member: str, digest: str | None) -> dict:
-        data = _read_verified(self.source, member, digest, self.verify)
-        size = desc.get("size") if desc is not None else None
-        if self.verify and isinstance(size, int) and size != len(data):
-            raise FormatError(f"{member}: size is {len(data)}, the descriptor says {desc['size']}")
-        doc = load_json(data, member)
+        key = (member, digest)
+        cached = self.budget.docs.get(key)
+        if cached is None:  # one manifest or index named many times is read once
+            data = _read_verified(self.source, member, digest, self.verify)
+            cached = len(data), load_json(data, member)
+            self.budget.docs[key] = cached
+        _check_size(member, cached[0], desc.get("size") if desc is not None else None, self.verify)
+        doc = cached[1]
         if not isinstance(doc, dict):
             raise FormatError(f"{member} is not a JSON object")
         return doc
@@ -287,11 +345,14 @@ class _OciReader:
         self, desc: dict, digest: str, refs: list[str], depth: int, chain: tuple[str, ...]
     ) -> ImageSpec | None:
         if depth > self.source.limits.max_index_depth:
-            raise LimitExceeded("indexes nested too deeply; raise with --max-index-depth")
+            raise LimitExceeded(
+                f"indexes nested too deeply (over {self.source.limits.max_index_depth}); "
+                f"raise with --max-index-depth"
+            )
         if digest in chain:
             raise FormatError(f"index cycle through {digest}")
         doc = self._doc(desc, _blob_path(digest), digest)
-        mt = desc.get("mediaType") or doc.get("mediaType")
+        mt = _str(desc.get("mediaType")) or _str(doc.get("mediaType"))
         if mt in INDEX_TYPES or (mt not in MANIFEST_TYPES and "manifests" in doc):
             child = self._choose(doc, digest)
             if child is None:
@@ -307,7 +368,10 @@ class _OciReader:
         """Pick a platform from an index (FORMATS.md 6): the asked one, the only one, or ours."""
         cands = []
         absent = []
-        for d in index.get("manifests") or []:
+        manifests = index.get("manifests")
+        if not isinstance(manifests, list):
+            raise FormatError(f"index {digest} has no manifests list")
+        for d in manifests:
             if not isinstance(d, dict) or _is_attestation(d):
                 continue
             dg = check_digest(d.get("digest"), "a manifest digest")
@@ -347,10 +411,12 @@ class _OciReader:
         if not isinstance(cfg, dict):
             raise FormatError("a manifest has no config descriptor")
         cdigest = check_digest(cfg.get("digest"), "a config digest")
-        config_digest, config = _config(
-            self.source, _blob_path(cdigest), cdigest, self.verify, cfg.get("size")
-        )
         descs = doc["layers"]
+        if isinstance(descs, list):
+            self.budget.take_layers(len(descs), "index.json")
+        config_digest, config = _config(
+            self.source, _blob_path(cdigest), cdigest, self.verify, self.budget, cfg.get("size")
+        )
         if not isinstance(descs, list) or len(descs) != len(config.diff_ids):
             raise FormatError(
                 f"a manifest lists {len(descs) if isinstance(descs, list) else 'no'} layers "
@@ -366,7 +432,9 @@ class _OciReader:
                 raise FormatError(
                     f"layer {i} blob is {loc.size} bytes, the manifest says {d['size']}"
                 )
-            specs.append(LayerSpec(i, diff_id, digest, loc, _blob_path(digest), d.get("mediaType")))
+            specs.append(
+                LayerSpec(i, diff_id, digest, loc, _blob_path(digest), _str(d.get("mediaType")))
+            )
         return ImageSpec(self.source.name, "oci", refs, config_digest, config, specs)
 
 

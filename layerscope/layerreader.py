@@ -15,6 +15,7 @@ from .records import (
     CHAR,
     DIR,
     ESTARGZ_META,
+    F_ABSOLUTE,
     F_ALSO_OPAQUE,
     F_BAD_WHITEOUT,
     F_DOTDOT,
@@ -117,16 +118,19 @@ def read_layer(
 
         diff_hash = hashlib.sha256() if verify or not diff_id or kind == "none" else None
         tar_bytes = 0
+        work = _Work(limits, location.size)
 
         def on_tar(chunk: bytes) -> None:
             nonlocal tar_bytes
             tar_bytes += len(chunk)
             if diff_hash is not None:
                 diff_hash.update(chunk)
-            limits.check_ratio(tar_bytes, location.size, "layer")
+            work.add(len(chunk))
 
-        stream = ChunkStream(compression.decompress(raw_chunks(), kind), on_tar)
-        _index_tar(stream, index, limits)
+        stream = ChunkStream(
+            compression.decompress(raw_chunks(), kind, limits.max_decoder_memory), on_tar
+        )
+        _index_tar(stream, index, limits, work)
         stream.drain()
 
     index.compression = kind
@@ -148,7 +152,23 @@ def read_layer(
     return index
 
 
-def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits) -> None:
+class _Work:
+    """Bytes a layer makes the reader process: its tar, and the holes of its sparse files (hashed
+    as zeros). Both count against --max-ratio, so a small blob never costs unbounded time."""
+
+    __slots__ = ("done", "limits", "stored")
+
+    def __init__(self, limits: Limits, stored: int) -> None:
+        self.limits = limits
+        self.stored = stored
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self.limits.check_ratio(self.done, self.stored, "the layer")
+
+
+def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits, work: _Work) -> None:
     add = index.add
     max_entries = limits.max_entries
     max_depth = limits.max_path_depth
@@ -165,6 +185,8 @@ def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits) -> None:
         path, flags, override = classify(path)
         if dotdot:
             flags |= F_DOTDOT
+        if raw_name.startswith("/"):
+            flags |= F_ABSOLUTE
         type_ = _TYPES[m.type]
         extra = None
         if type_ in (CHAR, BLOCK):
@@ -184,15 +206,18 @@ def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits) -> None:
         if type_ == SYMLINK:
             link = _decode(m.linkname)
         elif type_ == HARDLINK:
-            link, link_dotdot = normalise(_decode(m.linkname))
+            raw_link = _decode(m.linkname)
+            link, link_dotdot = normalise(raw_link)
             if link_dotdot:
                 flags |= F_DOTDOT
+            if raw_link.startswith("/"):
+                flags |= F_ABSOLUTE
         digest = NO_DIGEST
         if type_ == FILE and override is None:
             h = sha256()
             if m.sparse is not None:
                 flags |= F_SPARSE
-                _hash_sparse(stream, m.sparse, m.stored, m.size, h)
+                _hash_sparse(stream, m.sparse, m.stored, m.size, h, work)
                 extra = {**(extra or {}), "sparse": list(m.sparse)}  # for reading it back
             elif m.stored:
                 stream.feed(m.stored, h.update)
@@ -207,23 +232,24 @@ def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits) -> None:
             )
 
 
-def _hash_sparse(stream, segments, stored: int, size: int, h) -> None:
+def _hash_sparse(stream, segments, stored: int, size: int, h, work: _Work) -> None:
     """Hash a sparse file's logical content: its data segments with zero-filled holes."""
     pos = 0
     used = 0
     for off, length in segments:
         if off < pos or used + length > stored or off + length > size:
             raise TarError("corrupt sparse map")
-        _feed_zeros(h, off - pos)
+        _feed_zeros(h, off - pos, work)
         stream.feed(length, h.update)
         pos = off + length
         used += length
-    _feed_zeros(h, size - pos)
+    _feed_zeros(h, size - pos, work)
 
 
-def _feed_zeros(h, n: int) -> None:
+def _feed_zeros(h, n: int, work: _Work) -> None:
     while n > 0:
         k = min(n, len(_ZEROS))
+        work.add(k)
         h.update(_ZEROS[:k] if k < len(_ZEROS) else _ZEROS)
         n -= k
 

@@ -22,6 +22,7 @@ F_OVERLAY = 4  # an overlay-style whiteout (char 0/0) or opaque (xattr) rather t
 F_BAD_WHITEOUT = 8  # `.wh.`, `.wh..`, `.wh...`: invalid whiteouts, kept as ordinary entries
 F_SPARSE = 16  # a sparse file: its size is the logical size
 F_ALSO_OPAQUE = 32  # a directory entry carrying trusted.overlay.opaque=y: it is opaque too
+F_ABSOLUTE = 64  # the raw name (or a hardlink's target) was absolute: flagged, taken from the root
 
 FLAG_NAMES = {
     F_META: "metadata",
@@ -30,6 +31,7 @@ FLAG_NAMES = {
     F_BAD_WHITEOUT: "invalid-whiteout",
     F_SPARSE: "sparse",
     F_ALSO_OPAQUE: "opaque-xattr",
+    F_ABSOLUTE: "absolute",
 }
 
 ESTARGZ_META = frozenset({"stargz.index.json", ".prefetch.landmark", ".no.prefetch.landmark"})

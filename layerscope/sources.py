@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+from collections import deque
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -31,6 +31,11 @@ class Member:
     link: str | None
 
 
+class Missing(FormatError):
+    """A member the archive does not have (as a file). Unlike a path that leaves the archive,
+    it is an answer, not an attack: an OCI blob of another platform may be absent."""
+
+
 class Source:
     """A container of images: named members, each readable as a region of a file."""
 
@@ -44,7 +49,7 @@ class Source:
     def exists(self, path: str) -> bool:
         try:
             self.locate(path)
-        except FormatError:
+        except Missing:
             return False
         return True
 
@@ -58,9 +63,15 @@ class Source:
                 f"{path} is {loc.size} bytes, over the JSON limit of "
                 f"{self.limits.max_json_bytes}; raise with --max-json-bytes"
             )
-        with open(loc.file, "rb") as f:
-            f.seek(loc.offset)
-            return f.read(loc.size)
+        try:
+            with open(loc.file, "rb") as f:
+                f.seek(loc.offset)
+                data = f.read(loc.size)
+        except OSError as e:
+            raise FormatError(f"{path}: cannot be read ({e.strerror or e})") from None
+        if len(data) != loc.size:
+            raise FormatError(f"{path}: truncated (the file changed while it was read?)")
+        return data
 
     def names(self) -> list[str]:
         raise NotImplementedError
@@ -94,8 +105,9 @@ def clean_member_path(path: str) -> str:
     return "/".join(parts)
 
 
-def _join_inside(base: str, target: str, what: str) -> str:
-    """A symlink target resolved relative to its directory; `..` may not climb out of the archive."""
+def _join_inside(base: str, target: str, what: str, *, root_ok: bool = False) -> str:
+    """A symlink target resolved relative to its directory; `..` may not climb out of the archive.
+    The archive root itself ("") is a directory: only a path's parent may name it."""
     parts = [p for p in base.split("/") if p not in ("", ".")]
     for part in target.split("/"):
         if part in ("", "."):
@@ -106,7 +118,7 @@ def _join_inside(base: str, target: str, what: str) -> str:
             parts.pop()
             continue
         parts.append(part)
-    if not parts:
+    if not parts and not root_ok:
         raise FormatError(f"{what} is a symlink to the archive root")
     return "/".join(parts)
 
@@ -118,8 +130,15 @@ class TarSource(Source):
         super().__init__(name, limits)
         self.file = file
         self.members: dict[str, Member] = {}
+        count = 0
         with open(file, "rb") as f:
             for m in iter_members(FileStream(f), limits):
+                count += 1
+                if count > limits.max_members:
+                    raise LimitExceeded(
+                        f"over {limits.max_members} members in the archive; "
+                        f"raise with --max-members"
+                    )
                 path = m.name.decode("utf-8", "surrogateescape")
                 norm = "/".join(p for p in path.split("/") if p not in ("", "."))
                 if not norm:
@@ -131,38 +150,50 @@ class TarSource(Source):
         return list(self.members)
 
     def _resolve(self, path: str) -> Member:
-        path = clean_member_path(path)
-        for _ in range(self.limits.max_symlink_hops + 1):
-            m = self.members.get(path)
+        """The file member a path names, following the archive's symlinks and hardlinks (in
+        the path's directories too) without ever leaving the archive (FORMATS.md 3, 30)."""
+        asked = path
+        if len(path) > self.limits.max_path_length:  # no member has such a name
+            raise Missing(f"{path[:200]}... is missing from the archive")
+        pending = deque(clean_member_path(path).split("/"))
+        done = ""  # the members resolved so far, joined
+        hops = 0
+        while pending:
+            part = pending.popleft()
+            cand = f"{done}/{part}" if done else part
+            if len(cand) > self.limits.max_path_length:
+                raise Missing(f"{asked} is missing from the archive")
+            m = self.members.get(cand)
             if m is None:
-                # a parent directory may itself be a symlink in the archive
-                m, path = self._resolve_parents(path)
-                if m is None:
-                    raise FormatError(f"{path} is missing from the archive")
-            if m.type == "symlink":
-                target = m.link or ""
-                if target.startswith("/"):
-                    raise FormatError(f"{path} is a symlink to an absolute path ({target})")
-                path = _join_inside(posixpath.dirname(path), target, path)
+                if pending:  # an implied directory (no member of its own)
+                    done = cand
+                    continue
+                raise Missing(f"{cand} is missing from the archive")
+            if m.type not in ("symlink", "hardlink"):
+                if pending and m.type != "dir":
+                    raise Missing(f"{cand} is a {m.type} in the archive, not a directory")
+                if not pending and m.type != "file":
+                    raise Missing(f"{cand} is a {m.type} in the archive, not a file")
+                if not pending:
+                    return m
+                done = cand
                 continue
-            if m.type == "hardlink":
-                path = clean_member_path(m.link or "")
-                continue
-            if m.type != "file":
-                raise FormatError(f"{path} is a {m.type} in the archive, not a file")
-            return m
-        raise LimitExceeded(f"{path}: too many symlink hops in the archive")
-
-    def _resolve_parents(self, path: str) -> tuple[Member | None, str]:
-        parts = path.split("/")
-        for i in range(len(parts) - 1, 0, -1):
-            parent = "/".join(parts[:i])
-            m = self.members.get(parent)
-            if m is not None and m.type == "symlink" and m.link and not m.link.startswith("/"):
-                base = _join_inside(posixpath.dirname(parent), m.link, parent)
-                newpath = clean_member_path(base + "/" + "/".join(parts[i:]))
-                return self.members.get(newpath), newpath
-        return None, path
+            hops += 1
+            if hops > self.limits.max_symlink_hops:
+                raise LimitExceeded(
+                    f"{asked}: too many symlink hops in the archive (over "
+                    f"{self.limits.max_symlink_hops}: a loop?); raise with --max-symlink-hops"
+                )
+            target = m.link or ""
+            if m.type == "hardlink":  # names a member from the archive's root
+                pending.extendleft(reversed(clean_member_path(target).split("/")))
+            elif target.startswith("/"):
+                raise FormatError(f"{cand} is a symlink to an absolute path ({target})")
+            else:
+                joined = _join_inside(done, target, cand, root_ok=bool(pending))
+                pending.extendleft(reversed(joined.split("/") if joined else []))
+            done = ""
+        raise FormatError(f"{asked} names the archive root, not a file")
 
     def locate(self, path: str) -> BlobLocation:
         m = self._resolve(path)
@@ -185,12 +216,14 @@ class DirSource(Source):
         return out
 
     def locate(self, path: str) -> BlobLocation:
+        if len(path) > self.limits.max_path_length:  # no file has such a name
+            raise Missing(f"{path[:200]}... is missing from the image directory")
         path = clean_member_path(path)
         full = os.path.realpath(os.path.join(self.root, path))
         if not (full + os.sep).startswith(self.root + os.sep):
             raise FormatError(f"{path} leaves the image directory")
         if not os.path.isfile(full):
-            raise FormatError(f"{path} is missing from the image directory")
+            raise Missing(f"{path} is missing from the image directory")
         return BlobLocation(full, 0, os.path.getsize(full))
 
 
@@ -216,7 +249,7 @@ def _spool(stream: BinaryIO, label: str, limits: Limits) -> str:
                     read += len(chunk)
                     yield chunk
 
-            for chunk in compression.decompress(counted(), kind):
+            for chunk in compression.decompress(counted(), kind, limits.max_decoder_memory):
                 written += len(chunk)
                 if kind != compression.NONE:
                     limits.check_ratio(written, read, "the archive")

@@ -44,21 +44,36 @@ class ChunkStream:
         self.offset = 0  # absolute offset of the next unread byte
         self.on_chunk = on_chunk  # sees every byte once, in order (the diff_id hash)
 
-    def _pull(self) -> bool:
+    def _next(self) -> bytes | None:
         for chunk in self._it:
             if chunk:
                 if self.on_chunk is not None:
                     self.on_chunk(chunk)
-                rest = len(self._buf) - self._pos
-                self._buf = self._buf[self._pos :] + chunk if rest else chunk
-                self._pos = 0
-                return True
-        return False
+                return chunk
+        return None
+
+    def _pull(self) -> bool:
+        chunk = self._next()
+        if chunk is None:
+            return False
+        rest = len(self._buf) - self._pos
+        self._buf = self._buf[self._pos :] + chunk if rest else chunk
+        self._pos = 0
+        return True
 
     def read(self, n: int) -> bytes:
-        while len(self._buf) - self._pos < n:
-            if not self._pull():
-                raise TarError("truncated: the stream ends inside a tar entry")
+        have = len(self._buf) - self._pos
+        if have < n:
+            # gather the chunks, then join once: a stream of tiny chunks (a gzip member per
+            # byte) must not cost a copy of the buffer per chunk
+            parts = [self._buf[self._pos :]]
+            while have < n:
+                chunk = self._next()
+                if chunk is None:
+                    raise TarError("truncated: the stream ends inside a tar entry")
+                parts.append(chunk)
+                have += len(chunk)
+            self._buf, self._pos = b"".join(parts), 0
         start = self._pos
         self._pos += n
         self.offset += n
@@ -202,34 +217,37 @@ def _num(field: bytes) -> int:
 
 def _checksum_ok(block: bytes) -> bool:
     stored = block[148:156].split(b"\0", 1)[0].strip(b" ")
-    try:
-        want = int(stored, 8)
-    except ValueError:
+    if not stored or stored.strip(b"01234567"):  # octal digits only
         return False
-    # adler32's low half is 1 + sum(bytes) mod 65521: a C-speed first check, exact sum on a hit.
-    a = zlib.adler32(block[156:], zlib.adler32(_SPACES, zlib.adler32(block[:148]))) & 0xFFFF
-    if a != (1 + want) % 65521:
-        # old tars used a signed sum
-        signed = sum(b - 256 if b > 127 else b for b in block[:148] + _SPACES + block[156:])
-        return signed == want
-    return True  # equal modulo 65521 and the same field: corrupt headers fail this already
+    want = int(stored, 8)
+    # adler32's low half is 1 + sum(bytes) mod 65521, and 256 bytes sum to at most 65280: over
+    # each half of the block it is the exact sum, at C speed.
+    low = zlib.adler32(block[156:256], zlib.adler32(_SPACES, zlib.adler32(block[:148])))
+    total = (low & 0xFFFF) - 1 + (zlib.adler32(block[256:]) & 0xFFFF) - 1
+    if total == want:
+        return True
+    # old tars used a signed sum
+    signed = total - 256 * sum(1 for b in block[:148] + block[156:] if b > 127)
+    return signed == want
+
+
+_GLOBAL_KEYS = frozenset({"path", "linkpath", "size", "uid", "gid", "mtime"})
+_INT64 = 1 << 63
 
 
 def _parse_pax(data: bytes, limits: Limits) -> dict[str, bytes]:
     """PAX records `LEN KEY=VALUE\\n`; values stay bytes (xattrs are binary)."""
     out: dict[str, bytes] = {}
+    sparse: list[bytes] = []
     pos = 0
     n = len(data)
     while pos < n:
         if data[pos] == 0:
             break
         sp = data.find(b" ", pos, pos + 24)
-        if sp < 0:
-            raise TarError("corrupt PAX header: no record length")
-        try:
-            length = int(data[pos:sp])
-        except ValueError:
-            raise TarError("corrupt PAX header: bad record length") from None
+        if sp < 0 or not data[pos:sp].isdigit():
+            raise TarError("corrupt PAX header: bad record length")
+        length = int(data[pos:sp])
         end = pos + length
         if length <= sp - pos + 1 or end > n or data[end - 1] != 0x0A:
             raise TarError("corrupt PAX header: bad record")
@@ -240,11 +258,12 @@ def _parse_pax(data: bytes, limits: Limits) -> dict[str, bytes]:
         key = rec[:eq].decode("utf-8", "surrogateescape")
         if key in ("GNU.sparse.offset", "GNU.sparse.numbytes"):
             # sparse 0.0: the map comes as repeated offset/numbytes records, kept in order
-            prev = out.get("GNU.sparse.map")
-            out["GNU.sparse.map"] = rec[eq + 1 :] if prev is None else prev + b"," + rec[eq + 1 :]
+            sparse.append(rec[eq + 1 :])
         else:
             out[key] = rec[eq + 1 :]
         pos = end
+    if sparse:
+        out["GNU.sparse.map"] = b",".join(sparse)
     return out
 
 
@@ -252,13 +271,25 @@ def _pax_int(pax: dict[str, bytes], key: str, default: int) -> int:
     v = pax.get(key)
     if v is None:
         return default
-    try:
-        return int(float(v)) if b"." in v else int(v)
-    except ValueError:
-        raise TarError(f"corrupt PAX header: bad {key}") from None
+    s = v.split(b".", 1)[0] if b"." in v else v  # fractional times: the whole seconds
+    digits = s[1:] if s[:1] == b"-" else s
+    if not digits.isdigit() or len(digits) > 19:
+        raise TarError(f"corrupt PAX header: bad {key}")
+    n = int(s)
+    if not -_INT64 <= n < _INT64:
+        raise TarError(f"corrupt PAX header: {key} is out of range")
+    return n
 
 
-def _old_gnu_sparse(block: bytes, stream: ByteStream) -> list[tuple[int, int]]:
+def _header_limit(size: int, limits: Limits, what: str = "a tar extended header") -> None:
+    if size > limits.max_header_bytes:
+        raise LimitExceeded(
+            f"{what} of {size} bytes is over the limit of {limits.max_header_bytes}; "
+            f"raise with --max-header-bytes"
+        )
+
+
+def _old_gnu_sparse(block: bytes, stream: ByteStream, limits: Limits) -> list[tuple[int, int]]:
     segs: list[tuple[int, int]] = []
 
     def take(area: bytes, count: int) -> None:
@@ -270,7 +301,10 @@ def _old_gnu_sparse(block: bytes, stream: ByteStream) -> list[tuple[int, int]]:
 
     take(block[386:482], 4)
     extended = block[482]
+    blocks = 0
     while extended:
+        blocks += 1
+        _header_limit(blocks * BLOCK, limits, "a GNU sparse map")
         ext = stream.read(BLOCK)
         take(ext[:504], 21)
         extended = ext[504]
@@ -278,11 +312,12 @@ def _old_gnu_sparse(block: bytes, stream: ByteStream) -> list[tuple[int, int]]:
 
 
 def _sparse_numbers(fields: list[bytes]) -> list[int]:
-    try:
-        nums = [int(x) for x in fields]
-    except ValueError:
-        raise TarError("corrupt sparse map") from None
-    if any(n < 0 for n in nums):
+    """Decimal numbers of a sparse map: digits only, each below 2**63."""
+    for x in fields:
+        if not x.isdigit() or len(x) > 19:
+            raise TarError("corrupt sparse map")
+    nums = [int(x) for x in fields]
+    if any(n >= _INT64 for n in nums):
         raise TarError("corrupt sparse map")
     return nums
 
@@ -296,9 +331,11 @@ def _pax_sparse_map(pax: dict[str, bytes]) -> list[tuple[int, int]] | None:
     return None
 
 
-def _read_sparse_1_0(stream: ByteStream, stored: int) -> tuple[list[tuple[int, int]], int]:
+def _read_sparse_1_0(
+    stream: ByteStream, stored: int, limits: Limits
+) -> tuple[list[tuple[int, int]], int]:
     """Sparse 1.0: a decimal map at the start of the data, padded to a block; returns map and
-    bytes used. The map never reaches past the member's data."""
+    bytes used. The map never reaches past the member's data, nor past --max-header-bytes."""
     parts: list[bytes] = []
     newlines = 0
 
@@ -308,6 +345,7 @@ def _read_sparse_1_0(stream: ByteStream, stored: int) -> tuple[list[tuple[int, i
         while newlines < k:
             if BLOCK * (len(parts) + 1) > stored:
                 raise TarError("corrupt sparse map: it runs past the member's data")
+            _header_limit(BLOCK * (len(parts) + 1), limits, "a sparse map")
             block = stream.read(BLOCK)
             parts.append(block)
             newlines += block.count(b"\n")
@@ -317,6 +355,15 @@ def _read_sparse_1_0(stream: ByteStream, stored: int) -> tuple[list[tuple[int, i
     nums = _sparse_numbers(need(1 + 2 * count)[1:])
     used = BLOCK * len(parts)
     return list(zip(nums[0::2], nums[1::2], strict=True)), used
+
+
+def _check_range(m: TarMember) -> None:
+    """Numbers the records store in 64-bit columns: anything wider is a corrupt header."""
+    for value in (m.size, m.stored, m.uid, m.gid, m.mtime, m.devmajor, m.devminor):
+        if not -_INT64 <= value < _INT64:
+            raise TarError("corrupt tar header: a number is out of range")
+    if m.size < 0:
+        raise TarError("corrupt tar header: negative size")
 
 
 def iter_members(
@@ -350,11 +397,7 @@ def iter_members(
         if size < 0:
             raise TarError("corrupt tar header: negative size")
         if flag in (b"L", b"K", b"x", b"g"):
-            if size > limits.max_header_bytes:
-                raise LimitExceeded(
-                    f"a tar extended header of {size} bytes is over the limit of "
-                    f"{limits.max_header_bytes}; raise with --max-header-bytes"
-                )
+            _header_limit(size, limits)
             data = stream.read(size)
             stream.skip(-size % BLOCK)
             if flag == b"L":
@@ -364,7 +407,12 @@ def iter_members(
             elif flag == b"x":
                 pax = _parse_pax(data, limits)
             else:
-                global_pax.update(_parse_pax(data, limits))
+                # Global records apply to every later member; only the fields a member has are
+                # kept (git archive's comment, vendor keys and xattrs would be copied into every
+                # entry: a small header costing memory per entry).
+                for key, value in _parse_pax(data, limits).items():
+                    if key in _GLOBAL_KEYS:
+                        global_pax[key] = value
             continue
         if flag in (b"V", b"M", b"N"):  # volume label, multi-volume, old long names: no content
             if flag == b"M":
@@ -396,20 +444,22 @@ def iter_members(
             data_offset=0,
         )
         if flag == b"S":
-            member.sparse = _old_gnu_sparse(block, stream)
+            member.sparse = _old_gnu_sparse(block, stream, limits)
             member.size = _num(block[483:495])
         merged = {**global_pax, **pax} if pax is not None else (global_pax or None)
         if merged:
             _apply_pax(member, merged)
         long_name = long_link = pax = None
+        _check_range(member)
         if merged and merged.get("GNU.sparse.major") == b"1":
-            member.sparse, used = _read_sparse_1_0(stream, member.stored)
+            member.sparse, used = _read_sparse_1_0(stream, member.stored, limits)
             member.stored -= used
-        if len(member.name) > limits.max_path_length:
-            raise LimitExceeded(
-                f"an entry name of {len(member.name)} bytes is over the limit of "
-                f"{limits.max_path_length}; raise with --max-path-length"
-            )
+        for what, value in (("an entry name", member.name), ("a link target", member.linkname)):
+            if len(value) > limits.max_path_length:
+                raise LimitExceeded(
+                    f"{what} of {len(value)} bytes is over the limit of "
+                    f"{limits.max_path_length}; raise with --max-path-length"
+                )
         member.data_offset = stream.offset
         end = stream.offset + member.stored
         yield member

@@ -395,6 +395,24 @@ class TarWriter:
         return buf.getvalue()
 
 
+def tar_of(files: dict[str, bytes], symlinks: dict[str, str] | None = None,
+           hardlinks: dict[str, str] | None = None) -> bytes:  # fmt: skip
+    """An outer archive of `files` (in order), then `symlinks` and `hardlinks` (name: target)."""
+    w = TarWriter()
+    for name, data in files.items():
+        w.file(name, data)
+    for name, target in (symlinks or {}).items():
+        w.symlink(name, target)
+    for name, target in (hardlinks or {}).items():
+        w.hardlink(name, target)
+    return w.bytes()
+
+
+def raw_tar(*members: bytes, end: bool = True) -> bytes:
+    """A tar assembled from hand-made members (`tar_header(...) + padded(data)`, `pax_member`)."""
+    return b"".join(members) + (END if end else b"")
+
+
 def _write(path: Path, data: bytes, whole: str | None = None) -> Path:
     path = Path(path)
     path.write_bytes(compress(data, whole))

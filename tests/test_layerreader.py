@@ -40,6 +40,7 @@ from layerscope.layerreader import BlobLocation, classify, read_layer
 from layerscope.limits import Limits
 from layerscope.records import (
     DIR,
+    F_ABSOLUTE,
     F_ALSO_OPAQUE,
     F_BAD_WHITEOUT,
     F_DOTDOT,
@@ -241,14 +242,14 @@ def test_names_are_normalised(read):
     )
     li = read(tar)
     assert rows(li, "path", "type", "flags") == [
-        ("abs/file", "file", 0),
+        ("abs/file", "file", F_ABSOLUTE),  # absolute names are flagged (issue 7)
         ("dot/file", "file", 0),
         ("a/b/c", "file", 0),
         ("x/y", "dir", 0),
         ("dir", "dir", 0),
         ("escape", "file", F_DOTDOT),
         ("etc/gone", "whiteout", 0),
-        ("opt", "opaque", 0),
+        ("opt", "opaque", F_ABSOLUTE),
     ]
     assert li.extras[5]["raw_name"] == "../up/../escape"
 

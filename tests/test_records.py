@@ -71,7 +71,7 @@ def test_flag_names():
     every = 0
     for bit in records.FLAG_NAMES:
         every |= bit
-    assert len(flag_names(every)) == len(records.FLAG_NAMES) == 6
+    assert len(flag_names(every)) == len(records.FLAG_NAMES) == 7
     assert flag_names(F_DOTDOT | F_OVERLAY | F_BAD_WHITEOUT) == [
         "dotdot",
         "overlay",
