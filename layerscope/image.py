@@ -199,9 +199,16 @@ class Image:
         missing = [layer.position for layer in self.layers if layer.data is None]
         if missing:
             raise RuntimeError(f"layers {missing} are not loaded")
-        return analyse([layer.data for layer in self.layers])  # type: ignore[misc]
+        layers = [layer.data for layer in self.layers]
+        return analyse(layers, self.spec.max_symlink_hops)  # type: ignore[arg-type]
 
     # -- figures ---------------------------------------------------------------------------
+    @property
+    def stored_size(self) -> int:
+        """Bytes of the image's distinct layer blobs as stored in the archive (known before any
+        layer is read)."""
+        return sum({ly.spec.location: ly.stored_size for ly in self.layers}.values())
+
     @cached_property
     def size(self) -> int:
         """Sum of the layers' sizes."""
@@ -313,7 +320,8 @@ class Image:
     @cached_property
     def dive(self) -> DiveFigures:
         """The figures dive 0.13.1 shows, computed as it does, quirks included (dive_compat)."""
-        return dive_figures([_dive_entries(layer.data) for layer in self.layers])  # type: ignore[arg-type]
+        # one layer's entries at a time: dive_figures consumes them as it goes
+        return dive_figures(_dive_entries(layer.data) for layer in self.layers)  # type: ignore[arg-type]
 
     def final_entries(self) -> Iterator[tuple[str, Entry | None]]:
         """(real path, entry) of the final filesystem; entry None for implied directories."""
@@ -328,9 +336,8 @@ class Image:
         return f"<Image {self.name} {len(self.layers)} layers>"
 
 
-def _dive_entries(li: LayerIndex) -> list[DiveEntry]:
+def _dive_entries(li: LayerIndex) -> Iterator[DiveEntry]:
     """A layer as dive sees its tar: overlay-style whiteouts are plain devices to dive."""
-    out = []
     types, flags, paths, sizes, links, extras = (
         li.types,
         li.flags,
@@ -345,12 +352,9 @@ def _dive_entries(li: LayerIndex) -> list[DiveEntry]:
         if t == WHITEOUT and flags[r] & F_OVERLAY:
             name = "char"
         extra = extras.get(r)
-        out.append(
-            DiveEntry(
-                paths[r], name, sizes[r], links.get(r), extra.get("raw_name") if extra else None
-            )
+        yield DiveEntry(
+            paths[r], name, sizes[r], links.get(r), extra.get("raw_name") if extra else None
         )
-    return out
 
 
 def is_marker(type_code: int, flags: int) -> bool:
