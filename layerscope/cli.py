@@ -13,7 +13,7 @@ from dataclasses import replace
 from importlib import resources
 
 from . import __version__
-from .archive import Archive, discover
+from .archive import Archive, discover, select_image
 from .errors import LayerscopeError
 from .image import Image
 from .limits import DEFAULT_LIMITS, Limits
@@ -21,9 +21,14 @@ from .limits import DEFAULT_LIMITS, Limits
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
+MAX_MESSAGE = 2000  # characters of an error message: names from a hostile archive can be huge
+
+
 def _one_line(text: str) -> str:
     """An error message as one line: newlines and other control characters in names (a path
-    from a hostile manifest, a file name) are shown escaped."""
+    from a hostile manifest, a file name) are shown escaped, and a huge one is cut in the middle."""
+    if len(text) > MAX_MESSAGE:
+        text = text[: MAX_MESSAGE // 2] + " [...] " + text[-MAX_MESSAGE // 4 :]
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -90,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare",
         action="store_true",
-        help="add a comparison of two images to the report (two archives, or --image twice)",
+        help="compare two images (two archives, or --image twice): the compare view, or with "
+        "--json a comparison in the report",
     )
     p.add_argument(
         "--image", action="append", metavar="REF|N", help="the image to show (repeat for --compare)"
@@ -121,21 +127,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--to", metavar="DIR", help="--export: the destination directory")
     p.add_argument("--overwrite", action="store_true", help="--export: replace existing files")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the app to a web browser on localhost (needs layerscope[web])",
+    )
+    p.add_argument("--port", type=int, default=8000, metavar="N", help="--serve: the port (8000)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
     lim = p.add_argument_group("limits (raise them for unusual but trusted archives)")
     for name, help_ in (
-        ("max_json_bytes", "largest manifest/index/config"),
-        ("max_header_bytes", "largest tar extended header"),
-        ("max_entries", "most entries in one layer"),
-        ("max_path_length", "longest entry name"),
-        ("max_path_depth", "deepest entry name"),
+        ("max_json_bytes", "largest manifest/index/config, in bytes"),
+        ("max_header_bytes", "largest tar extended header (PAX, long name, sparse map)"),
+        ("max_entries", "most entries in one layer (4x: in all images, each use counted)"),
+        ("max_members", "most members in the outer archive"),
+        ("max_layers", "most layers in the images of one archive, each use counted"),
+        ("max_path_length", "longest entry name or link target, in bytes"),
+        ("max_path_depth", "deepest entry name, in components"),
         ("max_symlink_hops", "symlinks followed for one path"),
         ("max_index_depth", "nesting of OCI indexes"),
-        ("max_ratio", "decompressed/stored ratio of a layer"),
+        ("max_ratio", "decompressed/stored ratio of a layer or a compressed archive"),
+        ("max_decoder_memory", "memory a zstd or xz stream may ask for, in bytes"),
     ):
-        lim.add_argument("--" + name.replace("_", "-"), type=int, metavar="N", help=help_)
+        default = getattr(DEFAULT_LIMITS, name)
+        lim.add_argument(
+            "--" + name.replace("_", "-"),
+            type=_positive,
+            metavar="N",
+            help=f"{help_} (default {default})",
+        )
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return n
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -145,28 +176,6 @@ def _limits(args: argparse.Namespace) -> Limits:
         if getattr(args, f, None) is not None
     }
     return replace(DEFAULT_LIMITS, **changes) if changes else DEFAULT_LIMITS
-
-
-def select_image(images: Sequence[Image], selector: str | None) -> Image:
-    """`--image`: a ref (exact, or the part after the last '/'), or a number from 0."""
-    if not images:
-        raise LayerscopeError("no image found")
-    if selector is None:
-        return images[0]
-    if selector.isdigit():
-        n = int(selector)
-        if n >= len(images):
-            raise LayerscopeError(
-                f"--image {n}: there are {len(images)} images (0-{len(images) - 1})"
-            )
-        return images[n]
-    for img in images:
-        if selector in img.refs or any(r.rsplit("/", 1)[-1] == selector for r in img.refs):
-            return img
-        if img.config_digest.startswith(selector) or img.config_digest == "sha256:" + selector:
-            return img
-    names = ", ".join(i.name for i in images)
-    raise LayerscopeError(f"--image {selector}: no such image (have: {names})")
 
 
 def _write_json(args: argparse.Namespace, images: list[Image], comparison) -> None:
@@ -256,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         limits = _limits(args)
         verify = not args.no_verify
-        if args.json or args.ci or args.compare or args.export:
+        if args.json or args.ci or args.export:
             with discover(
                 names,
                 platform=args.platform,
@@ -266,6 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cache=not args.no_cache,
             ) as archive:
                 return _headless(args, archive)
+        if args.serve:
+            from .ui.serve import serve, without_serve_options
+
+            discover(names, platform=args.platform, verify=verify, engine=args.source).close()
+            given = list(sys.argv[1:] if argv is None else argv)
+            return serve(without_serve_options(given), port=args.port)
         from .ui.app import run
 
         return run(
@@ -274,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify=verify,
             engine=args.source,
             image=(args.image or [None])[0],
+            compare=(args.image or []) if args.compare else None,
         )
     except LayerscopeError as e:
         if args.debug:
@@ -292,6 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         _error(f"{where}{e.strerror or e}")
+        return EXIT_ERROR
+    except Exception as e:  # a bug, not bad input: still one line, and --debug tells more
+        if args.debug:
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (a bug: --debug shows the traceback)")
         return EXIT_ERROR
 
 

@@ -1,4 +1,5 @@
-"""Snapshots of the main screens on the built-in sample, 120x40 (pytest-textual-snapshot).
+"""Snapshots of the main screens and of every insight view, on the built-in sample and on the
+two-image fixture, 120x40 (pytest-textual-snapshot).
 
 After a deliberate change: `pytest tests/test_ui_snapshots.py --snapshot-update`, then look at
 the report or the SVGs in tests/__snapshots__/ before committing them."""
@@ -6,6 +7,7 @@ the report or the SVGs in tests/__snapshots__/ before committing them."""
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -14,6 +16,7 @@ import layerscope
 from layerscope.ui.app import LayerscopeApp
 
 DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
+MULTI = str(Path(__file__).parent / "fixtures" / "real" / "multi.tar")
 SIZE = (120, 40)
 
 
@@ -21,19 +24,34 @@ def demo_app() -> LayerscopeApp:
     return LayerscopeApp(layerscope.discover([DEMO]))
 
 
-def steps(*keys: str):
-    """A `run_before` that waits for the layers to load, presses keys (letting the tree thread
-    finish after each), and stops the text cursor blinking."""
+def multi_app() -> LayerscopeApp:
+    return LayerscopeApp(layerscope.discover([MULTI]))
+
+
+def steps(*keys: str, reveal: tuple[str, int] | None = None, dest: str | None = None):
+    """A `run_before` that waits for the layers to load, puts the tree on a path (`reveal`:
+    path, layer), presses keys (letting the workers finish after each), sets the export
+    dialog's destination, and stops the text cursors blinking."""
+
+    async def settle(pilot: Pilot) -> None:
+        for _ in range(2):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
 
     async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        if reveal is not None:
+            pilot.app.screen.reveal(*reveal)
+            await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
         for input_box in pilot.app.screen.query(Input):
             input_box.cursor_blink = False
-        for key in ("", *keys):
-            if key:
-                await pilot.press(key)
-            for _ in range(2):
-                await pilot.app.workers.wait_for_complete()
-                await pilot.pause()
+            if dest is not None and input_box.id == "export-dest":
+                input_box.value = dest
+                input_box.action_end()
+        await pilot.pause()
 
     return run_before
 
@@ -58,3 +76,36 @@ def test_help(snap_compare):
 
 def test_narrow_terminal(snap_compare):
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=steps("down", "down"))
+
+
+# -- the insight views -------------------------------------------------------------------------
+def test_waste_view(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps("w"))
+
+
+def test_path_history(snap_compare):
+    steps_ = steps("H", reveal=("etc/motd", 2))
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps_)
+
+
+def test_preview_diff(snap_compare):
+    steps_ = steps("p", reveal=("etc/motd", 2))
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps_)
+
+
+def test_preview_highlighted_script(snap_compare):
+    steps_ = steps("p", reveal=("opt/app/bin/run", 3))
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps_)
+
+
+def test_export_dialog(snap_compare):
+    steps_ = steps("x", reveal=("etc/config", 0), dest="/tmp/layerscope-export")
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps_)
+
+
+def test_images_and_sharing(snap_compare):
+    assert snap_compare(multi_app(), terminal_size=SIZE, run_before=steps("I"))
+
+
+def test_compare_view(snap_compare):
+    assert snap_compare(multi_app(), terminal_size=SIZE, run_before=steps("C"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from ..archive import Archive, discover
+from ..errors import LayerscopeError
 from ..image import Image
 from .commands import LayerscopeCommands
 from .screens.help import HelpScreen
@@ -18,7 +20,10 @@ SWITCH_INTERVAL = 0.0005  # seconds a thread runs before another may take the in
 
 
 class LayerscopeApp(App[int]):
-    """Browse the images of an archive: layers, their files, what hides what."""
+    """Browse the images of an archive: layers, their files, what hides what.
+
+    `archive` is an open Archive, or the names of archives to open (the app then owns and
+    closes it). `compare` opens the app straight in the compare view of two of its images."""
 
     CSS_PATH = "app.tcss"
     TITLE = "layerscope"
@@ -28,10 +33,18 @@ class LayerscopeApp(App[int]):
         Binding("question_mark", "help", "Help", id="app.help"),
     ]
 
-    def __init__(self, archive: Archive, image: Image | None = None) -> None:
+    def __init__(
+        self,
+        archive: Archive | Sequence[str],
+        image: Image | None = None,
+        *,
+        compare: tuple[Image, Image] | None = None,
+    ) -> None:
         super().__init__()
-        self.archive = archive
+        self.owns_archive = not isinstance(archive, Archive)
+        self.archive = discover(list(archive)) if not isinstance(archive, Archive) else archive
         self.first_image = image
+        self.compare = compare
         self._switch_interval = sys.getswitchinterval()
 
     def on_mount(self) -> None:
@@ -39,16 +52,24 @@ class LayerscopeApp(App[int]):
         # UI thread more often than every 5 ms, so keys are answered while they run.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        self.push_screen(MainScreen(self.archive, self.first_image))
+        main = MainScreen(self.archive, self.first_image)
+        self.push_screen(main)
+        if self.compare is not None:
+            from .screens.compare import CompareScreen
+
+            a, b = self.compare
+            self.push_screen(CompareScreen(main, self.archive.images, a, b))
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
+        if self.owns_archive:
+            self.archive.close()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         main = self.screen if isinstance(self.screen, MainScreen) else None
-        groups = [("Everywhere", self), ("Everywhere", self.screen)]
+        groups = [("Everywhere", self), ("This view", self.screen)]
         if main is not None:
             groups = [
                 ("Everywhere", self),
@@ -56,7 +77,25 @@ class LayerscopeApp(App[int]):
                 ("Layers pane", main.layer_list),
                 ("File tree", main.file_tree),
             ]
+        else:
+            from .widgets.outline import OutlineView
+
+            for tree in self.screen.query(OutlineView):
+                groups.append(("Tree", tree))
+                break
         self.push_screen(HelpScreen(groups))
+
+
+def compare_pair(images: Sequence[Image], selectors: Sequence[str] | None) -> tuple[Image, Image]:
+    """The two images `--compare` opens: the two `--image` given, else the first two."""
+    from ..archive import select_image
+
+    sel = list(selectors or [])
+    if len(sel) == 2:
+        return select_image(images, sel[0]), select_image(images, sel[1])
+    if not sel and len(images) >= 2:
+        return images[0], images[1]
+    raise LayerscopeError("--compare needs two images: two archives, or --image twice")
 
 
 def run(
@@ -66,15 +105,18 @@ def run(
     verify: bool,
     engine: str | None,
     image: str | None,
+    compare: Sequence[str] | None = None,
 ) -> int:
     """Open archives and show them; returns the exit status. Reading manifests and configs
-    happens before the UI opens (errors go to the caller); layers are read inside the app."""
-    from ..cli import select_image
+    happens before the UI opens (errors go to the caller); layers are read inside the app.
+    `compare` (the `--image` selectors, possibly empty) opens the compare view first."""
+    from ..archive import select_image
 
     archive = discover(names, platform=platform, verify=verify, engine=engine)
     try:
-        first = select_image(archive.images, image)
-        app = LayerscopeApp(archive, first)
+        pair = compare_pair(archive.images, compare) if compare is not None else None
+        first = pair[0] if pair else select_image(archive.images, image)
+        app = LayerscopeApp(archive, first, compare=pair)
         app.run()
         return app.return_code or 0
     finally:

@@ -35,6 +35,10 @@ class LayerscopeCommands(Provider):
             ("Collapse all directories", "c", partial(run, "collapse_all")),
             ("Previous layer", "[", partial(run, "step_layer(-1)")),
             ("Next layer", "]", partial(run, "step_layer(1)")),
+            ("Waste: where the dead bytes are, by layer", "w", partial(run, "waste")),
+            ("Preview the file at the cursor", "p / enter", partial(run, "preview")),
+            ("Path history of the entry at the cursor", "H", partial(run, "history")),
+            ("Export the entry at the cursor…", "x", partial(run, "export")),
             ("Show every key binding", "?", partial(self.app.run_action, "help")),
             ("Quit", "q", partial(self.app.run_action, "quit")),
         ]
@@ -52,6 +56,8 @@ class LayerscopeCommands(Provider):
             )
         if len(main.archive.images) > 1:
             commands.append(("Next image", "i", partial(run, "next_image")))
+            commands.append(("Images and sharing", "I", partial(run, "sharing")))
+            commands.append(("Compare two images", "C", partial(run, "compare")))
             for img in main.archive.images:
                 commands.append(
                     (

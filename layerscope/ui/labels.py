@@ -82,3 +82,31 @@ def command(created_by: str | None) -> str:
 def plural(n: int, word: str, words: str | None = None) -> str:
     """`1 layer`, `3 layers`, `2 entries` (with `words` for irregular plurals)."""
     return f"{n:,} {word}" if n == 1 else f"{n:,} {words or word + 's'}"
+
+
+_IFMT = {
+    "file": 0o100000,
+    "hardlink": 0o100000,
+    "dir": 0o040000,
+    "symlink": 0o120000,
+    "char": 0o020000,
+    "block": 0o060000,
+    "fifo": 0o010000,
+}
+
+
+def mode(bits: int | None, type_: str | None) -> str:
+    """Permission bits as `ls -l` shows them: `-rw-r--r--`, `drwxr-xr-x`; `—` when unknown."""
+    if bits is None:
+        return "—"
+    import stat
+
+    return stat.filemode((bits & 0o7777) | _IFMT.get(type_ or "", 0))
+
+
+def short_digest(digest: str | None, width: int = 12) -> str:
+    """`sha256:fb83f93378ff`: enough of a digest to tell two apart at a glance."""
+    if not digest:
+        return "—"
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}:{hexpart[:width]}" if hexpart else digest[:width]

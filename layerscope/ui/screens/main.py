@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -23,6 +24,7 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...archive import Archive
+from ...filesystem import SHIFT
 from ...image import Image
 from ...tree import (
     AUTO_EXPAND_NODES,
@@ -81,8 +83,8 @@ class MainScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "toggle_mode", "Changes/Image", id="main.mode"),
         Binding("slash", "filter", "Filter", id="main.filter"),
-        Binding("s", "toggle_sort", "Sort", id="main.sort"),
-        Binding("a", "toggle_attributes", "Attributes", id="main.attributes"),
+        Binding("s", "toggle_sort", "Sort", show=False, id="main.sort"),
+        Binding("a", "toggle_attributes", "Attributes", show=False, id="main.attributes"),
         Binding("e", "expand_all", "Expand all", show=False, id="main.expand_all"),
         Binding("c", "collapse_all", "Collapse all", show=False, id="main.collapse_all"),
         Binding(
@@ -95,7 +97,13 @@ class MainScreen(Screen):
         Binding(
             "right_square_bracket", "step_layer(1)", "Next layer", show=False, id="main.next_layer"
         ),
-        Binding("i", "next_image", "Next image", id="main.next_image"),
+        Binding("i", "next_image", "Next image", show=False, id="main.next_image"),
+        Binding("w", "waste", "Waste", id="main.waste"),
+        Binding("p", "preview", "Preview", show=False, id="main.preview"),
+        Binding("x", "export", "Export", id="main.export"),
+        Binding("H", "history", "History", id="main.history"),
+        Binding("I", "sharing", "Images", id="main.sharing"),
+        Binding("C", "compare", "Compare", id="main.compare"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
         *(
             Binding(
@@ -130,6 +138,8 @@ class MainScreen(Screen):
         self._views: OrderedDict[tuple, TreeView] = OrderedDict()
         self._views_lock = threading.Lock()
         self._search_timer: Timer | None = None
+        self._reveal: str | None = None  # a path to put the cursor on once the tree is built
+        self._when_loaded: list[Callable[[], object]] = []
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -350,6 +360,12 @@ class MainScreen(Screen):
             return
         self.file_tree.show_outline(message.outline, message.cursor, message.everything)
         self._update_legend()
+        if self._reveal is not None:
+            path, self._reveal = self._reveal, None
+            if self.file_tree.go_to(path):
+                self.file_tree.focus()
+            else:
+                self.notify(f"/{path} is not in this view", severity="warning")
 
     def _update_tree_title(self) -> None:
         pane = self.query_one("#tree-pane")
@@ -445,6 +461,9 @@ class MainScreen(Screen):
     def on_loading_finished(self, message: loading.LoadingFinished) -> None:
         self.loading_done = True
         self.query_one("#loading").display = False
+        callbacks, self._when_loaded = self._when_loaded, []
+        for callback in callbacks:
+            callback()
         if message.failed:
             self.notify(
                 f"{labels.plural(message.failed, 'layer')} could not be read; the rest is shown.",
@@ -494,7 +513,7 @@ class MainScreen(Screen):
 
     # -- actions ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "next_image":
+        if action in ("next_image", "sharing", "compare"):
             return len(self.archive.images) > 1
         if action == "clear_filter":
             return bool(self.filter.pattern) or self.query_one("#filter", Input).has_focus
@@ -581,6 +600,122 @@ class MainScreen(Screen):
         if not event.value.strip():
             event.input.remove_class("-open")
         self.file_tree.focus()
+
+    # -- the insight views -------------------------------------------------------------------------
+    def reveal(
+        self, path: str, layer: int, *, image: Image | None = None, mode: str = "changes"
+    ) -> None:
+        """Show `path` in the tree: the image, layer and mode given, the filter cleared if it
+        would hide it; the cursor lands on it once the tree is built."""
+        if image is not None and image is not self.image:
+            self.switch_image(image)
+        if not self.image.layers:
+            return
+        self.mode = mode
+        if self.filter.active:
+            box = self.query_one("#filter", Input)
+            with box.prevent(Input.Changed):
+                box.value = ""
+            box.remove_class("-open")
+            self.filter = Filter()
+            self.notify("The filter was cleared to show the entry.")
+        self.layer_index = min(max(layer, 0), len(self.image.layers) - 1)
+        self.layer_list.select_layer(self.layer_index)
+        self._show_layer_details()
+        self._reveal = path.strip("/")
+        self.file_tree.cursor_path = self._reveal
+        self.refresh_tree()
+
+    def when_loaded(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once every layer is read (at once if they are)."""
+        if self.loading_done:
+            callback()
+        else:
+            self._when_loaded.append(callback)
+
+    def _ready(self, what: str, image: Image | None = None, everything: bool = False) -> bool:
+        """Whether the layers a view needs are read; if not, say so."""
+        image = image or self.image
+        if everything and not self.loading_done:
+            self.notify(f"{what} needs every layer of every image: still reading them…")
+            return False
+        if self.is_analysed(image):
+            return True
+        if self._failed_layers(image):
+            self.notify(
+                f"{what} needs every layer of {image.name}; some could not be read.",
+                severity="warning",
+            )
+        else:
+            self.notify(f"{what} needs every layer of {image.name}: still reading them…")
+        return False
+
+    def _entry(self, what: str) -> Node | None:
+        node = self.file_tree.node
+        if node is None:
+            self.notify(f"{what}: put the cursor on an entry of the file tree first.")
+        return node
+
+    def action_waste(self) -> None:
+        from .waste import WasteScreen
+
+        if self._ready("The waste view"):
+            self.app.push_screen(WasteScreen(self, self.image))
+
+    def action_history(self) -> None:
+        from .history import HistoryScreen
+
+        node = self._entry("Path history")
+        if node is not None and self._ready("Path history"):
+            self.app.push_screen(HistoryScreen(self, self.image, node.path))
+
+    def action_sharing(self) -> None:
+        from .sharing import SharingScreen
+
+        if self._ready("The images view", everything=True):
+            self.app.push_screen(SharingScreen(self, self.archive.images))
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen
+
+        if self._ready("Compare", everything=True):
+            images = self.archive.images
+            other = next((img for img in images if img is not self.image), self.image)
+            first, second = sorted((self.image, other), key=lambda img: img.number)
+            self.app.push_screen(CompareScreen(self, images, first, second))
+
+    def action_preview(self) -> None:
+        from .preview import PreviewScreen
+
+        node = self._entry("Preview")
+        if node is None:
+            return
+        if node.type not in ("file", "hardlink", "symlink"):
+            self.notify(f"/{node.path} is a {node.type}: preview shows files (x exports it).")
+            return
+        view = self.file_tree.view
+        assert view is not None
+        ref = view.refs[node.id]
+        if ref < 0:
+            self.notify(f"/{node.path} has no entry of its own to show.")
+            return
+        if node.type == "hardlink" and not self._ready("Preview of a hardlink"):
+            return
+        layer, row = ref >> SHIFT, ref & ((1 << SHIFT) - 1)
+        self.app.push_screen(
+            PreviewScreen(self, self.image, layer, row, node, as_of=self.layer_index)
+        )
+
+    @on(FileTree.Opened)
+    def _open_entry(self, event: FileTree.Opened) -> None:
+        self.action_preview()
+
+    def action_export(self) -> None:
+        from ..dialogs.export import ExportDialog
+
+        node = self._entry("Export")
+        if node is not None and self._ready("Export"):
+            self.app.push_screen(ExportDialog(self.image, node.path, self.layer_index))
 
     def go_to_path(self, path: str) -> None:
         """Put the tree's cursor on a path (from the command palette)."""

@@ -127,8 +127,7 @@ class ImageDetails(Details):
         self._add(grid, "Format", image.spec.format)
         self._add(grid, "Created", image.config.created or "—")
         self._add(grid, "Layers", f"{len(image.layers)} ({len(image.history)} history steps)")
-        stored = sum(layer.stored_size for layer in image.layers)
-        self._add(grid, "Stored", labels.size(stored))
+        self._add(grid, "Stored", labels.size(image.stored_size))
         if failed:
             which = ", ".join(str(p) for p in failed)
             self._add(

@@ -76,6 +76,18 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         def control(self) -> FileTree:
             return self.tree
 
+    class Opened(Message):
+        """Enter on an entry that is not a directory (the screen previews it)."""
+
+        def __init__(self, tree: FileTree, node: Node) -> None:
+            super().__init__()
+            self.tree = tree
+            self.node = node
+
+        @property
+        def control(self) -> FileTree:
+            return self.tree
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.outline: Outline | None = None
@@ -237,6 +249,11 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
     def action_toggle(self) -> None:
         if self.outline is None or not len(self.outline):
             return
+        if self.outline.view.types[self.outline.node_at(self.cursor)] != DIR:
+            node = self.node
+            if node is not None:
+                self.post_message(self.Opened(self, node))
+            return
         if self.outline.is_expanded(self.cursor):
             self.action_collapse(up=False)
         else:
@@ -284,9 +301,10 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         index = round(self.scroll_offset.y) + offset.y
         if index >= len(self.outline):
             return
+        again = index == self.cursor
         self._move(index)
-        if self.outline.view.types[self.outline.node_at(index)] == DIR:
-            self.action_toggle()
+        if self.outline.view.types[self.outline.node_at(index)] == DIR or again:
+            self.action_toggle()  # a second click on a file opens it
 
     def watch_show_attributes(self) -> None:
         self.refresh()

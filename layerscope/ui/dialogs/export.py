@@ -1,0 +1,145 @@
+"""Export: write the selected file, or a directory as of the selected layer, to a destination
+the user confirms. Existing files are kept unless the user says to overwrite them. (The writing
+itself — never outside the destination, whatever the archive's names — is layerscope.export.)"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import Worker, WorkerState
+
+from ...export import ExportResult, export
+from ...image import Image
+from .. import labels
+from .confirm import ConfirmDialog
+
+SHOW_NAMES = 5  # existing files named in the question
+
+
+class ExportDone(Message):
+    def __init__(self, dest: str, result: ExportResult, overwrite: bool) -> None:
+        super().__init__()
+        self.dest = dest
+        self.result = result
+        self.overwrite = overwrite
+
+
+class ExportDialog(ModalScreen[ExportResult | None]):
+    """Where to write; then write, asking before anything is overwritten."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="export.cancel"),
+    ]
+
+    def __init__(self, image: Image, path: str, layer: int, dest: str | None = None) -> None:
+        super().__init__()
+        self.image = image
+        self.path = path.strip("/")
+        self.as_of = layer
+        self.default_dest = dest if dest is not None else os.getcwd()
+        self.result: ExportResult | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="export-dialog") as box:
+            box.border_title = "Export"
+            yield Static(self._what(), classes="dialog-text")
+            yield Label("Destination directory (created if missing):")
+            yield Input(self.default_dest, id="export-dest", select_on_focus=False)
+            yield Static(id="export-status", classes="dialog-status")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Export", variant="primary", id="export-go")
+                yield Button("Cancel", id="export-cancel")
+
+    def _what(self) -> Text:
+        text = Text()
+        text.append(f"/{self.path}", "bold")
+        text.append(f" as of layer {self.as_of} of {self.image.name}.")
+        text.append("\nA directory is written with everything under it; existing files are kept")
+        text.append(" unless you agree to overwrite them.")
+        return text
+
+    def on_mount(self) -> None:
+        box = self.query_one("#export-dest", Input)
+        box.cursor_blink = False
+        box.focus()
+
+    @property
+    def dest(self) -> str:
+        return os.path.expanduser(self.query_one("#export-dest", Input).value.strip())
+
+    @on(Input.Submitted, "#export-dest")
+    @on(Button.Pressed, "#export-go")
+    def _go(self) -> None:
+        if not self.dest:
+            self._status("Name a destination directory.", error=True)
+            return
+        self._status(f"Writing to {self.dest}…")
+        self.write(self.dest, overwrite=False)
+
+    @on(Button.Pressed, "#export-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _status(self, message: str, error: bool = False) -> None:
+        self.query_one("#export-status", Static).update(
+            Text(message, style="bold red" if error else "italic")
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export",
+          description="Exporting")  # fmt: skip
+    def write(self, dest: str, overwrite: bool) -> None:
+        result = export(self.image, self.path, self.as_of, dest, overwrite=overwrite)
+        self.post_message(ExportDone(dest, result, overwrite))
+
+    def on_export_done(self, message: ExportDone) -> None:
+        result = message.result
+        if result.existing and not message.overwrite:
+            self.result = result
+            names = ", ".join(result.existing[:SHOW_NAMES])
+            more = len(result.existing) - SHOW_NAMES
+            if more > 0:
+                names += f" and {more:,} more"
+            question = Text()
+            question.append(labels.plural(len(result.existing), "file") + " already exist")
+            question.append(f" in {message.dest}: ")
+            question.append(names, "bold")
+            question.append(".\nOverwrite them with the image's version?")
+            if result.written:
+                question.append(f"\n({labels.plural(len(result.written), 'entry', 'entries')} ")
+                question.append("were written already.)")
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self._status("Overwriting…")
+                    self.write(message.dest, overwrite=True)
+                else:
+                    self._finish(message.dest, result, kept=True)
+
+            self.app.push_screen(
+                ConfirmDialog("Overwrite?", question, yes="Overwrite", no="Keep them"), answer
+            )
+            return
+        self._finish(message.dest, result, kept=False)
+
+    def _finish(self, dest: str, result: ExportResult, kept: bool) -> None:
+        parts = [f"wrote {labels.plural(len(result.written), 'entry', 'entries')} to {dest}"]
+        if result.skipped:
+            parts.append(f"skipped {len(result.skipped):,} (devices, fifos…)")
+        if kept and result.existing:
+            parts.append(f"kept {labels.plural(len(result.existing), 'existing file')}")
+        self.app.notify("; ".join(parts).capitalize() + ".", title="Export")
+        self.dismiss(result)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self._status(f"Not exported: {error}", error=True)

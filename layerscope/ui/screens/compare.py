@@ -1,0 +1,296 @@
+"""Compare two images: their final filesystems as one tree of differences — added, removed,
+changed, with sizes — and a summary. Enter on an entry shows it in the file tree."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Header, Label, Select, Static
+from textual.worker import get_current_worker
+
+from ...compare import Comparison, PathChange, compare
+from ...image import Image
+from .. import labels
+from ..outline import OutlineNode, Row, open_while_small
+from ..widgets.outline import OutlineView
+from .insight import InsightScreen
+
+OPEN_ROWS = 400  # levels of the tree open at first while the rows shown stay under this
+MARKS = {"added": "+", "removed": "-", "changed": "~", None: " "}
+
+
+class Difference:
+    """What a node of the tree stands for: a change at its path (None for a directory that
+    only holds changes), and the bytes gained or lost below it."""
+
+    __slots__ = ("added", "change", "path", "removed")
+
+    def __init__(self, path: str, change: PathChange | None = None) -> None:
+        self.path = path
+        self.change = change
+        self.added = 0  # bytes that B has and A has not, at or below this path
+        self.removed = 0
+
+    @property
+    def delta(self) -> int:
+        return self.added - self.removed
+
+
+def difference_tree(comparison: Comparison) -> OutlineNode:
+    """Every changed path under its directories; a directory's size is the bytes that change
+    below it (gained plus lost), so the heaviest differences come first."""
+    root = OutlineNode("", Difference(""), branch=True)
+    dirs: dict[str, OutlineNode] = {"": root}
+
+    def node_for(path: str) -> OutlineNode:
+        node = dirs.get(path)
+        if node is None:
+            i = path.rfind("/")
+            parent = node_for(path[:i] if i >= 0 else "")
+            node = parent.add(OutlineNode(path[i + 1 :], Difference(path), branch=True))
+            dirs[path] = node
+        return node
+
+    changes = sorted(
+        comparison.added + comparison.removed + comparison.changed, key=lambda c: c.path
+    )
+    for change in changes:
+        if change.type == "dir":
+            node = node_for(change.path)
+            node.data.change = change
+        else:
+            i = change.path.rfind("/")
+            parent = node_for(change.path[:i] if i >= 0 else "")
+            node = parent.add(OutlineNode(change.path[i + 1 :], Difference(change.path, change)))
+        gained, lost = max(change.size_b - change.size_a, 0), max(change.size_a - change.size_b, 0)
+        while node is not None:
+            node.data.added += gained
+            node.data.removed += lost
+            node.size = node.data.added + node.data.removed
+            node = node.parent
+    for node in [root, *root.walk()]:
+        if node.children:
+            node.children.sort(key=lambda n: (-n.size, n.name))
+    for path, node in dirs.items():  # a directory with nothing changed under it is a leaf
+        if path and not node.children:
+            node.children = None
+    return root
+
+
+class ComparisonReady(Message):
+    def __init__(self, comparison: Comparison, root: OutlineNode) -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.root = root
+
+
+class CompareTree(OutlineView):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *OutlineView.COMPONENT_CLASSES,
+        "compare-tree--size",
+        "compare-tree--added",
+        "compare-tree--removed",
+        "compare-tree--changed",
+        "compare-tree--dir",
+        "compare-tree--note",
+    }
+
+    def segments(self, row: Row) -> list[Segment]:
+        style = self.component_style
+        diff: Difference = row.node.data
+        change = diff.change
+        kind = change.kind if change else None
+        kind_style = style(f"compare-tree--{kind}") if kind else style("compare-tree--dir")
+        out = [Segment(f" {MARKS[kind]} ", kind_style)]
+        out.append(Segment(f"{signed(diff.delta):>10}  ", style("compare-tree--size")))
+        out.append(self.connector(row))
+        name_style = kind_style + style("compare-tree--dir") if row.node.is_branch else kind_style
+        out.append(Segment(row.node.name + "  ", name_style))
+        note = _note(change) if change else ""
+        if row.node.is_branch and (diff.added or diff.removed):
+            parts = []
+            if diff.added:
+                parts.append(f"+{labels.size(diff.added)}")
+            if diff.removed:
+                parts.append(f"-{labels.size(diff.removed)}")
+            note = (note + "  " if note else "") + " ".join(parts)
+        if note:
+            out.append(Segment(note, style("compare-tree--note")))
+        return out
+
+
+def signed(n: int) -> str:
+    """`+1.2 kB`, `-40 B`, `0 B`."""
+    if n == 0:
+        return "0 B"
+    return ("+" if n > 0 else "-") + labels.size(abs(n))
+
+
+def _note(change: PathChange) -> str:
+    if change.kind == "added":
+        return f"added {change.type}" + (
+            f" {labels.size(change.size_b)}" if change.type == "file" else ""
+        )
+    if change.kind == "removed":
+        return f"removed {change.type}" + (
+            f" {labels.size(change.size_a)}" if change.type == "file" else ""
+        )
+    what = ", ".join(change.what)
+    if change.type == "file" and change.size_a != change.size_b:
+        return f"{what}: {labels.size(change.size_a)} → {labels.size(change.size_b)}"
+    return f"{what} changed"
+
+
+class CompareScreen(InsightScreen):
+    """Two images' final filesystems, one tree of what differs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("C", "back", "Back", show=False, id="compare.back"),
+        Binding("s", "swap", "Swap A/B", id="compare.swap"),
+        Binding("e", "expand_all", "Expand all", id="compare.expand_all"),
+        Binding("c", "collapse_all", "Collapse all", id="compare.collapse_all"),
+    ]
+
+    def __init__(self, main, images: list[Image], a: Image, b: Image) -> None:
+        super().__init__(main)
+        self.images = images
+        self.a, self.b = a, b
+        self.comparison: Comparison | None = None
+        self.root: OutlineNode | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◧")
+        options = [(f"{img.number}: {img.name}", img.number) for img in self.images]
+        with Horizontal(id="compare-pick"):
+            yield Label("A", classes="pick-label")
+            yield Select(options, value=self.a.number, allow_blank=False, id="compare-a")
+            yield Label("→ B", classes="pick-label")
+            yield Select(options, value=self.b.number, allow_blank=False, id="compare-b")
+        yield Static(id="compare-summary", classes="summary")
+        with Vertical(id="compare-pane", classes="pane"):
+            yield CompareTree(id="compare-tree")
+            yield Static(id="compare-entry", classes="entry-line")
+        yield Footer()
+
+    @property
+    def tree(self) -> CompareTree:
+        return self.query_one(CompareTree)
+
+    def on_mount(self) -> None:
+        self.title = "layerscope"
+        self.query_one("#compare-pane").border_title = "Differences, largest first"
+        self.tree.focus()
+        if self.main.loading_done:
+            self.refresh_comparison()
+        else:
+            self.sub_title = f"compare {self.a.name} → {self.b.name}"
+            self.tree.show_message("Reading the layers of both images…")
+            self.main.when_loaded(self.refresh_comparison)
+
+    def refresh_comparison(self) -> None:
+        self.sub_title = f"compare {self.a.name} → {self.b.name}"
+        self.comparison = self.root = None
+        if self.a is self.b:
+            self.query_one("#compare-summary", Static).update("")
+            self.tree.show_message("Pick two different images.")
+            return
+        self.query_one("#compare-summary", Static).update("Comparing…")
+        self.tree.show_message(f"Comparing {self.a.name} with {self.b.name}…")
+        self.compute(self.a, self.b)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare",
+          description="Comparing the images")  # fmt: skip
+    def compute(self, a: Image, b: Image) -> None:
+        comparison = compare(a, b)
+        root = difference_tree(comparison)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ComparisonReady(comparison, root))
+
+    def show_failure(self, error: BaseException) -> None:
+        self.tree.show_message(f"The images could not be compared: {error}")
+
+    def on_comparison_ready(self, message: ComparisonReady) -> None:
+        c = message.comparison
+        if (c.a, c.b) != (self.a.name, self.b.name):
+            return  # an older pick
+        self.comparison, self.root = c, message.root
+        self._summary(c)
+        if not message.root.children:
+            self.tree.show_message("The two final filesystems are the same.")
+            return
+        self.tree.show(message.root, open_while_small(message.root, OPEN_ROWS))
+
+    def _summary(self, c: Comparison) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"+{len(c.added):,} added", self.theme_style("success"))
+        text.append(f" ({labels.size(c.added_bytes)})  ")
+        text.append(f"-{len(c.removed):,} removed", self.theme_style("error"))
+        text.append(f" ({labels.size(c.removed_bytes)})  ")
+        text.append(f"~{len(c.changed):,} changed", self.theme_style("warning"))
+        text.append(f" ({signed(c.changed_bytes_delta)})  ·  ")
+        size_a, size_b = self.a.final_size, self.b.final_size
+        text.append(f"final size {labels.size(size_a)} → {labels.size(size_b)} ")
+        text.append(f"({signed(size_b - size_a)})", "bold")
+        self.query_one("#compare-summary", Static).update(text)
+
+    @on(Select.Changed)
+    def _picked(self, event: Select.Changed) -> None:
+        by_number = {img.number: img for img in self.images}
+        a = by_number.get(self.query_one("#compare-a", Select).value)  # type: ignore[arg-type]
+        b = by_number.get(self.query_one("#compare-b", Select).value)  # type: ignore[arg-type]
+        if a is None or b is None or (a, b) == (self.a, self.b):
+            return
+        self.a, self.b = a, b
+        self.refresh_comparison()
+
+    def action_swap(self) -> None:
+        self.a, self.b = self.b, self.a
+        with self.prevent(Select.Changed):
+            self.query_one("#compare-a", Select).value = self.a.number
+            self.query_one("#compare-b", Select).value = self.b.number
+        self.refresh_comparison()
+
+    @on(OutlineView.Highlighted, "#compare-tree")
+    def _entry_line(self, event: OutlineView.Highlighted) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        node = event.node
+        if node is not None:
+            diff: Difference = node.data
+            text.append("/" + diff.path + "  ", "bold")
+            if diff.change is not None:
+                text.append(_note(diff.change) + "  ")
+            if not node.is_branch:
+                where = self.a if diff.change and diff.change.kind == "removed" else self.b
+                text.append(f"(enter: show it in {where.name})")
+        self.query_one("#compare-entry", Static).update(text)
+
+    @on(OutlineView.Chosen, "#compare-tree")
+    def _go_to_entry(self, event: OutlineView.Chosen) -> None:
+        diff: Difference = event.node.data
+        if diff.change is None:
+            return
+        image = self.a if diff.change.kind == "removed" else self.b
+        self.jump(diff.path, len(image.layers) - 1, image, mode="image")
+
+    def action_expand_all(self) -> None:
+        if self.root is not None:
+            node = self.tree.node
+            self.tree.show(self.root, {n for n in self.root.walk() if n.is_branch})
+            if node is not None:
+                self.tree.go_to(node)
+
+    def action_collapse_all(self) -> None:
+        if self.root is not None:
+            node = self.tree.node
+            self.tree.show(self.root, set())
+            while node is not None and node.parent is not self.root:
+                node = node.parent
+            if node is not None:
+                self.tree.go_to(node)

@@ -1,0 +1,68 @@
+"""What every insight view (waste, history, sharing, compare, preview) shares: a way back to the
+main screen, a jump into its file tree, and one place where a failed worker becomes a message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from ...image import Image
+    from .main import MainScreen
+
+
+# The theme colour of each kind of change, as the file tree shows them (app.tcss).
+KIND_COLOURS = {
+    "added": "success",
+    "modified": "warning",
+    "metadata": "secondary-lighten-2",
+    "rewritten": "accent",
+    "removed": "error",
+    "changed": "warning",
+}
+
+
+class InsightScreen(Screen):
+    """A full-screen view opened from the main screen; escape goes back to it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="view.back"),
+    ]
+
+    def __init__(self, main: MainScreen) -> None:
+        super().__init__()
+        self.main = main
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def jump(
+        self, path: str, layer: int, image: Image | None = None, mode: str = "changes"
+    ) -> None:
+        """Back to the main screen, its tree on `path` at `layer`."""
+        main = self.main
+        self.dismiss()
+        main.reveal(path, layer, image=image, mode=mode)
+
+    def theme_style(self, variable: str) -> str:
+        """A rich style string for a theme colour (for cells of a DataTable)."""
+        return self.app.get_css_variables().get(variable, "") if variable else ""
+
+    def show_failure(self, error: BaseException) -> None:
+        """Where a view says its work failed (subclasses put it in their main widget)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        self.notify(
+            f"{type(worker.error).__name__}: {worker.error}",
+            title=f"{worker.description or worker.name} failed",
+            severity="error",
+            timeout=15,
+        )
+        if worker.error is not None:
+            self.show_failure(worker.error)

@@ -1,0 +1,225 @@
+"""Images and sharing: the images open, what each weighs alone and shares; a matrix of the
+distinct layers by images; and content stored again in different layers (as after a rebuild of a
+common base), which sharing by layer cannot see."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
+
+from ...image import Image, Layer
+from ...sharing import SharedContent, SharedLayer, Sharing, sharing
+from .. import labels
+from .insight import InsightScreen
+
+MAX_CONTENT_ROWS = 500  # shared contents listed (the largest); the summary counts them all
+
+
+class SharingReady(Message):
+    def __init__(self, found: Sharing) -> None:
+        super().__init__()
+        self.found = found
+
+
+class SharingScreen(InsightScreen):
+    """Which images share what, by layer and by file content."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("I", "back", "Back", show=False, id="sharing.back"),
+    ]
+
+    def __init__(self, main, images: list[Image]) -> None:
+        super().__init__(main)
+        self.images = images
+        self.found: Sharing | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◧")
+        yield Static(id="sharing-summary", classes="summary")
+        with Vertical(id="sharing-images-pane", classes="pane"):
+            yield DataTable(id="sharing-images", cursor_type="row")
+        with Vertical(id="sharing-layers-pane", classes="pane"):
+            yield DataTable(id="sharing-layers", cursor_type="row")
+        with Vertical(id="sharing-contents-pane", classes="pane"):
+            yield DataTable(id="sharing-contents", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "layerscope"
+        self.sub_title = f"{labels.plural(len(self.images), 'image')}  ·  images and sharing"
+        self.query_one("#sharing-images-pane").border_title = "Images (enter: browse it)"
+        self.query_one(
+            "#sharing-layers-pane"
+        ).border_title = "Distinct layers × images (enter: go to the layer)"
+        self.query_one(
+            "#sharing-contents-pane"
+        ).border_title = "Same content in different layers (enter: go to the file)"
+        self.query_one("#sharing-summary", Static).update("Comparing the images' layers…")
+        self.query_one("#sharing-images", DataTable).focus()
+        self.compute()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sharing",
+          description="Finding what the images share")  # fmt: skip
+    def compute(self) -> None:
+        found = sharing(self.images)
+        if not get_current_worker().is_cancelled:
+            self.post_message(SharingReady(found))
+
+    def show_failure(self, error: BaseException) -> None:
+        self.query_one("#sharing-summary", Static).update(
+            f"Sharing could not be worked out: {error}"
+        )
+
+    def on_sharing_ready(self, message: SharingReady) -> None:
+        self.found = found = message.found
+        self._summary(found)
+        self._images(found)
+        self._layers(found)
+        self._contents(found)
+
+    # -- the three tables --------------------------------------------------------------------
+    def _summary(self, found: Sharing) -> None:
+        text = Text()
+        text.append(labels.size(found.stored_bytes), "bold")
+        text.append(f" stored in {labels.plural(len(found.layers), 'distinct layer')}, against ")
+        text.append(labels.size(found.unshared_bytes), "bold")
+        text.append(" if nothing were shared: sharing layers saves ")
+        text.append(labels.size(found.unshared_bytes - found.stored_bytes), "bold")
+        text.append(f" ({labels.size(found.shared_bytes)} in layers used by several images).  ")
+        if found.contents:
+            text.append(labels.size(found.file_shared_bytes), "bold")
+            text.append(
+                f" more are the same file content stored again in different layers "
+                f"({labels.plural(len(found.contents), 'content')})."
+            )
+        else:
+            text.append("No file content is stored again in different layers.")
+        self.query_one("#sharing-summary", Static).update(text)
+
+    def _images(self, found: Sharing) -> None:
+        table = self.query_one("#sharing-images", DataTable)
+        table.clear(columns=True)
+        table.add_column("#", key="n")
+        table.add_column("image", key="image")
+        table.add_column(Text("layers", justify="right"), key="layers")
+        table.add_column(Text("size", justify="right"), key="size")
+        table.add_column(Text("unique", justify="right"), key="unique")
+        table.add_column(Text("shared", justify="right"), key="shared")
+        table.add_column("platform", key="platform")
+        for img, unique in zip(self.images, found.unique_bytes, strict=True):
+            shared = sum(
+                s.size for s in found.layers if img.number in s.images and len(s.images) > 1
+            )
+            table.add_row(
+                str(img.number),
+                img.name,
+                Text(str(len(img.layers)), justify="right"),
+                Text(labels.size(img.size), justify="right"),
+                Text(labels.size(unique), justify="right"),
+                Text(labels.size(shared), justify="right"),
+                img.platform,
+                key=str(img.number),
+            )
+
+    def _layers(self, found: Sharing) -> None:
+        table = self.query_one("#sharing-layers", DataTable)
+        table.clear(columns=True)
+        table.add_column("layer", key="diff_id")
+        table.add_column(Text("size", justify="right"), key="size")
+        for img in self.images:
+            table.add_column(f"image {img.number}", key=f"image-{img.number}")
+        table.add_column("command", key="command")
+        accent = self.theme_style("accent")
+        for n, s in enumerate(found.layers):
+            cells: list[str | Text] = []
+            for img in self.images:
+                positions = [lyr.position for lyr in img.layers if lyr.diff_id == s.diff_id]
+                if positions:
+                    mark = "● " + ",".join(f"#{p}" for p in positions)
+                    cells.append(Text(mark, style=f"bold {accent}" if len(s.images) > 1 else ""))
+                else:
+                    cells.append(Text("·", style="dim"))
+            first = self._layer(s)
+            table.add_row(
+                labels.short_digest(s.diff_id),
+                Text(labels.size(s.size), justify="right"),
+                *cells,
+                labels.command(first.created_by) if first else "",
+                key=str(n),
+            )
+
+    def _contents(self, found: Sharing) -> None:
+        table = self.query_one("#sharing-contents", DataTable)
+        table.clear(columns=True)
+        table.add_column("content", key="digest")
+        table.add_column(Text("size", justify="right"), key="size")
+        table.add_column(Text("stored again", justify="right"), key="extra")
+        table.add_column("images", key="images")
+        table.add_column("paths", key="paths")
+        shown = found.contents[:MAX_CONTENT_ROWS]
+        table.add_rows(
+            (
+                labels.short_digest(c.digest),
+                Text(labels.size(c.size), justify="right"),
+                Text(labels.size(c.extra_bytes), justify="right"),
+                ", ".join(str(i) for i in c.images),
+                ", ".join("/" + p for p in c.paths),
+            )
+            for c in shown
+        )
+        pane = self.query_one("#sharing-contents-pane")
+        if len(found.contents) > len(shown):
+            pane.border_subtitle = f"the largest {len(shown):,} of {len(found.contents):,}"
+        elif not found.contents:
+            pane.border_subtitle = "none"
+
+    def _layer(self, s: SharedLayer) -> Layer | None:
+        """The first position of a distinct layer, in image order."""
+        for img in self.images:
+            for lyr in img.layers:
+                if lyr.diff_id == s.diff_id:
+                    return lyr
+        return None
+
+    # -- jumps -------------------------------------------------------------------------------
+    @on(DataTable.RowSelected, "#sharing-images")
+    def _browse_image(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            img = self.images[int(event.row_key.value)]
+            main = self.main
+            self.dismiss()
+            main.switch_image(img)
+
+    @on(DataTable.RowSelected, "#sharing-layers")
+    def _go_to_layer(self, event: DataTable.RowSelected) -> None:
+        if self.found is None or event.row_key.value is None:
+            return
+        s = self.found.layers[int(event.row_key.value)]
+        lyr = next(
+            (lyr for lyr in self.main.image.layers if lyr.diff_id == s.diff_id), None
+        ) or self._layer(s)
+        if lyr is not None:
+            main = self.main
+            self.dismiss()
+            main.switch_image(lyr.image)
+            main.select_layer(lyr.position)
+
+    @on(DataTable.RowSelected, "#sharing-contents")
+    def _go_to_content(self, event: DataTable.RowSelected) -> None:
+        if self.found is None:
+            return
+        content: SharedContent = self.found.contents[event.cursor_row]
+        diff_id, path = content.layers[0], content.paths[0]
+        for img in self.images:
+            for lyr in img.layers:
+                if lyr.diff_id == diff_id:
+                    self.jump(path, lyr.position, img)
+                    return
