@@ -278,7 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.serve:
             from .ui.serve import serve, without_serve_options
 
-            discover(names, platform=args.platform, verify=verify, engine=args.source).close()
+            discover(
+                names, platform=args.platform, verify=verify, engine=args.source, limits=limits
+            ).close()
             given = list(sys.argv[1:] if argv is None else argv)
             return serve(without_serve_options(given), port=args.port)
         from .ui.app import run
@@ -290,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine=args.source,
             image=(args.image or [None])[0],
             compare=(args.image or []) if args.compare else None,
+            limits=limits,
+            cache=not args.no_cache,
         )
     except LayerscopeError as e:
         if args.debug:

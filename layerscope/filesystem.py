@@ -264,7 +264,10 @@ class _Union:
                 path = self.resolve(paths[r] + "/.wh..wh..opq")[: -len("/.wh..wh..opq")]
                 self._clear_dir(path, pos)
             else:  # a directory entry carrying the opaque xattr: it is the directory itself
-                self._clear_dir(self.resolve(paths[r]), pos)
+                path = self.resolve(paths[r])
+                self._clear_dir(path, pos)
+            if path != paths[r]:  # where the marker acted, for the views
+                self.real_paths[pack(pos, r)] = path
         # 2. everything else, in tar order; a later entry at the same path wins.
         status = self.status[pos]
         for r in range(n):

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from ..archive import Archive, discover
 from ..errors import LayerscopeError
 from ..image import Image
+from ..limits import DEFAULT_LIMITS, Limits
 from .commands import LayerscopeCommands
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
@@ -106,13 +107,17 @@ def run(
     engine: str | None,
     image: str | None,
     compare: Sequence[str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    cache: bool = True,
 ) -> int:
     """Open archives and show them; returns the exit status. Reading manifests and configs
     happens before the UI opens (errors go to the caller); layers are read inside the app.
     `compare` (the `--image` selectors, possibly empty) opens the compare view first."""
     from ..archive import select_image
 
-    archive = discover(names, platform=platform, verify=verify, engine=engine)
+    archive = discover(
+        names, platform=platform, verify=verify, engine=engine, limits=limits, cache=cache
+    )
     try:
         pair = compare_pair(archive.images, compare) if compare is not None else None
         first = pair[0] if pair else select_image(archive.images, image)
