@@ -26,7 +26,7 @@ import weakref
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from .filesystem import (
     HOW_NAMES,
@@ -692,41 +692,45 @@ class Listing:
 
 
 # -- the rows a tree shows ---------------------------------------------------------------------
+N = TypeVar("N")
+
+
 class Row(NamedTuple):
-    node: int
+    node: Any  # a node id of a TreeView here; an OutlineNode in the UI's small trees
     depth: int
     guide: str  # the tree lines of the ancestors
     last: bool  # the last child of its parent
 
 
-class Outline:
-    """A listing flattened through its expanded directories: the rows a tree widget draws.
-    Expanding or collapsing one directory costs O(rows it adds or removes)."""
+class BaseOutline(Generic[N]):
+    """A tree flattened through its expanded branches: the rows a tree widget draws. Expanding or
+    collapsing one branch costs O(rows it adds or removes). Subclasses say what a node's children
+    are (in the order shown), whether it is a branch, and which branches lie above it."""
 
     GUIDE_MORE = "│   "
     GUIDE_NONE = "    "
 
     def __init__(
-        self,
-        listing: Listing,
-        sort: str = "size",
-        expanded: Collection[int] = (),
-        *,
-        cancelled: CancelFn | None = None,
+        self, root: N, expanded: Iterable[N] = (), *, cancelled: CancelFn | None = None
     ) -> None:
-        if sort not in SORTS:
-            raise ValueError(f"sort must be one of {SORTS}, not {sort!r}")
-        self.listing = listing
-        self.view = listing.view
-        self.sort = sort
-        self.expanded: set[int] = set(expanded)
+        self.expanded: set[N] = set(expanded)
         self._cancelled = cancelled
-        self.rows: list[Row] = list(self._flatten(ROOT, 0, ""))
+        self.rows: list[Row] = list(self._flatten(root, 0, ""))
 
-    def _flatten(self, node: int, depth: int, guide: str) -> Iterator[Row]:
-        """Rows below a node, through expanded directories (iteratively: trees can be deep)."""
+    def _children(self, node: N) -> Sequence[N]:
+        raise NotImplementedError
+
+    def _is_branch(self, node: N) -> bool:
+        raise NotImplementedError
+
+    def _ancestors(self, node: N) -> Iterable[N]:
+        """The branches above a node, the root excluded, top first."""
+        raise NotImplementedError
+
+    def _flatten(self, node: N, depth: int, guide: str) -> Iterator[Row]:
+        """Rows below a node, through expanded branches (iteratively: trees can be deep)."""
         stack: list[Iterator[Row]] = [self._rows_of(node, depth, guide)]
-        expanded, view = self.expanded, self.view
+        expanded = self.expanded
         count = 0
         while stack:
             row = next(stack[-1], None)
@@ -737,22 +741,22 @@ class Outline:
             count += 1
             if not count & 0x3FFF and self._cancelled is not None and self._cancelled():
                 raise Cancelled()
-            if row.node in expanded and view.types[row.node] == DIR:
+            if row.node in expanded and self._is_branch(row.node):
                 sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
                 stack.append(self._rows_of(row.node, row.depth + 1, sub))
 
-    def _rows_of(self, node: int, depth: int, guide: str) -> Iterator[Row]:
-        kids = self.listing.children(node, self.sort)
+    def _rows_of(self, node: N, depth: int, guide: str) -> Iterator[Row]:
+        kids = self._children(node)
         last = len(kids) - 1
         return (Row(k, depth, guide, i == last) for i, k in enumerate(kids))
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def node_at(self, index: int) -> int:
+    def node_at(self, index: int) -> N:
         return self.rows[index].node
 
-    def index_of(self, node: int) -> int | None:
+    def index_of(self, node: N) -> int | None:
         for i, row in enumerate(self.rows):
             if row.node == node:
                 return i
@@ -762,9 +766,9 @@ class Outline:
         return self.rows[index].node in self.expanded
 
     def expand(self, index: int) -> int:
-        """Open the directory at a row; returns the number of rows added."""
+        """Open the branch at a row; returns the number of rows added."""
         row = self.rows[index]
-        if row.node in self.expanded or self.view.types[row.node] != DIR:
+        if row.node in self.expanded or not self._is_branch(row.node):
             return 0
         self.expanded.add(row.node)
         sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
@@ -773,8 +777,8 @@ class Outline:
         return len(new)
 
     def collapse(self, index: int) -> int:
-        """Close the directory at a row; returns the number of rows removed. Directories open
-        below it stay open for when it opens again."""
+        """Close the branch at a row; returns the number of rows removed. Branches open below it
+        stay open for when it opens again."""
         row = self.rows[index]
         if row.node not in self.expanded:
             return 0
@@ -792,23 +796,54 @@ class Outline:
         return self.expand(index)
 
     def parent_index(self, index: int) -> int | None:
-        """The row of the directory above a row, if any."""
+        """The row of the branch above a row, if any."""
         depth = self.rows[index].depth
         for i in range(index - 1, -1, -1):
             if self.rows[i].depth < depth:
                 return i
         return None
 
-    def reveal(self, node: int) -> int | None:
-        """Expand the directories above a node and return its row (None if filtered out)."""
-        if node not in self.listing:
-            return None
-        for anc in self.view.ancestors(node):
+    def reveal(self, node: N) -> int | None:
+        """Expand the branches above a node and return its row (None if it is not shown)."""
+        for anc in self._ancestors(node):
             i = self.index_of(anc)
             if i is None:
                 return None
             self.expand(i)
         return self.index_of(node)
+
+
+class Outline(BaseOutline[int]):
+    """A listing flattened through its expanded directories."""
+
+    def __init__(
+        self,
+        listing: Listing,
+        sort: str = "size",
+        expanded: Collection[int] = (),
+        *,
+        cancelled: CancelFn | None = None,
+    ) -> None:
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {SORTS}, not {sort!r}")
+        self.listing = listing
+        self.view = listing.view
+        self.sort = sort
+        super().__init__(ROOT, expanded, cancelled=cancelled)
+
+    def _children(self, node: int) -> list[int]:
+        return self.listing.children(node, self.sort)
+
+    def _is_branch(self, node: int) -> bool:
+        return self.view.types[node] == DIR
+
+    def _ancestors(self, node: int) -> list[int]:
+        return self.view.ancestors(node)
+
+    def reveal(self, node: int) -> int | None:
+        if node not in self.listing:
+            return None  # filtered out
+        return super().reveal(node)
 
 
 def all_dirs(view: TreeView) -> list[int]:

@@ -25,6 +25,16 @@ KIND_COLOURS = {
 }
 
 
+def notify_failure(screen: Screen, worker: Worker) -> None:
+    """Say that a worker failed and why (the main screen's workers too, in the same words)."""
+    screen.notify(
+        f"{type(worker.error).__name__}: {worker.error}",
+        title=f"{worker.description or worker.name} failed",
+        severity="error",
+        timeout=15,
+    )
+
+
 class InsightScreen(Screen):
     """A full-screen view opened from the main screen; escape goes back to it."""
 
@@ -57,12 +67,6 @@ class InsightScreen(Screen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
             return
-        worker = event.worker
-        self.notify(
-            f"{type(worker.error).__name__}: {worker.error}",
-            title=f"{worker.description or worker.name} failed",
-            severity="error",
-            timeout=15,
-        )
-        if worker.error is not None:
-            self.show_failure(worker.error)
+        notify_failure(self, event.worker)
+        if event.worker.error is not None:
+            self.show_failure(event.worker.error)

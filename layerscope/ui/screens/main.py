@@ -43,6 +43,7 @@ from ..loading import DONE, FAILED, READING, LayerLoad
 from ..widgets.details import ImageDetails, LayerDetails
 from ..widgets.file_tree import FileTree
 from ..widgets.layers import LayerList
+from .insight import notify_failure
 
 VIEW_CACHE = 6  # views kept, so going back to a layer is instant
 SEARCH_DELAY = 0.2  # seconds of quiet typing before a big view is searched
@@ -481,12 +482,7 @@ class MainScreen(Screen):
         if event.state != WorkerState.ERROR:
             return
         worker = event.worker
-        self.notify(
-            f"{type(worker.error).__name__}: {worker.error}",
-            title=f"{worker.description or worker.name} failed",
-            severity="error",
-            timeout=15,
-        )
+        notify_failure(self, worker)
         if worker.group == "tree":
             self.file_tree.show_message(f"The file tree could not be built: {worker.error}")
         elif worker.group == "load":

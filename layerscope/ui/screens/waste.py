@@ -18,9 +18,10 @@ from textual.worker import get_current_worker
 
 from ...filesystem import pack
 from ...image import Image
+from ...tree import Row
 from ...waste import Waste, WasteItem, waste
 from .. import labels
-from ..outline import OutlineNode, Row, open_while_small
+from ..outline import OutlineNode, open_while_small
 from ..widgets.outline import OutlineView
 from .insight import InsightScreen
 
@@ -273,16 +274,8 @@ class WasteScreen(InsightScreen):
 
     def action_expand_all(self) -> None:
         if self.root is not None:
-            node = self.tree.node
-            self.tree.show(self.root, {n for n in self.root.walk() if n.is_branch})
-            if node is not None:
-                self.tree.go_to(node)
+            self.tree.expand_all(self.root)
 
     def action_collapse_all(self) -> None:
         if self.root is not None:
-            node = self.tree.node
-            self.tree.show(self.root, set())
-            while node is not None and node.parent is not self.root:
-                node = node.parent
-            if node is not None:
-                self.tree.go_to(node)
+            self.tree.collapse_all(self.root)

@@ -10,15 +10,11 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 
 from ...tree import DIR, FILTER_KINDS, Filter, Node, Outline, TreeView
 from .. import labels
-from .styling import ComponentStyles
+from .cursor_view import CursorView, RowMessage, cursor_bindings
 
 MARKS = {
     "added": "+",
@@ -32,16 +28,11 @@ MARKS = {
 }
 
 
-class FileTree(ComponentStyles, ScrollView, can_focus=True):
+class FileTree(CursorView):
     """The files of one view: expand, collapse, move; everything else is the screen's job."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor_up", "Up", show=False, id="tree.up"),
-        Binding("down,j", "cursor_down", "Down", show=False, id="tree.down"),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="tree.page_up"),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="tree.page_down"),
-        Binding("home,g", "first", "First", show=False, id="tree.first"),
-        Binding("end,G", "last", "Last", show=False, id="tree.last"),
+        *cursor_bindings("tree"),
         Binding("enter,space", "toggle", "Open/close", id="tree.toggle"),
         Binding("right,l", "expand", "Open dir", show=False, id="tree.expand"),
         Binding("left,h", "collapse", "Close dir / go up", show=False, id="tree.collapse"),
@@ -61,39 +52,24 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         "file-tree--legend-off",
         *(f"file-tree--{kind}" for kind in MARKS),
     }
+    COMPONENT_PREFIX = "file-tree"
 
     show_attributes: reactive[bool] = reactive(False)
 
-    class Highlighted(Message):
+    class Highlighted(RowMessage):
         """The cursor moved to another entry (None: nothing under it)."""
 
-        def __init__(self, tree: FileTree, node: Node | None) -> None:
-            super().__init__()
-            self.tree = tree
-            self.node = node
+        node: Node | None
 
-        @property
-        def control(self) -> FileTree:
-            return self.tree
-
-    class Opened(Message):
+    class Opened(RowMessage):
         """Enter on an entry that is not a directory (the screen previews it)."""
 
-        def __init__(self, tree: FileTree, node: Node) -> None:
-            super().__init__()
-            self.tree = tree
-            self.node = node
-
-        @property
-        def control(self) -> FileTree:
-            return self.tree
+        node: Node
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.outline: Outline | None = None
         self.filter = Filter()
-        self.cursor = 0
-        self.message_text = ""
         # Which directories are open, by path, so the state outlives a view: every directory but
         # `paths` when `everything`, else only `paths`; None: decided by the view's size.
         self.everything: bool | None = None
@@ -120,19 +96,12 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         self.owner_width = outline.view.owner_width()
         if self.everything is None and not self.searching:
             self.everything = everything  # the first view decided: keep to it from now on
-        self.cursor = min(max(cursor, 0), max(len(outline) - 1, 0))
-        self._update_size()
-        self._scroll_to_cursor(center=True)
-        self.refresh()
-        self._post_highlight()
+        self.show_cursor(cursor)
 
     def show_message(self, text: str) -> None:
         """Show a line of text instead of rows (a layer still reading, a failure)."""
         self.outline = None
-        self.message_text = text
-        self.cursor = 0
-        self._update_size()
-        self.refresh()
+        super().show_message(text)
         self.post_message(self.Highlighted(self, None))
 
     @property
@@ -154,15 +123,10 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         self.generation += 1
         if self.outline is not None:
             self.outline = Outline(self.outline.listing, self.outline.sort, ())
-            self.cursor = 0
             top = self.cursor_path.split("/", 1)[0]
             node = self.outline.view.find(top) if top else None
             index = self.outline.index_of(node) if node is not None else None
-            self.cursor = index or 0
-            self._update_size()
-            self._scroll_to_cursor(center=True)
-            self.refresh()
-            self._post_highlight()
+            self.show_cursor(index or 0)
 
     def go_to(self, path: str) -> bool:
         """Open the directories above `path` and put the cursor on it."""
@@ -177,11 +141,7 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         index = self.outline.reveal(node)
         if index is None:
             return False
-        self.cursor = index
-        self._update_size()
-        self._scroll_to_cursor(center=True)
-        self.refresh()
-        self._post_highlight()
+        self.show_cursor(index)
         return True
 
     # -- state -----------------------------------------------------------------------------------
@@ -194,58 +154,12 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         else:
             (self.paths.add if is_open else self.paths.discard)(path)
 
-    def _update_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, max(self.rows, 1))
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._update_size()
-
     def _post_highlight(self) -> None:
         node = self.node
         self.cursor_path = node.path if node is not None else ""
         self.post_message(self.Highlighted(self, node))
 
-    def _move(self, index: int) -> None:
-        if self.outline is None or not len(self.outline):
-            return
-        index = min(max(index, 0), len(self.outline) - 1)
-        if index != self.cursor:
-            self.cursor = index
-            self._scroll_to_cursor()
-            self.refresh()
-            self._post_highlight()
-
-    def _scroll_to_cursor(self, center: bool = False) -> None:
-        height = self.scrollable_content_region.height
-        if height <= 0:
-            return
-        top = round(self.scroll_offset.y)
-        if center and not top <= self.cursor < top + height:
-            self.scroll_to(y=max(self.cursor - height // 2, 0), animate=False, immediate=True)
-        elif self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
-
     # -- actions ---------------------------------------------------------------------------------
-    def action_cursor_up(self) -> None:
-        self._move(self.cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self._move(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        self._move(self.cursor - max(self.scrollable_content_region.height - 1, 1))
-
-    def action_page_down(self) -> None:
-        self._move(self.cursor + max(self.scrollable_content_region.height - 1, 1))
-
-    def action_first(self) -> None:
-        self._move(0)
-
-    def action_last(self) -> None:
-        self._move(self.rows - 1)
-
     def action_toggle(self) -> None:
         if self.outline is None or not len(self.outline):
             return
@@ -294,25 +208,12 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
             if parent is not None:
                 self._move(parent)
 
-    def on_click(self, event: events.Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None or self.outline is None:
-            return
-        index = round(self.scroll_offset.y) + offset.y
-        if index >= len(self.outline):
-            return
-        again = index == self.cursor
-        self._move(index)
+    def row_clicked(self, index: int, again: bool, event: events.Click) -> None:
+        assert self.outline is not None
         if self.outline.view.types[self.outline.node_at(index)] == DIR or again:
             self.action_toggle()  # a second click on a file opens it
 
     def watch_show_attributes(self) -> None:
-        self.refresh()
-
-    def on_focus(self) -> None:
-        self.refresh()
-
-    def on_blur(self) -> None:
         self.refresh()
 
     def legend(self) -> Text:
@@ -343,27 +244,7 @@ class FileTree(ComponentStyles, ScrollView, can_focus=True):
         return text
 
     # -- drawing ---------------------------------------------------------------------------------
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        if self.outline is None:
-            if y == 0 and self.message_text:
-                style = self.component_style("file-tree--message")
-                line = [Segment(" " + self.message_text, style)]
-                return Strip(Segment.apply_style(line, base)).crop_extend(0, width, base)
-            return Strip.blank(width, base)
-        index = round(self.scroll_offset.y) + y
-        if index >= len(self.outline):
-            return Strip.blank(width, base)
-        cursor = None
-        if index == self.cursor:
-            cursor = self.component_style(
-                "file-tree--cursor" if self.has_focus else "file-tree--cursor-blurred"
-            )
-        line = list(Segment.apply_style(self._segments(index), base, cursor))
-        return Strip(line).crop_extend(0, width, base + cursor if cursor else base)
-
-    def _segments(self, index: int) -> list[Segment]:
+    def row_segments(self, index: int) -> list[Segment]:
         outline = self.outline
         assert outline is not None
         view = outline.view

@@ -9,26 +9,18 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
-from textual.message import Message
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 
-from ..outline import Outline, OutlineNode, Row
-from .styling import ComponentStyles
+from ...tree import Row
+from ..outline import Outline, OutlineNode
+from .cursor_view import CursorView, RowMessage, cursor_bindings
 
 
-class OutlineView(ComponentStyles, ScrollView, can_focus=True):
+class OutlineView(CursorView):
     """Move, open and close branches; enter (or a click on the row under the cursor) on a leaf
     posts `Chosen`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor_up", "Up", show=False, id="outline.up"),
-        Binding("down,j", "cursor_down", "Down", show=False, id="outline.down"),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="outline.page_up"),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="outline.page_down"),
-        Binding("home,g", "first", "First", show=False, id="outline.first"),
-        Binding("end,G", "last", "Last", show=False, id="outline.last"),
+        *cursor_bindings("outline"),
         Binding("enter", "choose", "Open/go to", id="outline.choose"),
         Binding("space", "toggle", "Open/close", show=False, id="outline.toggle"),
         Binding("right,l", "expand", "Open", show=False, id="outline.expand"),
@@ -41,36 +33,21 @@ class OutlineView(ComponentStyles, ScrollView, can_focus=True):
         "outline--guide",
         "outline--message",
     }
+    COMPONENT_PREFIX = "outline"
 
-    class Highlighted(Message):
+    class Highlighted(RowMessage):
         """The cursor moved to another node (None: nothing under it)."""
 
-        def __init__(self, view: OutlineView, node: OutlineNode | None) -> None:
-            super().__init__()
-            self.view = view
-            self.node = node
+        node: OutlineNode | None
 
-        @property
-        def control(self) -> OutlineView:
-            return self.view
-
-    class Chosen(Message):
+    class Chosen(RowMessage):
         """Enter on a leaf: the screen decides what it opens."""
 
-        def __init__(self, view: OutlineView, node: OutlineNode) -> None:
-            super().__init__()
-            self.view = view
-            self.node = node
-
-        @property
-        def control(self) -> OutlineView:
-            return self.view
+        node: OutlineNode
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.outline: Outline | None = None
-        self.cursor = 0
-        self.message_text = ""
 
     # -- content ---------------------------------------------------------------------------------
     @property
@@ -86,18 +63,11 @@ class OutlineView(ComponentStyles, ScrollView, can_focus=True):
     def show(self, root: OutlineNode, expanded: set[OutlineNode], cursor: int = 0) -> None:
         self.outline = Outline(root, expanded)
         self.message_text = ""
-        self.cursor = min(max(cursor, 0), max(len(self.outline) - 1, 0))
-        self._update_size()
-        self._scroll_to_cursor(center=True)
-        self.refresh()
-        self._post_highlight()
+        self.show_cursor(cursor)
 
     def show_message(self, text: str) -> None:
         self.outline = None
-        self.message_text = text
-        self.cursor = 0
-        self._update_size()
-        self.refresh()
+        super().show_message(text)
         self.post_message(self.Highlighted(self, None))
 
     def go_to(self, node: OutlineNode) -> bool:
@@ -107,12 +77,24 @@ class OutlineView(ComponentStyles, ScrollView, can_focus=True):
         index = self.outline.reveal(node)
         if index is None:
             return False
-        self.cursor = index
-        self._update_size()
-        self._scroll_to_cursor(center=True)
-        self.refresh()
-        self._post_highlight()
+        self.show_cursor(index)
         return True
+
+    def expand_all(self, root: OutlineNode) -> None:
+        """Show `root` with every branch open, the cursor on the node it was on."""
+        node = self.node
+        self.show(root, {n for n in root.walk() if n.is_branch})
+        if node is not None:
+            self.go_to(node)
+
+    def collapse_all(self, root: OutlineNode) -> None:
+        """Show `root` with every branch closed, the cursor on the top node it was under."""
+        node = self.node
+        self.show(root, set())
+        while node is not None and node.parent is not root:
+            node = node.parent
+        if node is not None:
+            self.go_to(node)
 
     def lines(self) -> list[str]:
         """Every row as plain text (for tests)."""
@@ -122,56 +104,10 @@ class OutlineView(ComponentStyles, ScrollView, can_focus=True):
         ]
 
     # -- state -----------------------------------------------------------------------------------
-    def _update_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, max(self.rows, 1))
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._update_size()
-
     def _post_highlight(self) -> None:
         self.post_message(self.Highlighted(self, self.node))
 
-    def _move(self, index: int) -> None:
-        if self.outline is None or not len(self.outline):
-            return
-        index = min(max(index, 0), len(self.outline) - 1)
-        if index != self.cursor:
-            self.cursor = index
-            self._scroll_to_cursor()
-            self.refresh()
-            self._post_highlight()
-
-    def _scroll_to_cursor(self, center: bool = False) -> None:
-        height = self.scrollable_content_region.height
-        if height <= 0:
-            return
-        top = round(self.scroll_offset.y)
-        if center and not top <= self.cursor < top + height:
-            self.scroll_to(y=max(self.cursor - height // 2, 0), animate=False, immediate=True)
-        elif self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
-
     # -- actions ---------------------------------------------------------------------------------
-    def action_cursor_up(self) -> None:
-        self._move(self.cursor - 1)
-
-    def action_cursor_down(self) -> None:
-        self._move(self.cursor + 1)
-
-    def action_page_up(self) -> None:
-        self._move(self.cursor - max(self.scrollable_content_region.height - 1, 1))
-
-    def action_page_down(self) -> None:
-        self._move(self.cursor + max(self.scrollable_content_region.height - 1, 1))
-
-    def action_first(self) -> None:
-        self._move(0)
-
-    def action_last(self) -> None:
-        self._move(self.rows - 1)
-
     def action_choose(self) -> None:
         node = self.node
         if node is None:
@@ -218,47 +154,18 @@ class OutlineView(ComponentStyles, ScrollView, can_focus=True):
             if parent is not None:
                 self._move(parent)
 
-    def on_click(self, event: events.Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None or self.outline is None:
-            return
-        index = round(self.scroll_offset.y) + offset.y
-        if index >= len(self.outline):
-            return
-        again = index == self.cursor
-        self._move(index)
+    def row_clicked(self, index: int, again: bool, event: events.Click) -> None:
+        assert self.outline is not None
         node = self.outline.rows[index].node
         if node.is_branch:
             self.action_toggle()
         elif again or event.chain > 1:
             self.post_message(self.Chosen(self, node))
 
-    def on_focus(self) -> None:
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self.refresh()
-
     # -- drawing ---------------------------------------------------------------------------------
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        if self.outline is None:
-            if y == 0 and self.message_text:
-                line = [Segment(" " + self.message_text, self.component_style("outline--message"))]
-                return Strip(Segment.apply_style(line, base)).crop_extend(0, width, base)
-            return Strip.blank(width, base)
-        index = round(self.scroll_offset.y) + y
-        if index >= len(self.outline):
-            return Strip.blank(width, base)
-        cursor = None
-        if index == self.cursor:
-            cursor = self.component_style(
-                "outline--cursor" if self.has_focus else "outline--cursor-blurred"
-            )
-        segments = self.segments(self.outline.rows[index])
-        line = list(Segment.apply_style(segments, base, cursor))
-        return Strip(line).crop_extend(0, width, base + cursor if cursor else base)
+    def row_segments(self, index: int) -> list[Segment]:
+        assert self.outline is not None
+        return self.segments(self.outline.rows[index])
 
     def connector(self, row: Row) -> Segment:
         """The tree lines before a node's name."""
