@@ -239,6 +239,10 @@ def _export(args: argparse.Namespace, images: list[Image]) -> int:
 
 def _headless(args: argparse.Namespace, archive: Archive) -> int:
     archive.load()
+    if args.json or args.ci:
+        for img in archive.images:
+            if sum(len(layer) for layer in img.layers) > 20_000:
+                img.start_dive()  # in parallel with the analysis
     if args.export:
         return _export(args, archive.images)
     images = archive.images

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -177,6 +180,7 @@ class Image:
         self.spec = spec
         self.number = number  # position among every image given
         self.layers = [Layer(self, ls) for ls in spec.layers]
+        self._dive_job: tuple[Any, Any] | None = None
 
     source = property(lambda self: self.spec.source)
     refs = property(lambda self: self.spec.refs)
@@ -214,29 +218,71 @@ class Image:
         """Sum of the layers' sizes."""
         return sum(layer.size for layer in self.layers)
 
-    def _final_rows(self) -> Iterator[tuple[int, int, LayerIndex]]:
-        for ref in self.analysis.final.values():
-            if ref != IMPLIED:
-                pos, row = unpack(ref)
-                yield pos, row, self.layers[pos].data  # type: ignore[misc]
-
     @cached_property
+    def _final_summary(self) -> tuple[int, int, list[tuple[str, int, list[str]]]]:
+        """final_size, final_files and duplicates, in one pass over the final filesystem."""
+        a = self.analysis
+        datas: list[LayerIndex] = [layer.data for layer in self.layers]  # type: ignore[misc]
+        kept, targets = a.kept, a.hardlink_targets
+        total = files = 0
+        first: dict[bytes, str] = {}
+        groups: dict[bytes, list[str]] = {}
+        sizes: dict[bytes, int] = {}
+        seen_kept: set[int] = set()
+        for path, ref in a.final.items():
+            if ref == IMPLIED:
+                continue
+            li = datas[ref >> 32]
+            row = ref & 0xFFFFFFFF
+            t = li.types[row]
+            if t == DIR:
+                continue
+            files += 1
+            if t == HARDLINK:
+                # one inode: a hardlink to a visible file is that file; a deleted file that
+                # visible hardlinks keep counts once, at its first hardlink's path
+                target = targets.get(ref)
+                if target is None or target not in kept or target in seen_kept:
+                    continue
+                seen_kept.add(target)
+                li = datas[target >> 32]
+                row = target & 0xFFFFFFFF
+                total += li.sizes[row]
+            elif t == FILE:
+                total += li.sizes[row]
+            else:
+                continue
+            n = li.sizes[row]
+            if n == 0:
+                continue
+            d = bytes(li.digests[row * 32 : row * 32 + 32])
+            prev = first.get(d)
+            if prev is None:
+                first[d] = path
+            else:
+                groups.setdefault(d, [prev]).append(path)
+                sizes[d] = n
+        dups = [("sha256:" + d.hex(), sizes[d], sorted(paths)) for d, paths in groups.items()]
+        dups.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
+        return total, files, dups
+
+    @property
     def final_size(self) -> int:
         """Sum of the sizes of the regular files visible in the final filesystem (a file kept
         only by a visible hardlink counts once)."""
-        total = 0
-        for _pos, row, li in self._final_rows():
-            if li.types[row] == FILE:
-                total += li.sizes[row]
-        for ref in self.analysis.kept:
-            pos, row = unpack(ref)
-            total += self.layers[pos].data.sizes[row]  # type: ignore[union-attr]
-        return total
+        return self._final_summary[0]
 
-    @cached_property
+    @property
     def final_files(self) -> int:
         """Entries in the final filesystem that are not directories."""
-        return sum(1 for _p, row, li in self._final_rows() if li.types[row] != DIR)
+        return self._final_summary[1]
+
+    @property
+    def duplicates(self) -> list[tuple[str, int, list[str]]]:
+        """(digest, size of one copy, paths) for each content at two or more final paths, most
+        wasted bytes first. Hardlinks to a visible file are that file (one inode), not copies; a
+        deleted file that visible hardlinks keep counts once, at its first hardlink's path."""
+        return self._final_summary[2]
 
     @cached_property
     def hidden(self) -> list[Hidden]:
@@ -282,46 +328,35 @@ class Image:
         return sum(size * (len(paths) - 1) for _d, size, paths in self.duplicates)
 
     @cached_property
-    def duplicates(self) -> list[tuple[str, int, list[str]]]:
-        """(digest, size of one copy, paths) for each content at two or more final paths, most
-        wasted bytes first. Hardlinks to a visible file are that file (one inode), not copies; a
-        deleted file that visible hardlinks keep counts once, at its first hardlink's path."""
-        a = self.analysis
-        groups: dict[bytes, list[str]] = {}
-        sizes: dict[bytes, int] = {}
-        seen_kept: set[int] = set()
-        for path, ref in a.final.items():
-            if ref == IMPLIED:
-                continue
-            pos, row = unpack(ref)
-            t = self.layers[pos].data.types[row]  # type: ignore[union-attr]
-            if t == HARDLINK:
-                target = a.hardlink_targets.get(ref)
-                if target is None or target not in a.kept or target in seen_kept:
-                    continue
-                seen_kept.add(target)
-                pos, row = unpack(target)
-            elif t != FILE:
-                continue
-            li = self.layers[pos].data
-            if li.sizes[row] == 0:  # type: ignore[union-attr]
-                continue
-            d = bytes(li.digests[row * 32 : row * 32 + 32])  # type: ignore[union-attr]
-            groups.setdefault(d, []).append(path)
-            sizes[d] = li.sizes[row]  # type: ignore[union-attr]
-        out = [
-            ("sha256:" + d.hex(), sizes[d], sorted(paths))
-            for d, paths in groups.items()
-            if len(paths) > 1
-        ]
-        out.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
-        return out
-
-    @cached_property
     def dive(self) -> DiveFigures:
         """The figures dive 0.13.1 shows, computed as it does, quirks included (dive_compat)."""
+        job, self._dive_job = self._dive_job, None
+        if job is not None:
+            process, conn = job
+            try:
+                return conn.recv()
+            except (EOFError, OSError):
+                pass  # the helper process died: compute here
+            finally:
+                conn.close()
+                process.join()
         # one layer's entries at a time: dive_figures consumes them as it goes
         return dive_figures(_dive_entries(layer.data) for layer in self.layers)  # type: ignore[arg-type]
+
+    def start_dive(self) -> None:
+        """Compute `dive` in a forked process while this one goes on (seconds saved on a big
+        image: dive's figures need nothing the analysis makes). Only where fork is safe: no
+        other thread running (so never inside the app)."""
+        if "dive" in self.__dict__ or self._dive_job is not None or not self.loaded:
+            return
+        if threading.active_count() > 1 or not hasattr(os, "fork"):
+            return
+        ctx = multiprocessing.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        process = ctx.Process(target=_send_dive, args=(self, send), daemon=True)
+        process.start()
+        send.close()
+        self._dive_job = (process, recv)
 
     def final_entries(self) -> Iterator[tuple[str, Entry | None]]:
         """(real path, entry) of the final filesystem; entry None for implied directories."""
@@ -334,6 +369,11 @@ class Image:
 
     def __repr__(self) -> str:
         return f"<Image {self.name} {len(self.layers)} layers>"
+
+
+def _send_dive(image: Image, conn: Any) -> None:
+    conn.send(image.dive)
+    conn.close()
 
 
 def _dive_entries(li: LayerIndex) -> Iterator[DiveEntry]:

@@ -120,3 +120,13 @@ def test_history_is_attached_to_the_right_layers():
         assert steps[4].empty_layer and steps[6].empty_layer
         assert img.layers[2].history.author == "Layerscope Fixtures <fixtures@example.invalid>"
         assert img.layers[4].created_by.startswith("/bin/sh -c #(nop) COPY")
+
+
+def test_dive_figures_from_a_helper_process_equal_those_computed_here():
+    with layerscope.open(str(REAL / "umoci.tar")) as archive:
+        a, b = archive.images
+        a.start_dive()
+        assert a._dive_job is not None
+        with layerscope.open(str(REAL / "umoci.tar")) as again:
+            assert a.dive == again.images[0].dive
+        assert a._dive_job is None
