@@ -217,7 +217,8 @@ def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
     from .ci import run_ci
 
     targets = [select_image(images, s) for s in args.image] if args.image else images
-    return run_ci(args, targets, sys.stdout)
+    # with the report on standard output, the verdict goes to standard error
+    return run_ci(args, targets, sys.stderr if args.json == "-" else sys.stdout)
 
 
 def _export(args: argparse.Namespace, images: list[Image]) -> int:
