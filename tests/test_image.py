@@ -124,7 +124,7 @@ def test_history_is_attached_to_the_right_layers():
 
 def test_dive_figures_from_a_helper_process_equal_those_computed_here():
     with layerscope.open(str(REAL / "umoci.tar")) as archive:
-        a, b = archive.images
+        a, _b = archive.images
         a.start_dive()
         assert a._dive_job is not None
         with layerscope.open(str(REAL / "umoci.tar")) as again:
