@@ -27,11 +27,9 @@ from .filesystem import (
 from .formats import ImageSpec, LayerSpec
 from .records import (
     DIR,
-    F_META,
     F_OVERLAY,
     FILE,
     HARDLINK,
-    OPAQUE,
     TYPE_NAMES,
     WHITEOUT,
     Entry,
@@ -395,7 +393,3 @@ def _dive_entries(li: LayerIndex) -> Iterator[DiveEntry]:
         yield DiveEntry(
             paths[r], name, sizes[r], links.get(r), extra.get("raw_name") if extra else None
         )
-
-
-def is_marker(type_code: int, flags: int) -> bool:
-    return type_code in (WHITEOUT, OPAQUE) or bool(flags & F_META)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import compression
-from .errors import Cancelled, DigestMismatch, LayerscopeError, LimitExceeded, TarError
+from .errors import Cancelled, DigestMismatch, LimitExceeded, TarError
 from .limits import DEFAULT_LIMITS, Limits
 from .records import (
     BLOCK,
@@ -252,9 +252,3 @@ def _feed_zeros(h, n: int, work: _Work) -> None:
         work.add(k)
         h.update(_ZEROS[:k] if k < len(_ZEROS) else _ZEROS)
         n -= k
-
-
-def describe(exc: LayerscopeError, label: str) -> LayerscopeError:
-    """Prefix an error's message with the layer it happened in."""
-    exc.message = f"{label}: {exc.message}"
-    return exc

@@ -43,6 +43,15 @@ class Sharing:
     contents: list[SharedContent] = field(default_factory=list)
 
     @property
+    def saved_bytes(self) -> int:
+        """What sharing layers saves: unshared bytes minus stored bytes."""
+        return self.unshared_bytes - self.stored_bytes
+
+    def image_shared_bytes(self, number: int) -> int:
+        """Sum of the sizes of the distinct layers of image `number` that another image uses."""
+        return sum(s.size for s in self.layers if number in s.images and len(s.images) > 1)
+
+    @property
     def file_shared_bytes(self) -> int:
         return sum(c.extra_bytes for c in self.contents)
 

@@ -56,3 +56,13 @@ def test_report_sharing_section(tmp_path):
     assert rep["stored_bytes"] == 122 and rep["shared_bytes"] == 110
     assert rep["unique_bytes"] == [7, 5] and rep["unshared_bytes"] == 232
     assert rep["layers"][0]["images"] == [0, 1]
+
+
+def test_saved_and_per_image_shared_bytes(tmp_path):
+    path = docker_archive(
+        tmp_path / "m.tar", [Img([BASE, APP1], tag="a:1"), Img([BASE, APP2], tag="b:1")]
+    )
+    with layerscope.open(str(path)) as archive:
+        s = sharing(archive.images)
+        assert s.saved_bytes == 232 - 122
+        assert [s.image_shared_bytes(i) for i in (0, 1)] == [110, 110]

@@ -92,7 +92,7 @@ class SharingScreen(InsightScreen):
         text.append(f" stored in {labels.plural(len(found.layers), 'distinct layer')}, against ")
         text.append(labels.size(found.unshared_bytes), "bold")
         text.append(" if nothing were shared: sharing layers saves ")
-        text.append(labels.size(found.unshared_bytes - found.stored_bytes), "bold")
+        text.append(labels.size(found.saved_bytes), "bold")
         text.append(f" ({labels.size(found.shared_bytes)} in layers used by several images).  ")
         if found.contents:
             text.append(labels.size(found.file_shared_bytes), "bold")
@@ -115,9 +115,7 @@ class SharingScreen(InsightScreen):
         table.add_column(Text("shared", justify="right"), key="shared")
         table.add_column("platform", key="platform")
         for img, unique in zip(self.images, found.unique_bytes, strict=True):
-            shared = sum(
-                s.size for s in found.layers if img.number in s.images and len(s.images) > 1
-            )
+            shared = found.image_shared_bytes(img.number)
             table.add_row(
                 str(img.number),
                 img.name,
