@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .cache import LayerCache, layer_key
 from .errors import Cancelled, LayerscopeError, LimitExceeded
+from .figurecache import ImageMemo, image_key
 from .formats import find_images
 from .image import Image, Layer
 from .layerreader import BlobLocation, read_layer
@@ -93,7 +94,29 @@ class Archive:
     def _store(self, layer: Layer, index: LayerIndex) -> None:
         key = self._key(layer)
         if key is not None and self.cache is not None:
-            self.cache.put(key, index)
+            self.cache.put(key, index, layer.spec.location)
+
+    def recall(self, image: Image) -> None:
+        """Once an image's layers are read: give it its figures from the cache, if there, and
+        the means to find its analysis there and to store what it computes (`remember`)."""
+        if image.memo is not None or self.cache is None or not image.loaded:
+            return
+        keys = [self._key(layer) for layer in image.layers]
+        if any(k is None for k in keys):
+            return
+        hops = image.spec.max_symlink_hops
+        image.memo = ImageMemo(self.cache, image_key(keys, hops))  # type: ignore[arg-type]
+        image.memo.recall(image)
+
+    def remember(self, image: Image, analysis: bool = False) -> None:
+        """Store the image's figures in the cache, once all are computed; with `analysis`, its
+        analysis too (what the UI needs to re-open at once; a report does not)."""
+        memo = image.memo
+        if memo is None:
+            return
+        memo.remember(image)
+        if analysis and "analysis" in image.__dict__:
+            memo.remember_analysis(image.analysis)
 
     def _layer_error(self, layer: Layer, e: LayerscopeError) -> LayerscopeError:
         e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
@@ -142,8 +165,7 @@ class Archive:
                 if cancelled is not None and cancelled():
                     raise Cancelled()
                 self.load_layer(layer, progress, cancelled)
-            self._check_reuse()
-            return self
+            return self._loaded()
         tasks = [(ly.spec.location, ly.spec.diff_id, ly.spec.digest) for ly in todo]
         report = (lambda i, n: progress(todo[i], n)) if progress else None
         for i, result in read_in_processes(
@@ -158,7 +180,12 @@ class Archive:
                 raise result
             self._attach(todo[i].spec.location, result)
             self._store(todo[i], result)
+        return self._loaded()
+
+    def _loaded(self) -> Archive:
         self._check_reuse()
+        for image in self.images:
+            self.recall(image)
         return self
 
     def _check_reuse(self) -> None:

@@ -7,9 +7,12 @@ another that shares its layers) skips the layers already read.
   (another archive sharing the layer, or this one rewritten) has its blob's sha256 checked
   against the verified digest first: one hash pass instead of decompressing, parsing and hashing
   every file. `--no-cache` reads (and verifies) every layer again.
+- Beside the layer indexes (`.idx`), per image (keyed by its layers' keys): its figures (`.fig`)
+  and its analysis (`.ana`), so a re-open computes nothing again (figurecache.py).
 - Safe under concurrent runs (written to a temporary file, then renamed), ignored and removed
-  when damaged (each file carries a sha256 of its payload), bounded in size (least recently used
-  entries go first; `$LAYERSCOPE_CACHE_MAX` bytes, default 2 GiB).
+  when damaged (each file carries a CRC-32 of its payload: it guards against torn or damaged
+  files, not against someone who can write the user's cache directory), bounded in size (least
+  recently used entries go first; `$LAYERSCOPE_CACHE_MAX` bytes, default 2 GiB).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import hashlib
 import marshal
 import os
 import tempfile
+import zlib
 from array import array
 from pathlib import Path
 
 from .layerreader import BlobLocation
 from .records import LayerIndex
 
-MAGIC = b"LSCACHE1"
-FORMAT = 5  # bump when LayerIndex or the reader's output changes
+MAGIC = b"LSCACHE2"
+HEADER = len(MAGIC) + 4  # the magic, then the payload's CRC-32
+FORMAT = 6  # bump when LayerIndex, the reader's output or a cached figure changes
 DEFAULT_MAX = 2 << 30
 
 
@@ -88,7 +93,7 @@ def _dump(index: LayerIndex) -> bytes:
     return marshal.dumps(payload)
 
 
-def _load(data: bytes) -> LayerIndex:
+def _load(data: bytes | memoryview) -> LayerIndex:
     paths, types, flags, cols, digests, links, extras, meta = marshal.loads(data)
     index = LayerIndex.empty()
     index.paths = paths
@@ -112,37 +117,74 @@ def _load(data: bytes) -> LayerIndex:
 
 
 class LayerCache:
+    """The cache directory: entries of any kind (`idx`, `fig`, `ana`), named by a key."""
+
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_dir()
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.idx"
+    def _path(self, key: str, kind: str = "idx") -> Path:
+        return self.root / key[:2] / f"{key}.{kind}"
 
-    def get(self, key: str, loc: BlobLocation | None = None) -> LayerIndex | None:
-        """The cached index, if any; with `loc`, only if the blob there is the one that was
-        read (see the module's note on trust)."""
-        path = self._path(key)
+    def read(self, key: str, kind: str) -> memoryview | None:
+        """The payload stored under `key`, or None (a damaged entry is removed)."""
+        path = self._path(key, kind)
         try:
             data = path.read_bytes()
         except OSError:
             return None
-        try:
-            if data[:8] != MAGIC or hashlib.sha256(data[40:]).digest() != data[8:40]:
-                raise ValueError("damaged")
-            index = _load(data[40:])
-        except Exception:  # damaged or from another version: forget it
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        if loc is not None and not self._same_blob(path, index, loc):
+        payload = memoryview(data)[HEADER:]
+        if data[:8] != MAGIC or zlib.crc32(payload).to_bytes(4, "big") != data[8:HEADER]:
+            self.forget(key, kind)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used
+        return payload
+
+    def forget(self, key: str, kind: str) -> None:
+        with contextlib.suppress(OSError):
+            self._path(key, kind).unlink()
+
+    def write(self, key: str, kind: str, payload: bytes) -> None:
+        """Store `payload` under `key` (atomically; a cache that cannot be written is no cache,
+        not an error)."""
+        path = self._path(key, kind)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(MAGIC + zlib.crc32(payload).to_bytes(4, "big"))
+                    f.write(payload)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            self._trim()
+        except OSError:
+            return
+
+    def get(self, key: str, loc: BlobLocation | None = None) -> LayerIndex | None:
+        """The cached index, if any; with `loc`, only if the blob there is the one that was
+        read (see the module's note on trust)."""
+        payload = self.read(key, "idx")
+        if payload is None:
+            return None
+        try:
+            index = _load(payload)
+        except Exception:  # from another version: forget it
+            self.forget(key, "idx")
+            return None
+        if loc is not None and not self._same_blob(key, index, loc):
+            return None
         return index
 
-    def _same_blob(self, path: Path, index: LayerIndex, loc: BlobLocation) -> bool:
+    def _seen(self, key: str, loc: BlobLocation) -> Path:
+        return self._path(key).with_suffix(f".{_identity(loc)}.seen")
+
+    def _same_blob(self, key: str, index: LayerIndex, loc: BlobLocation) -> bool:
         try:
-            seen = path.with_suffix(f".{_identity(loc)}.seen")
+            seen = self._seen(key, loc)
             if seen.exists():
                 return True
             if not index.verified or _blob_digest(loc) != index.digest:
@@ -152,30 +194,21 @@ class LayerCache:
         except OSError:
             return False
 
-    def put(self, key: str, index: LayerIndex) -> None:
-        payload = _dump(index)
-        data = MAGIC + hashlib.sha256(payload).digest() + payload
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            self._trim()
-        except OSError:
-            return  # a cache that cannot be written is no cache, not an error
+    def put(self, key: str, index: LayerIndex, loc: BlobLocation | None = None) -> None:
+        """Store an index; with `loc`, the blob it was read (and verified) from is trusted as it
+        is on the next open."""
+        self.write(key, "idx", _dump(index))
+        if loc is not None and index.verified:
+            with contextlib.suppress(OSError):
+                self._seen(key, loc).touch()
 
     def _trim(self) -> None:
         limit = _max_bytes()
         entries = []
         total = 0
-        for p in self.root.glob("*/*.idx"):  # an entry's .seen markers go with it
+        for p in self.root.glob("*/*.*"):
+            if p.suffix == ".seen" or p.name.startswith(".tmp-"):
+                continue
             try:
                 st = p.stat()
             except OSError:
@@ -188,7 +221,7 @@ class LayerCache:
             with contextlib.suppress(OSError):
                 p.unlink()
                 total -= size
-            for marker in p.parent.glob(p.stem + ".*.seen"):
+            for marker in p.parent.glob(p.stem + ".*.seen"):  # an index's markers go with it
                 with contextlib.suppress(OSError):
                     marker.unlink()
             if total <= limit:

@@ -250,9 +250,10 @@ def _headless(args: argparse.Namespace, archive: Archive) -> int:
     comparison = _comparison(args, images) if args.compare else None
     if args.json:
         _write_json(args, images, comparison)
-    if args.ci:
-        return _run_ci(args, images)
-    return EXIT_OK
+    status = _run_ci(args, images) if args.ci else EXIT_OK
+    for img in images:
+        archive.remember(img)  # the figures computed, for the next run
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

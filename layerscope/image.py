@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import HistoryStep, ImageConfig
 from .dive_compat import DiveEntry, DiveFigures, dive_figures
+from .figurecache import ImageMemo
 from .filesystem import (
     HOW_NAMES,
     IMPLIED,
@@ -179,6 +180,7 @@ class Image:
         self.number = number  # position among every image given
         self.layers = [Layer(self, ls) for ls in spec.layers]
         self._dive_job: tuple[Any, Any] | None = None
+        self.memo: ImageMemo | None = None  # its entries in the cache, when there is one
 
     source = property(lambda self: self.spec.source)
     refs = property(lambda self: self.spec.refs)
@@ -201,8 +203,12 @@ class Image:
         missing = [layer.position for layer in self.layers if layer.data is None]
         if missing:
             raise RuntimeError(f"layers {missing} are not loaded")
-        layers = [layer.data for layer in self.layers]
-        return analyse(layers, self.spec.max_symlink_hops)  # type: ignore[arg-type]
+        layers: list[LayerIndex] = [layer.data for layer in self.layers]  # type: ignore[misc]
+        if self.memo is not None:
+            a = self.memo.analysis(layers)
+            if a is not None:
+                return a
+        return analyse(layers, self.spec.max_symlink_hops)
 
     # -- figures ---------------------------------------------------------------------------
     @property

@@ -173,7 +173,9 @@ def read_layers(
                         _ = other.size
             post(LayerLoaded(layer, overall_done, overall_total))
         if img.loaded:
+            archive.recall(img)
             analyse(img)
+            archive.remember(img, analysis=True)
             keep()
             if cancelled():
                 return
