@@ -31,7 +31,7 @@ from .records import LayerIndex
 
 MAGIC = b"LSCACHE2"
 HEADER = len(MAGIC) + 4  # the magic, then the payload's CRC-32
-FORMAT = 6  # bump when LayerIndex, the reader's output or a cached figure changes
+FORMAT = 7  # bump when LayerIndex, the reader's output or a cached figure changes
 DEFAULT_MAX = 2 << 30
 
 
@@ -84,7 +84,7 @@ def _dump(index: LayerIndex) -> bytes:
         index.paths,
         bytes(index.types),
         bytes(index.flags),
-        [getattr(index, c).tobytes() for c in _COLUMNS],
+        [(getattr(index, c).typecode, getattr(index, c).tobytes()) for c in _COLUMNS],
         bytes(index.digests),
         index.links,
         index.extras,
@@ -99,19 +99,16 @@ def _load(data: bytes | memoryview) -> LayerIndex:
     index.paths = paths
     index.types = bytearray(types)
     index.flags = bytearray(flags)
-    for name, raw in zip(_COLUMNS, cols, strict=True):
-        col: array = getattr(index, name)
-        col.frombytes(raw)
+    for name, (typecode, raw) in zip(_COLUMNS, cols, strict=True):
+        setattr(index, name, array(typecode, raw))
     index.digests = bytearray(digests)
     index.links = links
     index.extras = extras
     for name, value in zip(_META, meta, strict=True):
         setattr(index, name, value)
     n = len(paths)
-    if (
-        not (len(index.types) == len(index.flags) == len(index.sizes) == n)
-        or len(index.digests) != 32 * n
-    ):
+    columns = [index.types, index.flags, *(getattr(index, c) for c in _COLUMNS)]
+    if any(len(col) != n for col in columns) or len(index.digests) != 32 * n:
         raise ValueError("inconsistent cache entry")
     return index
 

@@ -37,6 +37,10 @@ from .records import (
     LayerIndex,
 )
 
+# The bitmap that finds contents seen twice: at least 2**12 bits, and 16 or more a file (so
+# that few contents seen once share a bit with another).
+DUP_BITS_MIN, DUP_BITS_PER_FILE = 12, 16
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -224,14 +228,48 @@ class Image:
 
     @cached_property
     def _final_summary(self) -> tuple[int, int, list[tuple[str, int, list[str]]]]:
-        """final_size, final_files and duplicates, in one pass over the final filesystem."""
+        """final_size, final_files and duplicates, in two passes over the final filesystem that
+        hold no per-file object: the first counts, and marks in a bitmap the contents seen
+        twice (by a hash of their digest, so maybe a few more); the second groups only those by
+        their full digest."""
+        total = files = 0
+        bits = 1 << max(DUP_BITS_MIN, (DUP_BITS_PER_FILE * len(self.analysis.final)).bit_length())
+        seen, twice = bytearray(bits >> 3), bytearray(bits >> 3)
+        mask = bits - 1
+        for _path, li, row in self._final_files():
+            files += 1
+            if li is None:
+                continue
+            n = li.sizes[row]
+            total += n
+            if n:
+                h = int.from_bytes(li.digests[row * 32 : row * 32 + 8], "little") & mask
+                byte, bit = h >> 3, 1 << (h & 7)
+                if seen[byte] & bit:
+                    twice[byte] |= bit
+                seen[byte] |= bit
+        groups: dict[bytes, list[str]] = {}
+        sizes: dict[bytes, int] = {}
+        for path, li, row in self._final_files():
+            if li is None or not li.sizes[row]:
+                continue
+            h = int.from_bytes(li.digests[row * 32 : row * 32 + 8], "little") & mask
+            if twice[h >> 3] & (1 << (h & 7)):
+                d = bytes(li.digests[row * 32 : row * 32 + 32])
+                groups.setdefault(d, []).append(path)
+                sizes[d] = li.sizes[row]
+        dups = [("sha256:" + d.hex(), sizes[d], sorted(p)) for d, p in groups.items() if len(p) > 1]
+        dups.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
+        return total, files, dups
+
+    def _final_files(self) -> Iterator[tuple[str, LayerIndex | None, int]]:
+        """(path, index, row) of every entry of the final filesystem but directories, the index
+        and row those of the regular file whose bytes it adds to the final size, else None. A
+        hardlink to a visible file is that file (one inode): no bytes of its own; a deleted file
+        that visible hardlinks keep counts once, at its first hardlink's path."""
         a = self.analysis
         datas: list[LayerIndex] = [layer.data for layer in self.layers]  # type: ignore[misc]
         kept, targets = a.kept, a.hardlink_targets
-        total = files = 0
-        first: dict[bytes, str] = {}
-        groups: dict[bytes, list[str]] = {}
-        sizes: dict[bytes, int] = {}
         seen_kept: set[int] = set()
         for path, ref in a.final.items():
             if ref == IMPLIED:
@@ -241,34 +279,17 @@ class Image:
             t = li.types[row]
             if t == DIR:
                 continue
-            files += 1
-            if t == HARDLINK:
-                # one inode: a hardlink to a visible file is that file; a deleted file that
-                # visible hardlinks keep counts once, at its first hardlink's path
+            if t == FILE:
+                yield path, li, row
+            elif t == HARDLINK:
                 target = targets.get(ref)
                 if target is None or target not in kept or target in seen_kept:
-                    continue
-                seen_kept.add(target)
-                li = datas[target >> 32]
-                row = target & 0xFFFFFFFF
-                total += li.sizes[row]
-            elif t == FILE:
-                total += li.sizes[row]
+                    yield path, None, 0
+                else:
+                    seen_kept.add(target)
+                    yield path, datas[target >> 32], target & 0xFFFFFFFF
             else:
-                continue
-            n = li.sizes[row]
-            if n == 0:
-                continue
-            d = bytes(li.digests[row * 32 : row * 32 + 32])
-            prev = first.get(d)
-            if prev is None:
-                first[d] = path
-            else:
-                groups.setdefault(d, [prev]).append(path)
-                sizes[d] = n
-        dups = [("sha256:" + d.hex(), sizes[d], sorted(paths)) for d, paths in groups.items()]
-        dups.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
-        return total, files, dups
+                yield path, None, 0
 
     @property
     def final_size(self) -> int:

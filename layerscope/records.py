@@ -88,6 +88,13 @@ class Entry(NamedTuple):
         return f"{self.mode & 0o7777:04o}"
 
 
+def _wide(col: array, value: int) -> array:
+    """`col` as 8-byte signed numbers, `value` appended (tar numbers can be that large)."""
+    wide = array("q", col)
+    wide.append(value)
+    return wide
+
+
 @dataclass
 class LayerIndex:
     """Every entry of one layer blob, column by column, plus what was learnt of the blob."""
@@ -119,9 +126,9 @@ class LayerIndex:
             flags=bytearray(),
             sizes=array("q"),
             modes=array("I"),
-            uids=array("q"),
-            gids=array("q"),
-            mtimes=array("q"),
+            uids=array("I"),  # 4 bytes a row; widened to 8 by the first value that needs it
+            gids=array("I"),
+            mtimes=array("i"),
             offsets=array("q"),
             digests=bytearray(),
             links={},
@@ -152,9 +159,18 @@ class LayerIndex:
         self.flags.append(flags)
         self.sizes.append(size)
         self.modes.append(mode & 0xFFFFFFFF)
-        self.uids.append(uid)
-        self.gids.append(gid)
-        self.mtimes.append(mtime)
+        try:
+            self.uids.append(uid)
+        except OverflowError:
+            self.uids = _wide(self.uids, uid)
+        try:
+            self.gids.append(gid)
+        except OverflowError:
+            self.gids = _wide(self.gids, gid)
+        try:
+            self.mtimes.append(mtime)
+        except OverflowError:
+            self.mtimes = _wide(self.mtimes, mtime)
         self.offsets.append(offset)
         self.digests += digest
         if link is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from builder import (
     Device,
@@ -259,6 +261,28 @@ def test_duplicate_bytes(tmp_path):
     )
     assert img.duplicate_bytes == 101
     assert img.duplicates[0][1:] == (100, ["a", "b"])
+
+
+@pytest.mark.parametrize("tiny_bitmap", [False, True])
+def test_duplicates_are_exact_whatever_the_bitmap_says(tmp_path, monkeypatch, tiny_bitmap):
+    """Contents that share a bit of the bitmap without being the same are told apart: with a
+    bitmap of 8 bits nearly every content is a candidate, and the result does not change."""
+    from layerscope import image as image_mod
+
+    if tiny_bitmap:
+        monkeypatch.setattr(image_mod, "DUP_BITS_MIN", 3)
+        monkeypatch.setattr(image_mod, "DUP_BITS_PER_FILE", 0)
+    files = [File(f"f{i:02}", bytes([65 + i % 7]) * (1 + i % 7)) for i in range(40)]
+    img = build(tmp_path, Layer(*files, File("empty1"), File("empty2")))
+    expect = []
+    for k in range(7):
+        paths = [f.path for f in files if f.data == bytes([65 + k]) * (1 + k)]
+        digest = "sha256:" + hashlib.sha256(bytes([65 + k]) * (1 + k)).hexdigest()
+        expect.append((digest, 1 + k, paths))
+    expect.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
+    assert img.duplicates == expect
+    assert img.final_size == sum(len(f.data) for f in files)
+    assert img.final_files == 42
 
 
 def test_devices_and_fifos_compare_by_number(tmp_path):

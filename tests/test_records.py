@@ -116,3 +116,21 @@ def test_empty_index():
     li = LayerIndex.empty()
     assert len(li) == 0 and li.size == 0 and list(li) == []
     assert (li.compression, li.diff_id, li.verified) == ("none", "", False)
+
+
+def test_numbers_too_large_for_four_bytes_widen_their_column(tmp_path):
+    from layerscope.cache import LayerCache
+
+    li = LayerIndex.empty()
+    li.add("a", FILE, 0, 1, 0o644, 1000, 1000, 1_700_000_000, 512)
+    assert li.uids.itemsize == li.gids.itemsize == li.mtimes.itemsize == 4
+    li.add("b", FILE, 0, 1, 0o644, 2**40, -1, -(2**40), 1024)
+    li.add("c", FILE, 0, 1, 0o644, 7, 8, 9, 2048)
+    assert list(li.uids) == [1000, 2**40, 7]
+    assert list(li.gids) == [1000, -1, 8]
+    assert list(li.mtimes) == [1_700_000_000, -(2**40), 9]
+    cache = LayerCache(tmp_path)
+    cache.put("k" * 64, li)
+    back = cache.get("k" * 64)
+    assert back is not None and back.entry(1) == li.entry(1)
+    assert back.uids.itemsize == 8 and back.modes.itemsize == 4
