@@ -37,6 +37,20 @@ the files under a deleted directory are not (their paths are seen once, and so i
 which is no leaf in the layer that made it); the same path in two layers is waste even when both
 are empty directories of size 0; entries repeated inside one layer are not waste but add to that
 layer's size; opaque markers change nothing.
+
+How this module saves memory (the figures are the same as the algorithm above):
+
+* A layer is read into columns (the caller's path strings, sizes, directory flags). When none of
+  its entries is special (a whiteout or opaque marker, ``.wh.`` or ``..`` in the path, a raw
+  name, a leading or trailing "/"), its leaves are simply the paths no other path lies under, it
+  needs no lookup, and it is never visited as a tree. Only a layer with special entries is built
+  as a tree and visited in dive's order, with the lower layers stacked: the stack is built from
+  the waiting columns when such a layer first comes, then kept.
+* Only paths seen in two leaves or more need a record. A first pass marks the hash of every
+  counted leaf's path in two bitmaps (seen once, seen again); the second pass adds a leaf whose
+  bit says "seen once" straight to both sums (its cumulative is its minimum), and counts the
+  others by name, so a hash collision costs a record but never changes a figure. A whiteout with
+  no target has its path counted by name too: it keeps a minimum of -1 only if no leaf counts it.
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import compress
 from typing import NamedTuple
 
 __all__ = ["DiveEntry", "DiveFigures", "InefficientPath", "dive_figures", "go_clean"]
@@ -133,11 +148,11 @@ def go_clean(name: str) -> str:
 
 
 class _Node:
-    __slots__ = ("children", "is_dir", "name", "parent", "size")
+    # no parent link: a tree without cycles is freed as soon as it is dropped, gc or not
+    __slots__ = ("children", "is_dir", "name", "size")
 
-    def __init__(self, name: str, parent: _Node | None) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.parent = parent
         self.children: dict[str, _Node] | None = None
         self.size = 0
         self.is_dir = False
@@ -165,7 +180,7 @@ class _Tree:
     __slots__ = ("dirs", "plain", "root")
 
     def __init__(self) -> None:
-        self.root = _Node("", None)
+        self.root = _Node("")
         self.dirs: dict[str, _Node] = {}
         # no whiteout-like or ".." name: stacking the tree onto a copy of itself changes nothing
         self.plain = True
@@ -182,7 +197,7 @@ class _Tree:
                     if child is None:
                         if comp.startswith(_DOUBLE_WHITEOUT):
                             return
-                        child = _Node(comp, node)
+                        child = _Node(comp)
                         if children is None:
                             children = node.children = {}
                         children[comp] = child
@@ -195,7 +210,7 @@ class _Tree:
         if child is None:
             if name.startswith(_DOUBLE_WHITEOUT):
                 return
-            child = _Node(name, node)
+            child = _Node(name)
             if children is None:
                 node.children = {name: child}
             else:
@@ -214,10 +229,11 @@ class _Tree:
 
     def get(self, path: str) -> _Node | None:
         """dive's ``GetNode``."""
+        return self._find([name for name in path.strip("/").split("/") if name])
+
+    def _find(self, names: list[str]) -> _Node | None:
         node = self.root
-        for name in path.strip("/").split("/"):
-            if not name:
-                continue
+        for name in names:
             children = node.children
             child = children.get(name) if children is not None else None
             if child is None:
@@ -227,12 +243,13 @@ class _Tree:
 
     def remove(self, path: str) -> None:
         """dive's ``RemovePath`` (a missing path, or the root, is left alone)."""
-        node = self.get(path)
-        if node is None or node.parent is None:
+        names = [name for name in path.strip("/").split("/") if name]
+        if not names:
             return
-        siblings = node.parent.children
-        assert siblings is not None
-        del siblings[node.name]
+        parent = self._find(names[:-1])
+        if parent is None or parent.children is None or names[-1] not in parent.children:
+            return
+        del parent.children[names[-1]]
         self.dirs.clear()
 
 
@@ -289,7 +306,7 @@ def _copy(tree: _Tree) -> _Tree:
             continue
         dst.children = {}
         for name, child in src.children.items():
-            copy = _Node(name, dst)
+            copy = _Node(name)
             copy.size, copy.is_dir = child.size, child.is_dir
             dst.children[name] = copy
             todo.append((child, copy))
@@ -344,6 +361,142 @@ def _build(entries: Iterable[DiveEntry]) -> tuple[_Tree, int]:
     return tree, size
 
 
+class _Layer:
+    """A layer's entries column by column (the root entries dive skips left out).
+
+    A *plain* entry is a file, directory, link... whose path has nothing dive reads specially
+    (no whiteout or opaque marker, no ``.wh.`` or ``..``, no leading or trailing "/", no raw
+    name); any other entry is kept whole in ``odd``, by row. In a layer of plain entries only,
+    the tree's nodes are the paths and their prefixes, and its leaves the paths no other path
+    lies under. The path strings are the caller's, not copies.
+    """
+
+    __slots__ = ("dirs", "odd", "paths", "sizes")
+
+    def __init__(self, entries: Iterable[DiveEntry]) -> None:
+        self.paths: list[str] = []
+        self.sizes = array("q")
+        self.dirs = bytearray()
+        self.odd: dict[int, DiveEntry] = {}
+        paths, sizes, dirs, odd = self.paths, self.sizes, self.dirs, self.odd
+        for entry in entries:
+            path, kind, size, _link, raw_name, is_dir = entry
+            if (
+                raw_name is not None
+                or kind in _MARKER_TYPES
+                or _WHITEOUT in path
+                or ".." in path
+                or path[:1] == "/"
+                or path[-1:] == "/"
+            ):
+                odd[len(paths)] = entry
+            elif not path:
+                continue  # the root: dive skips "."
+            paths.append(path)
+            sizes.append(size)
+            dirs.append(kind == "dir" if is_dir is None else is_dir)
+
+    def entries(self) -> Iterator[DiveEntry]:
+        """The entries again, as dive's tree needs them."""
+        odd = self.odd
+        for row, path in enumerate(self.paths):
+            entry = odd.get(row)
+            if entry is None:
+                entry = DiveEntry(path, "dir" if self.dirs[row] else "file", self.sizes[row])
+            yield entry
+
+    def plain_tree(self) -> _Tree:
+        """The tree of a layer without odd entries (what ``_build`` makes of it, faster)."""
+        tree = _Tree()
+        for path, size, is_dir in zip(self.paths, self.sizes, self.dirs, strict=True):
+            parent, _, name = path.rpartition("/")
+            tree.add(parent, name, size, bool(is_dir))
+        return tree
+
+    def leaves(self) -> bytearray:
+        """1 for the rows of a plain layer that are leaves of its tree, else 0."""
+        parents: set[str] = set()
+        for path in self.paths:
+            end = path.rfind("/")
+            while end > 0:
+                parent = path[:end]
+                if parent in parents:
+                    break
+                parents.add(parent)
+                end = path.rfind("/", 0, end)
+        return bytearray(path not in parents for path in self.paths)
+
+
+_MARKER_TYPES = frozenset({"whiteout", "opaque"})
+
+
+class _Stack:
+    """The layers below the current one, stacked as dive does, but only once a whiteout asks.
+
+    Until then the layers wait in ``pending`` (as ``_Layer`` columns, or as the trees already
+    built for odd layers).
+    """
+
+    __slots__ = ("pending", "tree")
+
+    def __init__(self) -> None:
+        self.tree: _Tree | None = None
+        self.pending: list[_Layer | _Tree] = []
+
+    def below(self) -> _Tree | None:
+        """Every pending layer stacked (None when there is none, below the first layer)."""
+        for layer in self.pending:
+            tree = layer if isinstance(layer, _Tree) else layer.plain_tree()
+            if self.tree is not None:
+                _stack(self.tree, tree)
+            elif tree.plain:
+                self.tree = tree
+            else:
+                self.tree = _copy(tree)
+                _stack(self.tree, tree)
+        self.pending.clear()
+        return self.tree
+
+
+class _Visit(NamedTuple):
+    """The leaves dive counted in one layer: ``keys[i]`` (a path without the leading "/") seen
+    with size ``seen[i]``, for the rows ``selected`` marks (all when None). ``dedupe``: rows of
+    one path are one leaf whose size is the last row's (entries repeated in a plain layer);
+    otherwise each row is a leaf of its own (a whiteout and a file of one path)."""
+
+    keys: list[str]
+    seen: array
+    selected: bytearray | None
+    dedupe: bool
+
+    def pairs(self) -> Iterator[tuple[str, int]]:
+        pairs = zip(self.keys, self.seen, strict=True)
+        return pairs if self.selected is None else compress(pairs, self.selected)
+
+
+def _visit_tree(tree: _Tree, lower: _Tree) -> tuple[_Visit, str | None]:
+    """dive's visit of a layer's leaves, whiteouts looked up in ``lower``; and the path of the
+    whiteout with no target it stopped at, if any."""
+    keys: list[str] = []
+    seen = array("q")
+    memo: dict[int, int] = {}
+    missing = None
+    for node, _parent, path in _walk(tree.root):
+        if node.children:
+            continue
+        if node.name.startswith(_WHITEOUT):
+            target = lower.get(path)
+            if target is None:
+                missing = path[1:]
+                break
+            size = _subtree_size(target, memo) if target.is_dir else 0
+        else:
+            size = node.size
+        keys.append(path[1:])
+        seen.append(size)
+    return _Visit(keys, seen, None, False), missing
+
+
 def dive_figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
     """dive 0.13.1's figures for an image whose layers (bottom to top) hold these tar entries.
 
@@ -359,64 +512,121 @@ def dive_figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
 
 
 def _figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
-    # path -> slot in three columns: cumulative size, minimum size (-1 = none yet), leaves seen
-    # (columns rather than a list per path: a third of the memory on 500,000 paths)
-    stats: dict[str, int] = {}
-    cumulative = array("q")
-    minimum_of = array("q")
-    count = array("l")
+    visits: list[_Visit] = []
     layer_sizes: list[int] = []
     aborted: list[int] = []
-    stacked: _Tree | None = None  # the layers below the current one, stacked as dive does
-    previous: _Tree | None = None
+    missing_paths: list[str] = []
+    stack = _Stack()
     for index, entries in enumerate(layers):
-        if previous is not None:
-            if stacked is not None:
-                _stack(stacked, previous)
-            elif previous.plain:
-                stacked = previous
-            else:
-                stacked = _copy(previous)
-                _stack(stacked, previous)
-        tree, size = _build(entries)
+        layer = _Layer(entries)
+        if layer.odd:
+            tree, size = _build(layer.entries())
+            del layer
+            below = stack.below()
+            visit, missing = _visit_tree(tree, tree if below is None else below)
+            if missing is not None:
+                aborted.append(index)
+                missing_paths.append(missing)
+            stack.pending.append(tree)
+        else:
+            size = sum(layer.sizes)
+            visit = _Visit(layer.paths, layer.sizes, layer.leaves(), True)
+            stack.pending.append(layer)
         layer_sizes.append(size)
-        lower = stacked if stacked is not None else tree
-        memo: dict[int, int] = {}
-        for node, _parent, path in _walk(tree.root):
-            if node.children:
-                continue
-            slot = stats.get(path)
-            if slot is None:
-                slot = stats[path] = len(count)
-                cumulative.append(0)
-                minimum_of.append(-1)
-                count.append(0)
-            if node.name.startswith(_WHITEOUT):
-                target = lower.get(path)
-                if target is None:
-                    aborted.append(index)
-                    break
-                seen = _subtree_size(target, memo) if target.is_dir else 0
-            else:
-                seen = node.size
-            cumulative[slot] += seen
-            low = minimum_of[slot]
-            if low < 0 or seen < low:
-                minimum_of[slot] = seen
-            count[slot] += 1
-        previous = tree
+        visits.append(visit)
+    del stack
+    return _score(visits, missing_paths, layer_sizes, aborted)
 
-    minimum = sum(minimum_of)
-    discovered = sum(cumulative)
-    efficiency = 1.0 if discovered == 0 else float(minimum) / float(discovered)
-    inefficient = sorted(
-        (
-            InefficientPath(path[1:], count[slot], cumulative[slot])
-            for path, slot in stats.items()
+
+def _bitmap_bits(leaves: int) -> int:
+    """Bits of the bitmaps that find the paths seen more than once: about 1 path in 16 shares
+    its bit with another and is needlessly checked by name."""
+    return 1 << max(6, (leaves * 16).bit_length())
+
+
+def _repeats(visits: list[_Visit], missing_paths: list[str]) -> tuple[bytearray, int]:
+    """A bitmap of path hashes (masked by the int returned) with a bit set for every hash of
+    two leaves or more, or of a missing path: paths whose bit is clear are seen exactly once."""
+    bits = _bitmap_bits(sum(len(v.keys) for v in visits) + len(missing_paths))
+    mask = bits - 1
+    once = bytearray(bits >> 3)
+    twice = bytearray(bits >> 3)
+    for visit in visits:
+        for key, _size in visit.pairs():
+            h = hash(key) & mask
+            byte, bit = h >> 3, 1 << (h & 7)
+            if once[byte] & bit:
+                twice[byte] |= bit
+            else:
+                once[byte] |= bit
+    for key in missing_paths:
+        h = hash(key) & mask
+        twice[h >> 3] |= 1 << (h & 7)
+    return twice, mask
+
+
+class _PathStats:
+    """Per path: the sizes seen summed (``cumulative``), the smallest (``minimum``, -1 = none
+    yet) and the leaves seen, in columns (a third of the memory of a list per path)."""
+
+    __slots__ = ("count", "cumulative", "minimum", "slots")
+
+    def __init__(self) -> None:
+        self.slots: dict[str, int] = {}
+        self.cumulative = array("q")
+        self.minimum = array("q")
+        self.count = array("l")
+
+    def add(self, path: str, size: int) -> None:
+        slot = self.slots.get(path)
+        if slot is None:
+            slot = self.slots[path] = len(self.count)
+            self.cumulative.append(0)
+            self.minimum.append(-1)
+            self.count.append(0)
+        self.cumulative[slot] += size
+        low = self.minimum[slot]
+        if low < 0 or size < low:
+            self.minimum[slot] = size
+        self.count[slot] += 1
+
+    def inefficient(self) -> list[InefficientPath]:
+        """The paths seen at least twice, largest cumulative size first."""
+        count, cumulative = self.count, self.cumulative
+        found = [
+            InefficientPath(path, count[slot], cumulative[slot])
+            for path, slot in self.slots.items()
             if count[slot] >= 2
-        ),
-        key=lambda p: (-p.cumulative_size, p.path),
-    )
+        ]
+        found.sort(key=lambda p: (-p.cumulative_size, p.path))
+        return found
+
+
+def _score(
+    visits: list[_Visit], missing_paths: list[str], layer_sizes: list[int], aborted: list[int]
+) -> DiveFigures:
+    twice, mask = _repeats(visits, missing_paths)
+    stats = _PathStats()  # only the paths that may be seen twice
+    once = 0  # the sizes of the leaves of paths seen once: their cumulative and minimum alike
+    for visit in visits:
+        repeated: list[tuple[str, int]] = []
+        for path, size in visit.pairs():
+            h = hash(path) & mask
+            if twice[h >> 3] & (1 << (h & 7)):
+                repeated.append((path, size))
+            else:
+                once += size
+        if visit.dedupe:
+            repeated = list(dict(repeated).items())
+        for path, size in repeated:
+            stats.add(path, size)
+    # a whiteout with no target leaves its path a minimum of -1 if no leaf ever counts it
+    never_counted = {path for path in missing_paths if path not in stats.slots}
+
+    minimum = once + sum(stats.minimum) - len(never_counted)
+    discovered = once + sum(stats.cumulative)
+    efficiency = 1.0 if discovered == 0 else float(minimum) / float(discovered)
+    inefficient = stats.inefficient()
     wasted = sum(p.cumulative_size for p in inefficient)
     user_size = sum(layer_sizes[1:])
     return DiveFigures(

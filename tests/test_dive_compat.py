@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from layerscope import dive_compat
 from layerscope.dive_compat import DiveEntry, DiveFigures, InefficientPath, dive_figures, go_clean
 
 
@@ -217,6 +218,74 @@ def test_many_directory_whiteouts_stay_linear() -> None:
     assert figures.wasted_bytes == 0 and figures.aborted_layers == ()
 
 
+def test_leaves_of_a_plain_layer() -> None:
+    # "a" has a path under it (no leaf, its 9 bytes count only in the layer size); "a.b" sorts
+    # between "a" and "a/b" as a string but is no child of "a"; "a//b" lies under "a" too
+    layers = [[d("a", 9), f("a.b", 1), f("a/b", 2), f("a//b", 3)], [f("a", 4), f("a.b", 5)]]
+    figures = dive_figures(layers)
+    assert waste(figures) == {("a.b", 2, 6)}
+    assert figures.efficiency == (1 + 2 + 3 + 4) / (1 + 2 + 3 + 4 + 5)
+    assert figures.layer_sizes == (15, 9)
+
+
+def test_stack_built_late_and_kept() -> None:
+    # layers 0, 1 and 3 need no lookup; the whiteouts of layers 2 and 4 look in the stack
+    layers = [
+        [d("d"), f("d/x", 40)],
+        [d("d"), f("d/y", 5)],
+        [d("d"), wh("d/x"), f("e", 1)],  # "d" listed: implied, it would be no directory
+        [f("g", 2)],
+        [wh("d")],  # sums "d" as the layers below leave it: d/y alone
+    ]
+    figures = dive_figures(layers)
+    assert figures.inefficient == (InefficientPath("d/x", 2, 40),)
+    assert figures.efficiency == (0 + 5 + 1 + 2 + 5) / (40 + 0 + 5 + 1 + 2 + 5)
+    assert figures.layer_sizes == (40, 5, 1, 2, 0)
+
+
+def test_whiteout_and_file_of_one_path_in_one_layer() -> None:
+    # ".wh.x" (0: the "x" below) and "x" are two leaves of one path in layer 1
+    figures = dive_figures([[f("x", 10)], [wh("x"), f("x", 3)]])
+    assert figures.inefficient == (InefficientPath("x", 3, 13),)
+    assert figures.efficiency == 0.0
+
+
+def test_path_of_a_missing_whiteout_seen_later() -> None:
+    # "q" gets its first size in layer 2: its -1 from layer 1 is gone
+    figures = dive_figures([[f("a", 10)], [f("z", 3), wh("q")], [f("q", 4)]])
+    assert figures.aborted_layers == (1,)
+    assert (figures.efficiency, figures.wasted_bytes) == (1.0, 0)
+    figures = dive_figures([[f("a", 10)], [f("z", 3), wh("q")], [wh("q")]])
+    assert figures.aborted_layers == (1, 2)
+    assert figures.efficiency == 0.9  # one -1 for "q", however often it is missed
+
+
+def hand_worked_layers() -> list[list[list[DiveEntry]]]:
+    return [
+        [[f("f", 100), f("g", 50)], [f("f", 30)]],
+        [[d("a"), f("a/f", 100), f("b", 50)], [wh("a/f"), f("c", 10)]],
+        [[d("d"), f("d/f", 100)], [d("d"), f("d/g", 5)], [wh("d")], [d("d")]],
+        [[f("f", 100), f("f", 30)], [f("f", 7)]],
+        [[f("a", 10)], [f("a", 3), wh("q")], [f("q", 4)]],
+        [[f("a", 10), wh("a")]],
+        [[f("x", 10)], [wh("x"), f("x", 3)], [f("x", 1), f("x", 2)]],
+    ]
+
+
+def test_hash_collisions_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with an 8-bit bitmap nearly every path shares its bit with another and is checked by name
+    cases = hand_worked_layers()
+    cases += [[[normalise(*e) for e in layer] for layer in random_layers(s)] for s in range(300)]
+    expected = [repr(dive_figures(layers)) for layers in cases]
+    monkeypatch.setattr(dive_compat, "_bitmap_bits", lambda leaves: 8)
+    assert [repr(dive_figures(layers)) for layers in cases] == expected
+
+
+def test_bitmap_grows_with_the_leaves() -> None:
+    assert dive_compat._bitmap_bits(0) == 64
+    assert dive_compat._bitmap_bits(500_000) >= 16 * 500_000
+
+
 # --- against the real dive ------------------------------------------------------------------
 
 DIVE = shutil.which("dive")
@@ -362,6 +431,23 @@ FIXED = {
         [("d/g", R, 5, None)],
         [(".wh.d", R, 0, None)],
         [("d/", D, 0, None)],
+    ],
+    "lazy-stack": [
+        [("d/", D, 0, None), ("d/x", R, 40, None)],
+        [("d/", D, 0, None), ("d/y", R, 5, None)],
+        [("d/", D, 0, None), ("d/.wh.x", R, 0, None), ("e", R, 1, None)],
+        [("g", R, 2, None)],
+        [(".wh.d", R, 0, None)],
+    ],
+    "missing-whiteout-seen-later": [
+        [("a", R, 10, None)],
+        [("z", R, 3, None), (".wh.q", R, 0, None)],
+        [("q", R, 4, None)],
+    ],
+    "whiteout-and-file-in-one-layer": [
+        [("x", R, 10, None)],
+        [(".wh.x", R, 0, None), ("x", R, 3, None)],
+        [("x", R, 1, None), ("x", R, 2, None)],
     ],
     "whiteout-dir-marker": [
         [("/.wh.a/", D, 0, None), ("/.wh.a/e", R, 4096, None), ("/.wh..wh.a", R, 5, None)],
