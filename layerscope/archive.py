@@ -4,7 +4,7 @@ distinct blob once, whatever the number of images or positions that use it)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .cache import LayerCache, layer_key
@@ -46,6 +46,11 @@ class Archive:
                     seen.add(layer.spec.location)
                     out.append(layer)
         return out
+
+    def needs_workers(self) -> bool:
+        """Whether reading the layers not read yet would start worker processes."""
+        todo = {ly.spec.location: ly.stored_size for ly in self.distinct_layers() if not ly.loaded}
+        return default_workers(sum(todo.values()), len(todo)) > 1
 
     def load_layer(
         self,
@@ -145,42 +150,68 @@ class Archive:
         cancelled: Callable[[], bool] | None = None,
         workers: int | None = None,
     ) -> Archive:
-        """Read every layer not read yet; big images are read by several processes at once
-        (`workers`: how many; default: one per core when there is enough to read)."""
-        todo = []
-        for ly in self.distinct_layers():
-            if ly.spec.location in self._blobs:
+        """Read every layer not read yet (see `read_each`); the first error stops it."""
+        for _layer, error in self.read_each(self.distinct_layers(), progress, cancelled, workers):
+            if error is not None:
+                raise error
+        return self._loaded()
+
+    def read_each(
+        self,
+        layers: Sequence[Layer],
+        progress: ProgressFn | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        workers: int | None = None,
+    ) -> Iterator[tuple[Layer, LayerscopeError | None]]:
+        """Read the blobs of these layers not read yet, each once, and yield each layer read
+        with None or the error that stopped it, as each is done: those in the cache first, the
+        others in order, or with big images in several processes at once (`workers`: how many;
+        default: one per core when there is enough to read), largest first."""
+        todo: list[Layer] = []
+        seen: set[BlobLocation] = set()
+        for ly in layers:
+            loc = ly.spec.location
+            if loc in seen or loc in self._blobs:
                 continue
+            seen.add(loc)
             hit = self._cached(ly)
-            if hit is not None:
-                self._attach(ly.spec.location, hit)
-                if progress is not None:
-                    progress(ly, ly.stored_size)
-            else:
+            if hit is None:
                 todo.append(ly)
+                continue
+            self._attach(loc, hit)
+            if progress is not None:
+                progress(ly, ly.stored_size)
+            yield ly, None
         if workers is None:
             workers = default_workers(sum(ly.stored_size for ly in todo), len(todo))
         if workers <= 1:
             for layer in todo:
                 if cancelled is not None and cancelled():
                     raise Cancelled()
-                self.load_layer(layer, progress, cancelled)
-            return self._loaded()
+                try:
+                    self.load_layer(layer, progress, cancelled)
+                except LayerscopeError as e:
+                    yield layer, e
+                    continue
+                yield layer, None
+            return
         tasks = [(ly.spec.location, ly.spec.diff_id, ly.spec.digest) for ly in todo]
         report = (lambda i, n: progress(todo[i], n)) if progress else None
         for i, result in read_in_processes(
             tasks, self.verify, self.limits, workers, report, cancelled
         ):
+            layer = todo[i]
             if isinstance(result, LayerscopeError):
-                raise self._layer_error(todo[i], result)
-            if isinstance(result, OSError):
+                yield layer, self._layer_error(layer, result)
+            elif isinstance(result, OSError):
                 err = LayerscopeError(f"cannot be read ({result.strerror or result})")
-                raise self._layer_error(todo[i], err)
-            if isinstance(result, BaseException):
+                yield layer, self._layer_error(layer, err)
+            elif isinstance(result, BaseException):
                 raise result
-            self._attach(todo[i].spec.location, result)
-            self._store(todo[i], result)
-        return self._loaded()
+            else:
+                self._attach(layer.spec.location, result)
+                self._store(layer, result)
+                yield layer, None
 
     def _loaded(self) -> Archive:
         self._check_reuse()

@@ -9,6 +9,7 @@ import queue as queue_mod
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import forkserver
 from typing import Any
 
 from .errors import Cancelled
@@ -39,6 +40,15 @@ def _read(key: int, loc: BlobLocation, diff_id: str, digest: str | None, verify:
                       progress=progress)  # fmt: skip
 
 
+def start_server() -> None:
+    """Start the server that worker processes are forked from once threads run (the UI), with
+    the reader imported in it. Call it before the UI starts: the server and its resource tracker
+    are handed standard error, which a Textual app replaces with something that has no file
+    descriptor; started after that, they fail."""
+    forkserver.set_forkserver_preload([__name__])
+    forkserver.ensure_running()
+
+
 def default_workers(total_bytes: int, blobs: int) -> int:
     """Processes worth starting: none for small images (startup costs more than it saves)."""
     if total_bytes < 64 << 20 or blobs < 2:
@@ -60,6 +70,8 @@ def read_in_processes(
     """Yield (task number, index or the exception it raised) as each blob is read."""
     # fork is cheapest, but unsafe once threads run (the UI): then use a fork server.
     method = "fork" if threading.active_count() == 1 else "forkserver"
+    if method == "forkserver":
+        start_server()  # nothing to do when already running
     ctx = multiprocessing.get_context(method)
     q = ctx.Queue()
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].size)

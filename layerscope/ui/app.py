@@ -13,6 +13,7 @@ from ..archive import Archive, discover
 from ..errors import LayerscopeError
 from ..image import Image
 from ..limits import DEFAULT_LIMITS, Limits
+from ..parallel import start_server
 from .commands import LayerscopeCommands
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
@@ -44,6 +45,8 @@ class LayerscopeApp(App[int]):
         super().__init__()
         self.owns_archive = not isinstance(archive, Archive)
         self.archive = discover(list(archive)) if not isinstance(archive, Archive) else archive
+        if self.archive.needs_workers():
+            start_server()  # now: it cannot start once the app has taken standard error
         self.first_image = image
         self.compare = compare
         self._switch_interval = sys.getswitchinterval()

@@ -13,7 +13,7 @@ from typing import Any
 from textual.message import Message
 
 from ..archive import Archive
-from ..errors import Cancelled, LayerscopeError
+from ..errors import Cancelled
 from ..image import Image, Layer
 from ..tree import removals
 
@@ -123,61 +123,61 @@ def read_layers(
     post: Callable[[Message], Any],
     cancelled: Callable[[], bool],
 ) -> None:
-    """Read every layer not yet read, image by image (`first` first); analyse each image once
-    all its layers are read. Runs in a thread: it only posts messages."""
-    todo: dict[Any, Layer] = {}
-    for img in load_order(archive, first):
-        for layer in img.layers:
-            if not layer.loaded:
-                todo.setdefault(layer.spec.location, layer)
-    overall_total = sum(layer.stored_size for layer in todo.values())
-    overall_done = 0
-    failed: set[Any] = set()
-    for img in load_order(archive, first):
-        for layer in img.layers:
-            loc = layer.spec.location
-            if layer.loaded or loc in failed:
-                continue
+    """Read every layer not yet read (`first`'s first; a big image in several processes at
+    once); analyse each image as soon as all its layers are read. Runs in a thread: it only
+    posts messages."""
+    images = load_order(archive, first)
+    todo = [layer for img in images for layer in img.layers if not layer.loaded]
+    overall_total = sum({ly.spec.location: ly.stored_size for ly in todo}.values())
+    done: dict[Any, int] = {}  # stored bytes read, by blob
+    last: dict[Any, float] = {}  # when each blob's progress was last posted
+
+    def progress(layer: Layer, n: int) -> None:
+        loc = layer.spec.location
+        done[loc] = n
+        now = time.monotonic()
+        if now - last.get(loc, 0.0) >= PROGRESS_INTERVAL:
+            last[loc] = now
+            post(LayerProgress(layer, n, sum(done.values()), overall_total))
+
+    failed = 0
+    waiting = list(images)
+
+    def analyse_complete() -> bool:
+        """Analyse every image whose layers are all read; False once cancelled."""
+        for img in [img for img in waiting if img.loaded]:
+            waiting.remove(img)
+            _analyse_and_post(archive, img, post)
             if cancelled():
-                return
-            base = overall_done
-            last = 0.0
+                return False
+        return True
 
-            def progress(lyr: Layer, done: int, base: int = base) -> None:
-                nonlocal last
-                now = time.monotonic()
-                if now - last >= PROGRESS_INTERVAL:
-                    last = now
-                    post(LayerProgress(lyr, done, base + done, overall_total))
-
-            post(LayerProgress(layer, 0, base, overall_total))
-            try:
-                archive.load_layer(layer, progress=progress, cancelled=cancelled)
-            except Cancelled:
-                return
-            except LayerscopeError as e:
-                failed.add(loc)
-                overall_done += layer.stored_size
-                post(LayerFailed(layer, e.message))
+    if not analyse_complete():
+        return
+    try:
+        for layer, error in archive.read_each(todo, progress, cancelled):
+            loc = layer.spec.location
+            done[loc] = layer.stored_size
+            if error is not None:
+                failed += 1
+                post(LayerFailed(layer, error.message))
                 continue
-            except OSError as e:
-                failed.add(loc)
-                overall_done += layer.stored_size
-                post(LayerFailed(layer, e.strerror or str(e)))
-                continue
-            overall_done += layer.stored_size
             keep()
-            for other_img in archive.images:
-                for other in other_img.layers:
+            for img in images:  # every position of the blob: its size, off the UI thread
+                for other in img.layers:
                     if other.spec.location == loc:
                         _ = other.size
-            post(LayerLoaded(layer, overall_done, overall_total))
-        if img.loaded:
-            archive.recall(img)
-            analyse(img)
-            archive.remember(img, analysis=True)
-            keep()
-            if cancelled():
+            post(LayerLoaded(layer, sum(done.values()), overall_total))
+            if not analyse_complete():
                 return
-            post(ImageAnalysed(img))
-    post(LoadingFinished(len(failed)))
+    except Cancelled:
+        return
+    post(LoadingFinished(failed))
+
+
+def _analyse_and_post(archive: Archive, img: Image, post: Callable[[Message], Any]) -> None:
+    archive.recall(img)
+    analyse(img)
+    archive.remember(img, analysis=True)
+    keep()
+    post(ImageAnalysed(img))

@@ -1,0 +1,83 @@
+"""The UI's loader thread: every layer read (in worker processes for a big image, forked from the
+fork server since the UI runs threads), a failed layer reported while the others go on, every
+image analysed once its layers are read."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from builder import Dir, File, Img, Layer, Whiteout, docker_archive, sha
+
+import layerscope
+from layerscope import archive as archive_mod
+from layerscope.ui import loading
+
+A = Layer(File("a", b"A" * 5000), Dir("d"))
+B = Layer(File("b", b"B"), Whiteout("a"), compression="gzip")
+C = Layer(File("c", b"C" * 100), compression="zstd")
+
+
+def run_loader(archive, first=None) -> list:
+    """Run the loader in a thread, as the app does, and return the messages it posted."""
+    posted: list = []
+    first = first or archive.images[0]
+    thread = threading.Thread(
+        target=loading.read_layers, args=(archive, first, posted.append, lambda: False)
+    )
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    return posted
+
+
+def kinds(posted) -> list[str]:
+    return [type(m).__name__ for m in posted if not isinstance(m, loading.LayerProgress)]
+
+
+@pytest.fixture(params=[1, 2], ids=["in-thread", "worker-processes"])
+def workers(request, monkeypatch):
+    monkeypatch.setattr(archive_mod, "default_workers", lambda *a: request.param)
+    if request.param > 1:
+        from layerscope.parallel import start_server
+
+        start_server()
+    return request.param
+
+
+def test_every_layer_is_read_and_every_image_analysed(tmp_path, workers):
+    path = docker_archive(tmp_path / "a.tar", [Img([A, B]), Img([A, C], tag="two:1")])
+    with layerscope.open(str(path)) as expected:
+        figures = [(img.final_size, img.reclaimable_bytes) for img in expected.images]
+    with layerscope.discover(str(path)) as archive:
+        posted = run_loader(archive)
+        assert kinds(posted).count("LayerLoaded") == 3  # A once, for both images
+        assert kinds(posted).count("ImageAnalysed") == 2
+        assert kinds(posted)[-1] == "LoadingFinished" and posted[-1].failed == 0
+        assert [(img.final_size, img.reclaimable_bytes) for img in archive.images] == figures
+        done = [m for m in posted if isinstance(m, loading.LayerLoaded)]
+        assert done[-1].overall_done == done[-1].overall_total
+
+
+def test_a_failed_layer_is_reported_and_the_rest_goes_on(tmp_path, workers):
+    bad = "sha256:" + "0" * 64
+    rootfs = {"type": "layers", "diff_ids": [sha(A.tar_bytes), bad]}
+    broken = Img([A, B], config_extra={"rootfs": rootfs})
+    path = docker_archive(tmp_path / "a.tar", [broken, Img([C], tag="fine:1")], style="podman")
+    with layerscope.discover(str(path)) as archive:
+        posted = run_loader(archive)
+        failed = [m for m in posted if isinstance(m, loading.LayerFailed)]
+        assert len(failed) == 1 and failed[0].layer.position == 1
+        assert "diff_id" in failed[0].error
+        analysed = [m.image.number for m in posted if isinstance(m, loading.ImageAnalysed)]
+        assert analysed == [1]
+        assert posted[-1].failed == 1
+
+
+def test_a_second_run_analyses_what_the_first_read(tmp_path):
+    path = docker_archive(tmp_path / "a.tar", [Img([A, B]), Img([C], tag="two:1")])
+    with layerscope.discover(str(path)) as archive:
+        run_loader(archive)
+        posted = run_loader(archive, archive.images[1])
+        assert kinds(posted) == ["ImageAnalysed", "ImageAnalysed", "LoadingFinished"]
+        assert [m.image.number for m in posted[:2]] == [1, 0]
