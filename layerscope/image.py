@@ -236,60 +236,63 @@ class Image:
         bits = 1 << max(DUP_BITS_MIN, (DUP_BITS_PER_FILE * len(self.analysis.final)).bit_length())
         seen, twice = bytearray(bits >> 3), bytearray(bits >> 3)
         mask = bits - 1
-        for _path, li, row in self._final_files():
+        heads = [_digest_heads(layer.data) for layer in self.layers]  # type: ignore[arg-type]
+        for _path, pos, row in self._final_files():
             files += 1
-            if li is None:
+            if pos < 0:
                 continue
-            n = li.sizes[row]
+            n = self.layers[pos].data.sizes[row]  # type: ignore[union-attr]
             total += n
             if n:
-                h = int.from_bytes(li.digests[row * 32 : row * 32 + 8], "little") & mask
+                h = heads[pos][row] & mask
                 byte, bit = h >> 3, 1 << (h & 7)
                 if seen[byte] & bit:
                     twice[byte] |= bit
                 seen[byte] |= bit
         groups: dict[bytes, list[str]] = {}
         sizes: dict[bytes, int] = {}
-        for path, li, row in self._final_files():
-            if li is None or not li.sizes[row]:
+        for path, pos, row in self._final_files():
+            if pos < 0:
                 continue
-            h = int.from_bytes(li.digests[row * 32 : row * 32 + 8], "little") & mask
+            h = heads[pos][row] & mask
             if twice[h >> 3] & (1 << (h & 7)):
-                d = bytes(li.digests[row * 32 : row * 32 + 32])
-                groups.setdefault(d, []).append(path)
-                sizes[d] = li.sizes[row]
+                li: LayerIndex = self.layers[pos].data  # type: ignore[assignment]
+                if li.sizes[row]:
+                    d = bytes(li.digests[row * 32 : row * 32 + 32])
+                    groups.setdefault(d, []).append(path)
+                    sizes[d] = li.sizes[row]
         dups = [("sha256:" + d.hex(), sizes[d], sorted(p)) for d, p in groups.items() if len(p) > 1]
         dups.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
         return total, files, dups
 
-    def _final_files(self) -> Iterator[tuple[str, LayerIndex | None, int]]:
-        """(path, index, row) of every entry of the final filesystem but directories, the index
-        and row those of the regular file whose bytes it adds to the final size, else None. A
+    def _final_files(self) -> Iterator[tuple[str, int, int]]:
+        """(path, layer, row) of every entry of the final filesystem but directories, the layer
+        and row those of the regular file whose bytes it adds to the final size, else (-1, 0). A
         hardlink to a visible file is that file (one inode): no bytes of its own; a deleted file
         that visible hardlinks keep counts once, at its first hardlink's path."""
         a = self.analysis
-        datas: list[LayerIndex] = [layer.data for layer in self.layers]  # type: ignore[misc]
+        types = [layer.data.types for layer in self.layers]  # type: ignore[union-attr]
         kept, targets = a.kept, a.hardlink_targets
         seen_kept: set[int] = set()
         for path, ref in a.final.items():
             if ref == IMPLIED:
                 continue
-            li = datas[ref >> 32]
+            pos = ref >> 32
             row = ref & 0xFFFFFFFF
-            t = li.types[row]
-            if t == DIR:
-                continue
+            t = types[pos][row]
             if t == FILE:
-                yield path, li, row
+                yield path, pos, row
+            elif t == DIR:
+                continue
             elif t == HARDLINK:
                 target = targets.get(ref)
                 if target is None or target not in kept or target in seen_kept:
-                    yield path, None, 0
+                    yield path, -1, 0
                 else:
                     seen_kept.add(target)
-                    yield path, datas[target >> 32], target & 0xFFFFFFFF
+                    yield path, target >> 32, target & 0xFFFFFFFF
             else:
-                yield path, None, 0
+                yield path, -1, 0
 
     @property
     def final_size(self) -> int:
@@ -394,6 +397,11 @@ class Image:
 
     def __repr__(self) -> str:
         return f"<Image {self.name} {len(self.layers)} layers>"
+
+
+def _digest_heads(li: LayerIndex) -> memoryview:
+    """The first four bytes of each row's digest, as numbers (a view: no copy)."""
+    return memoryview(li.digests).cast("I")[::8]
 
 
 def _send_dive(image: Image, conn: Any) -> None:
