@@ -99,7 +99,11 @@ class ChunkStream:
             n -= k
 
     def skip(self, n: int) -> None:
-        self.feed(n, _discard)
+        if n <= len(self._buf) - self._pos:  # the common case: within the buffer
+            self._pos += n
+            self.offset += n
+        else:
+            self.feed(n, _discard)
 
     def drain(self) -> int:
         """Read to the end of the stream (so a hash sees every byte); returns the bytes left."""
@@ -233,6 +237,7 @@ def _checksum_ok(block: bytes) -> bool:
 
 _GLOBAL_KEYS = frozenset({"path", "linkpath", "size", "uid", "gid", "mtime"})
 _INT64 = 1 << 63
+_BASE256 = 0x80  # the first byte of a base-256 number field
 
 
 def _parse_pax(data: bytes, limits: Limits) -> dict[str, bytes]:
@@ -450,16 +455,16 @@ def iter_members(
         if merged:
             _apply_pax(member, merged)
         long_name = long_link = pax = None
-        _check_range(member)
+        if merged or _BASE256 & (block[100] | block[108] | block[116] | block[124] | block[136]
+                                 | block[329] | block[337] | block[483]):  # fmt: skip
+            _check_range(member)  # octal fields cannot leave the range
         if merged and merged.get("GNU.sparse.major") == b"1":
             member.sparse, used = _read_sparse_1_0(stream, member.stored, limits)
             member.stored -= used
-        for what, value in (("an entry name", member.name), ("a link target", member.linkname)):
-            if len(value) > limits.max_path_length:
-                raise LimitExceeded(
-                    f"{what} of {len(value)} bytes is over the limit of "
-                    f"{limits.max_path_length}; raise with --max-path-length"
-                )
+        if len(member.name) > limits.max_path_length:
+            _too_long("an entry name", member.name, limits)
+        if len(member.linkname) > limits.max_path_length:
+            _too_long("a link target", member.linkname, limits)
         member.data_offset = stream.offset
         end = stream.offset + member.stored
         yield member
@@ -467,6 +472,13 @@ def iter_members(
         if rest < 0:
             raise TarError("internal: a caller read past a member's data")
         stream.skip(rest + (-(end - member.data_offset) % BLOCK))
+
+
+def _too_long(what: str, value: bytes, limits: Limits) -> None:
+    raise LimitExceeded(
+        f"{what} of {len(value)} bytes is over the limit of {limits.max_path_length}; "
+        "raise with --max-path-length"
+    )
 
 
 def _apply_pax(m: TarMember, pax: dict[str, bytes]) -> None:
