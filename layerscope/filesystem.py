@@ -293,15 +293,26 @@ class _Union:
         self.children[path] = keep
 
     def _add(self, pos: int, row: int, t: int, path: str, status: bytearray) -> None:
-        ref = pack(pos, row)
-        real = self.resolve(path)
+        # the hottest code of the analysis: the common cases are inlined
+        ref = (pos << SHIFT) | row
+        real = self.resolve(path) if self.symlinks else path
         if real != path:
             self.real_paths[ref] = real
-        self._ensure_parents(real)
-        self._note_lower(real)
-        old = self.fs.get(real)
+        fs, layers = self.fs, self.layers
+        slash = real.rfind("/")
+        parent = real[:slash] if slash >= 0 else ""
+        if parent:
+            pref = fs.get(parent)
+            if pref is None or (
+                pref != IMPLIED and layers[pref >> SHIFT].types[pref & MASK] != DIR
+            ):
+                self._ensure_parents(real)
+        old = fs.get(real)
+        lower = self.lower_view
+        if real not in lower:
+            lower[real] = old  # what the layers below showed here
         if old is not None:
-            old_t = self._type(old)
+            old_t = DIR if old == IMPLIED else layers[old >> SHIFT].types[old & MASK]
             if old_t == DIR and t == DIR:
                 self._hide(old, OVERWRITTEN)  # directories merge: only the metadata is replaced
             elif old_t == DIR:
@@ -312,18 +323,20 @@ class _Union:
                 if real in self.symlinks:
                     self.symlinks.discard(real)
                     self.resolve_cache.clear()
-        if real not in self.fs:
-            self.children.setdefault(_parent(real), []).append(real)
-        self.fs[real] = ref
+        if real not in fs:
+            self.children.setdefault(parent, []).append(real)
+        fs[real] = ref
         if t == SYMLINK:
             self.symlinks.add(real)
             self.resolve_cache.clear()
         elif t == HARDLINK:
             self._link(ref, pos, row)
-        below = self.lower_view.get(real)
-        if below is not None:
+        below = lower[real]
+        if below is None:
+            status[row] = ADDED
+        else:
             self.below[ref] = below
-        status[row] = self._compare(ref, t, below)
+            status[row] = self._compare(ref, t, below)
 
     def _link(self, ref: int, pos: int, row: int) -> None:
         target = self.layers[pos].links.get(row, "")
