@@ -434,15 +434,21 @@ def iter_members(
                 if prefix:
                     name = prefix + b"/" + name
         linkname = long_link if long_link is not None else block[157:257].split(b"\0", 1)[0]
+        try:  # the common case: octal digits, then one terminator (as _num's fast path)
+            mode, uid = int(block[100:107], 8), int(block[108:115], 8)
+            gid, mtime = int(block[116:123], 8), int(block[136:147], 8)
+        except ValueError:
+            mode, uid = _num(block[100:108]), _num(block[108:116])
+            gid, mtime = _num(block[116:124]), _num(block[136:148])
         member = TarMember(
             name=name,
             type=ptype,
             size=size,
             stored=size,
-            mode=_num(block[100:108]),
-            uid=_num(block[108:116]),
-            gid=_num(block[116:124]),
-            mtime=_num(block[136:148]),
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            mtime=mtime,
             linkname=linkname,
             devmajor=_num(block[329:337]) if ptype in ("char", "block") else 0,
             devminor=_num(block[337:345]) if ptype in ("char", "block") else 0,
