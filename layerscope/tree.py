@@ -199,7 +199,6 @@ class TreeView:
         self.sizes = array("q", [0])
         self.children: dict[int, list[int]] = {ROOT: []}  # directory node -> child nodes
         self._dirs: dict[str, int] = {"": ROOT}  # directory path -> node
-        self._by_path: dict[str, int] | None = None
         self._lower: list[str] | None = None
         self._owner_width: int | None = None
         self._cancelled = cancelled
@@ -523,12 +522,13 @@ class TreeView:
         node = self._dirs.get(path)
         if node is not None:
             return node
-        if self._by_path is None:
-            by_path: dict[str, int] = {}
-            for i in range(len(self.paths) - 1, 0, -1):  # the first node of a path wins
-                by_path[self.paths[i]] = i
-            self._by_path = by_path
-        return self._by_path.get(path)
+        # Every node of a path hangs below the directory node of its parent path (never
+        # replaced once made), in the order made: the first one of the path wins.
+        parent = self._dirs.get(_parent(path))
+        if parent is None:
+            return None
+        paths = self.paths
+        return next((kid for kid in self.children[parent] if paths[kid] == path), None)
 
     def ancestors(self, node: int) -> list[int]:
         """The directories above a node, the root excluded, top first."""

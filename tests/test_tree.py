@@ -428,3 +428,19 @@ def test_views_agree_with_the_model(layers_entries):
         if n == len(layers) - 1:
             final = {image.paths[i] for i in range(1, len(image)) if image.kind(i) != "removed"}
             assert final == set(a.final)
+
+
+def test_find_gives_the_first_node_of_a_path_and_directories_first(demo):
+    for layer in range(len(demo.layers)):
+        for mode in ("changes", "image"):
+            view = build_view(demo, layer, mode)
+            first: dict[str, int] = {}
+            for node in range(len(view) - 1, 0, -1):
+                first[view.paths[node]] = node
+            for path, node in first.items():
+                found = view.find("/" + path + "/")
+                assert view.paths[found] == path
+                if view.types[found] != DIR:
+                    assert found == node
+            assert view.find("no/such/path") is None
+            assert view.find("") == 0

@@ -17,6 +17,7 @@ from textual.widgets import Input, ProgressBar
 
 import layerscope
 from layerscope.ui.app import LayerscopeApp, run
+from layerscope.ui.bench import wait_for_workers
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.screens.help import HelpScreen
 from layerscope.ui.screens.main import MainScreen
@@ -33,7 +34,7 @@ async def settle(pilot: Pilot) -> None:
     """Let workers finish and their messages land (a tree built again because directories
     were opened meanwhile needs another round)."""
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        await wait_for_workers(pilot.app)
         await pilot.pause()
         if all(worker.is_finished for worker in pilot.app.workers):
             return
@@ -478,7 +479,8 @@ def test_a_failing_worker_becomes_a_notification(monkeypatch):
 
     async def test(app, pilot):
         s = main_screen(app)
-        monkeypatch.setattr(main_module, "build_view", broken)
+        # (not build_view: the views of the demo are built ahead, once every layer is read)
+        monkeypatch.setattr(main_module, "Listing", broken)
         await press(pilot, "down")
         titles = [n.title for n in app._notifications]
         assert "Building the file tree failed" in titles
@@ -509,3 +511,25 @@ def test_run_opens_the_app_and_closes_the_archive(monkeypatch):
     assert code == 0
     assert seen["image"] == "localhost/layerscope-other:1"
     assert seen["closed"] is seen["archive"]
+
+
+def test_the_views_of_the_image_are_built_ahead(monkeypatch):
+    import layerscope.ui.screens.main as main_module
+
+    def broken(*args, **kwargs):
+        raise AssertionError("built on a key press")
+
+    async def test(app, pilot):
+        s = main_screen(app)
+        layers = len(s.image.layers)
+        assert set(s._views) >= {
+            (s.image.number, layer, mode, True)
+            for layer in range(layers)
+            for mode in ("changes", "image")
+        }
+        monkeypatch.setattr(main_module, "build_view", broken)
+        await press(pilot, "down", "m", "down")
+        assert tree_title(s) == "Image as of layer 2" and shown(s)
+        assert not app._notifications
+
+    drive(test)

@@ -15,6 +15,7 @@ from importlib import resources
 import layerscope
 from layerscope.records import DIR, FILE, WHITEOUT, LayerIndex
 from layerscope.ui.app import LayerscopeApp
+from layerscope.ui.bench import wait_for_workers
 from layerscope.ui.loading import analyse
 from layerscope.ui.screens.main import MainScreen
 
@@ -48,7 +49,7 @@ def big_layers() -> list[LayerIndex]:
 
 async def settle(pilot, rounds: int = 2) -> None:
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        await wait_for_workers(pilot.app)
         await pilot.pause()
 
 

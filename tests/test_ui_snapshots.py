@@ -14,6 +14,7 @@ from textual.widgets import Input
 
 import layerscope
 from layerscope.ui.app import LayerscopeApp
+from layerscope.ui.bench import wait_for_workers
 
 DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
 MULTI = str(Path(__file__).parent / "fixtures" / "real" / "multi.tar")
@@ -35,7 +36,7 @@ def steps(*keys: str, reveal: tuple[str, int] | None = None, dest: str | None = 
 
     async def settle(pilot: Pilot) -> None:
         for _ in range(2):
-            await pilot.app.workers.wait_for_complete()
+            await wait_for_workers(pilot.app)
             await pilot.pause()
 
     async def run_before(pilot: Pilot) -> None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from textual import events
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from .app import LayerscopeApp
 
 SIZE = (120, 40)
@@ -61,7 +63,8 @@ async def measure(app: LayerscopeApp) -> dict:
         assert screen is not None
         await _settle(pilot)
 
-        timings = []
+        timings: list[float] = []
+        keys: list[str] = []
 
         async def timed(key: str) -> None:
             # Not Pilot's press: it waits for the whole process to go idle, in steps of tens
@@ -72,6 +75,7 @@ async def measure(app: LayerscopeApp) -> dict:
             while _busy(app):
                 await asyncio.sleep(POLL_KEY)
             timings.append(time.perf_counter() - t)
+            keys.append(key)
             await _settle(pilot)
 
         screen.file_tree.focus()
@@ -83,6 +87,7 @@ async def measure(app: LayerscopeApp) -> dict:
         out["key_press"] = statistics.median(timings)
         out["key_press_max"] = max(timings)
         out["keys"] = len(timings)
+        out["key_timings"] = [[key, round(t, 4)] for key, t in zip(keys, timings, strict=True)]
         await pilot.press("q")
     return out
 
@@ -90,10 +95,16 @@ async def measure(app: LayerscopeApp) -> dict:
 async def _settle(pilot) -> None:
     """Until the workers are done and their messages handled."""
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        await wait_for_workers(pilot.app)
         await pilot.pause()
         if all(worker.is_finished for worker in pilot.app.workers):
             return
+
+
+async def wait_for_workers(app: App) -> None:
+    """Until every worker running now is done; one cancelled (a newer one replaced it) is done
+    too, with no exception for it."""
+    await asyncio.gather(*(worker.wait() for worker in list(app.workers)), return_exceptions=True)
 
 
 def _busy(app: LayerscopeApp) -> bool:

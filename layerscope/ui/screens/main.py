@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import ClassVar
 
 from rich.text import Text
@@ -29,6 +30,7 @@ from ...image import Image
 from ...tree import (
     AUTO_EXPAND_NODES,
     FILTER_KINDS,
+    MODES,
     Cancelled,
     Filter,
     Listing,
@@ -45,7 +47,7 @@ from ..widgets.file_tree import FileTree
 from ..widgets.layers import LayerList
 from .insight import notify_failure
 
-VIEW_CACHE = 6  # views kept, so going back to a layer is instant
+VIEW_NODES = 2_000_000  # nodes of the views kept in all (the latest view is always kept)
 SEARCH_DELAY = 0.2  # seconds of quiet typing before a big view is searched
 BIG_VIEW = 50_000  # nodes from which a search waits for the typing to pause
 
@@ -137,6 +139,7 @@ class MainScreen(Screen):
         self.loading_done = False
         self._serial = 0
         self._views: OrderedDict[tuple, TreeView] = OrderedDict()
+        self._view_nodes = 0  # nodes of the views kept
         self._views_lock = threading.Lock()
         self._search_timer: Timer | None = None
         self._reveal: str | None = None  # a path to put the cursor on once the tree is built
@@ -186,7 +189,9 @@ class MainScreen(Screen):
             self.query_one("#loading").display = False
         self.show_image(self.image)
         self.layer_list.focus()
-        self.read_layers(self.image)  # reads what is not read yet, analyses every image
+        # Reads what is not read yet and analyses every image; once the layers are on screen,
+        # so the first paint does not share the interpreter with the reader.
+        self.call_after_refresh(self.read_layers, self.image)
 
     def _unread(self) -> list[LayerLoad]:
         seen = {}
@@ -293,27 +298,66 @@ class MainScreen(Screen):
             )
         )
 
-    def _view(self, req: TreeRequest) -> TreeView:
-        key = (req.image.number, req.layer, req.mode, req.analysed)
+    def _cached_view(self, key: tuple) -> TreeView | None:
         with self._views_lock:
             view = self._views.get(key)
             if view is not None:
                 self._views.move_to_end(key)
-                return view
-        worker = get_current_worker()
+            return view
+
+    def _build_view(self, key: tuple, image: Image, worker: Worker) -> TreeView:
+        """Build a view (in a thread) and keep it, the least recently used ones making room."""
+        _, layer, mode, analysed = key
         view = build_view(
-            req.image,
-            req.layer,
-            req.mode,
-            analysed=req.analysed,
-            cancelled=lambda: worker.is_cancelled,
+            image, layer, mode, analysed=analysed, cancelled=lambda: worker.is_cancelled
         )
+        view.owner_width()  # scans every uid and gid once, here rather than on screen
         loading.keep()
         with self._views_lock:
+            old = self._views.pop(key, None)
+            self._view_nodes += len(view) - (len(old) if old is not None else 0)
             self._views[key] = view
-            while len(self._views) > VIEW_CACHE:
-                self._views.popitem(last=False)
+            while self._view_nodes > VIEW_NODES and len(self._views) > 1:
+                _, dropped = self._views.popitem(last=False)
+                self._view_nodes -= len(dropped)
         return view
+
+    def _view(self, req: TreeRequest) -> TreeView:
+        key = _view_key(req.image, req.layer, req.mode, req.analysed)
+        view = self._cached_view(key)
+        if view is None:
+            view = self._build_view(key, req.image, get_current_worker())
+        return view
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="views",
+        description="Preparing the views of the image",
+    )
+    def prepare_views(self, image: Image, layer: int, mode: str) -> None:
+        """Build ahead the views of an analysed image not kept yet, the nearest layers first,
+        while they fit in the room kept for views: switching to them is then instant."""
+        worker = get_current_worker()
+        for key, nodes in _preparation_order(image, layer, mode):
+            with self._views_lock:
+                if key in self._views:
+                    continue
+                if self._view_nodes + nodes > VIEW_NODES:
+                    return
+            try:
+                self._build_view(key, image, worker)
+            except Cancelled:
+                return
+
+    def _prepare_views(self) -> None:
+        """Start preparing the views of the image on screen, once every layer is read (unless
+        that is under way)."""
+        if not (self.loading_done and self.is_analysed(self.image) and self.image.layers):
+            return
+        if not any(w.group == "views" and not w.is_finished for w in self.workers):
+            self.prepare_views(self.image, self.layer_index, self.mode)
 
     @work(
         thread=True,
@@ -326,7 +370,6 @@ class MainScreen(Screen):
         worker = get_current_worker()
         try:
             view = self._view(req)
-            view.owner_width()  # scans every uid and gid once, here rather than on screen
             listing = Listing(view, req.filter, cancelled=lambda: worker.is_cancelled)
             everything = req.everything
             if everything is None:
@@ -361,6 +404,7 @@ class MainScreen(Screen):
             return
         self.file_tree.show_outline(message.outline, message.cursor, message.everything)
         self._update_legend()
+        self._prepare_views()
         if self._reveal is not None:
             path, self._reveal = self._reveal, None
             if self.file_tree.go_to(path):
@@ -465,6 +509,7 @@ class MainScreen(Screen):
         callbacks, self._when_loaded = self._when_loaded, []
         for callback in callbacks:
             callback()
+        self._prepare_views()
         if message.failed:
             self.notify(
                 f"{labels.plural(message.failed, 'layer')} could not be read; the rest is shown.",
@@ -736,6 +781,25 @@ class MainScreen(Screen):
                     break
         found = sorted(set(found), key=lambda p: (len(p), p))
         return found[:limit]
+
+
+def _view_key(image: Image, layer: int, mode: str, analysed: bool) -> tuple:
+    return (image.number, layer, mode, analysed)
+
+
+def _preparation_order(image: Image, layer: int, mode: str) -> list[tuple[tuple, int]]:
+    """The views of an analysed image, nearest to `layer` and in `mode` first, each with the
+    nodes it may hold (entries of the layer; of the layers up to it for the image mode)."""
+    sizes = [len(lyr.data) if lyr.data is not None else 0 for lyr in image.layers]
+    below = list(accumulate(sizes))
+    order = sorted(
+        ((pos, m) for pos in range(len(sizes)) for m in MODES),
+        key=lambda pm: (abs(pm[0] - layer), pm[1] != mode, pm[0]),
+    )
+    return [
+        (_view_key(image, pos, m, True), sizes[pos] if m == "changes" else below[pos])
+        for pos, m in order
+    ]
 
 
 def _entry_text(node: Node | None) -> Text:
