@@ -547,7 +547,10 @@ def test_serve_options_are_left_out_of_each_session():
 def test_bench_measures_the_demo():
     result = asyncio.run(measure(LayerscopeApp([DEMO])))
     assert 0 < result["layers_shown"] <= result["all_loaded"] < 60
-    assert 0 < result["key_press"] < 1 and result["keys"] == 16
+    assert result["all_loaded"] <= result["views_ready"] < 60
+    assert 0 < result["key_press"] <= result["key_press_max"] < 5
+    tabs = [key for key, _t in result["key_timings"] if key == "tab"]
+    assert len(tabs) >= 2 and result["keys"] == 16 + len(tabs)
 
 
 # -- web mode --------------------------------------------------------------------------------------
