@@ -487,11 +487,12 @@ def test_palette_help_and_footer_reach_every_view():
         assert ("This view", "esc w", "Back") in rows
         assert any(g == "Tree" and d == "Open/go to" for g, _k, d in rows)
         await press(pilot, "escape", "escape")
-        # the footer's keys open the views by mouse
-        from textual.widgets._footer import FooterKey
+        # the keys at the bottom open the views by mouse
+        from layerscope.ui.widgets.keybar import KeyBar, render_keys
 
-        key = next(k for k in app.screen.query(FooterKey) if k.key == "C")
-        await pilot.click(key)
+        bar = app.screen.query_one(KeyBar)
+        assert ("C", "C", "Compare", True) in bar.shown
+        await pilot.click(bar, offset=(render_keys(bar.shown).plain.index(" C ") + 1, 0))
         await settle(pilot)
         assert isinstance(app.screen, CompareScreen)
 

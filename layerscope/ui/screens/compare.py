@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Label, Select, Static
+from textual.widgets import Header, Label, Select, Static
 from textual.worker import get_current_worker
 
 from ...compare import Comparison, PathChange, compare
@@ -20,6 +20,7 @@ from ...image import Image
 from ...tree import Row
 from .. import labels
 from ..outline import OutlineNode, open_while_small
+from ..widgets.keybar import KeyBar
 from ..widgets.outline import OutlineView
 from .insight import InsightScreen
 
@@ -178,7 +179,7 @@ class CompareScreen(InsightScreen):
         with Vertical(id="compare-pane", classes="pane"):
             yield CompareTree(id="compare-tree")
             yield Static(id="compare-entry", classes="entry-line")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def tree(self) -> CompareTree:

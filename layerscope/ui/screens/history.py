@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from ...image import Image
 from ...pathhistory import PathStep, path_history
 from .. import labels
+from ..widgets.keybar import KeyBar
 from .insight import KIND_COLOURS, InsightScreen
 
 
@@ -46,7 +47,7 @@ class HistoryScreen(InsightScreen):
         with Vertical(id="history-pane", classes="pane"):
             yield DataTable(id="history-table", cursor_type="row")
             yield Static(id="history-entry", classes="entry-line")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable:

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...archive import Archive
@@ -44,6 +44,7 @@ from .. import labels, loading
 from ..loading import DONE, FAILED, READING, LayerLoad
 from ..widgets.details import ImageDetails, LayerDetails
 from ..widgets.file_tree import FileTree
+from ..widgets.keybar import KeyBar
 from ..widgets.layers import LayerList
 from .insight import notify_failure
 
@@ -168,7 +169,7 @@ class MainScreen(Screen):
                 yield Static(id="legend")
                 yield FileTree(id="tree")
                 yield Static(id="entry")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def file_tree(self) -> FileTree:

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from ...content import content_source, iter_entry
@@ -25,6 +25,7 @@ from ...image import Image
 from ...records import Entry
 from ...tree import Node
 from .. import labels
+from ..widgets.keybar import KeyBar
 from .insight import InsightScreen
 
 TEXT_LIMIT = 64 * 1024  # bytes of a text file shown
@@ -117,7 +118,7 @@ class PreviewScreen(InsightScreen):
         yield Static(id="preview-info", classes="summary")
         with VerticalScroll(id="preview-pane", classes="pane"):
             yield Static(id="preview-content")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.title = "layerscope"

@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from ...image import Image, Layer
 from ...sharing import SharedContent, SharedLayer, Sharing, sharing
 from .. import labels
+from ..widgets.keybar import KeyBar
 from .insight import InsightScreen
 
 MAX_CONTENT_ROWS = 500  # shared contents listed (the largest); the summary counts them all
@@ -50,7 +51,7 @@ class SharingScreen(InsightScreen):
             yield DataTable(id="sharing-layers", cursor_type="row")
         with Vertical(id="sharing-contents-pane", classes="pane"):
             yield DataTable(id="sharing-contents", cursor_type="row")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.title = "layerscope"

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from ...filesystem import pack
@@ -22,6 +22,7 @@ from ...tree import Row
 from ...waste import Waste, WasteItem, waste
 from .. import labels
 from ..outline import OutlineNode, open_while_small
+from ..widgets.keybar import KeyBar
 from ..widgets.outline import OutlineView
 from .insight import InsightScreen
 
@@ -142,7 +143,7 @@ class WasteScreen(InsightScreen):
             with Vertical(id="waste-tree-pane", classes="pane"):
                 yield WasteTree(self.image, id="waste-tree")
                 yield Static(id="waste-entry", classes="entry-line")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def tree(self) -> WasteTree:
