@@ -471,7 +471,7 @@ class MainScreen(Screen):
         load = self.loads[loc]
         load.state = DONE
         load.done = load.total
-        self.layer_list.refresh_layers()
+        self.layer_list.layer_read(loc)
         self._overall(message.overall_done, message.overall_total)
         if self._is_current(loc):
             self._show_layer_details()

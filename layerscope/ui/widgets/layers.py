@@ -80,6 +80,7 @@ class LayerList(ComponentStyles, OptionList):
         self.loads: dict[object, LayerLoad] = {}
         self.analysed = False
         self.columns = Columns(1, (1, 1, 1, 1, 1))
+        self.largest = 0  # the size of the largest layer read: the bars' scale
 
     # -- content ---------------------------------------------------------------------------------
     def show(
@@ -94,6 +95,7 @@ class LayerList(ComponentStyles, OptionList):
         self.loads = loads
         self.analysed = analysed
         self._measure()
+        self.largest = self._largest()
         options: list[Option] = []
         for kind, item in _rows(image):
             if kind == "layer":
@@ -112,11 +114,22 @@ class LayerList(ComponentStyles, OptionList):
             self.analysed = analysed
         before = self.columns
         self._measure()
+        self.largest = self._largest()
         if before != self.columns:
             self.show(self.image, self.loads, self.analysed, self.position)
             return
         for layer in self.image.layers:
             self.replace_option_prompt(f"layer-{layer.position}", self._layer_prompt(layer))
+
+    def layer_read(self, location: object) -> None:
+        """A layer blob was read: redraw its rows, or every row when it changes the bars'
+        scale (a redraw of every row for each of a hundred layers read was slow)."""
+        if self.image is None:
+            return
+        if self._largest() != self.largest:
+            self.refresh_layers()
+        else:
+            self.refresh_layer(location)
 
     def refresh_layer(self, location: object) -> None:
         """Redraw the rows of the layers stored in one blob."""
@@ -175,7 +188,7 @@ class LayerList(ComponentStyles, OptionList):
         if layer.loaded:
             text.append(f"{labels.size(layer.size):>8} ", style("layer-list--size"))
             text.append(
-                labels.bar(layer.size, self._largest(), BAR_WIDTH), style("layer-list--bar")
+                labels.bar(layer.size, self.largest, BAR_WIDTH), style("layer-list--bar")
             )
         elif load is not None and load.state == FAILED:
             text.append(f"{'failed':>8} ", style("layer-list--failed"))
