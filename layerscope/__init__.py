@@ -6,11 +6,11 @@ img = archive.images[0]
 img.layers[2].changes, img.hidden, img.reclaimable_bytes
 """
 
+__version__ = "0.1.0"  # before the imports: modules below read it (figurecache, report)
+
 from .archive import Archive, discover, open
 from .errors import LayerscopeError
 from .image import Changes, Hidden, Image, Layer
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Archive",

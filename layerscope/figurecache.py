@@ -2,8 +2,8 @@
 nothing again.
 
 The key is made of the keys of the image's layers, in order (each names a layer's content: its
-diff_id, digest and size, see `cache.layer_key`), and the symlink-hop limit, the only other input
-of the analysis: the same layers always give the same figures. Two kinds of entry:
+diff_id, digest and size, see `cache.layer_key`), the symlink-hop limit, the only other input of
+the analysis, and layerscope's version: the same layers always give the same figures. Two kinds of entry:
 
 - `fig`: what the report and the panes show (each layer's size and changes, the final size and
   files, the duplicates, the hidden entries, dive's figures): a few kilobytes to megabytes, enough
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import TYPE_CHECKING
 
+from . import __version__
 from .cache import FORMAT, LayerCache
 from .dive_compat import DiveFigures, InefficientPath
 from .filesystem import IMPLIED, Analysis
@@ -33,7 +34,9 @@ LAYER_FIGURES = ("size", "changes")  # a Layer's
 
 
 def image_key(layer_keys: Sequence[str], max_symlink_hops: int) -> str:
-    text = f"{FORMAT}|{max_symlink_hops}|{','.join(layer_keys)}"
+    """The key of an image's entries: its layers' keys, the symlink-hop limit, and the version
+    of layerscope (a new version may compute a figure otherwise)."""
+    text = f"{FORMAT}|{__version__}|{max_symlink_hops}|{','.join(layer_keys)}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
