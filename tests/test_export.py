@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -18,7 +23,12 @@ from builder import (
     Symlink,
     Whiteout,
     docker_archive,
+    oci_dir,
     open_image,
+    padded,
+    pax_member,
+    raw_tar,
+    tar_header,
 )
 
 from layerscope.export import ExportError, export
@@ -95,9 +105,13 @@ def test_a_symlink_already_in_the_destination_is_not_followed(tmp_path):
     dest = tmp_path / "out"
     dest.mkdir()
     os.symlink(outside, dest / "etc")
-    with pytest.raises(ExportError, match="not a plain directory"):
-        export(img, "etc", 0, str(dest))
+    r = export(img, "etc", 0, str(dest))
     assert tree(outside) == []
+    assert r.written == []
+    assert r.skipped == [
+        ("etc/", "etc in the destination is not a plain directory"),
+        ("etc/p", "etc in the destination is not a plain directory"),
+    ]
 
 
 def test_export_from_the_command_line(tmp_path):
@@ -112,3 +126,202 @@ def test_export_from_the_command_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr == "layerscope: a/b is not in the image as of layer 1\n"
     assert tree(dest) == ["b"]
+
+
+# -- hard links -------------------------------------------------------------------------------
+
+
+def inodes(root) -> dict[tuple[int, int], list[str]]:
+    """Every regular file under root, grouped by inode."""
+    out: dict[tuple[int, int], list[str]] = {}
+    for name in tree(root):
+        st = os.lstat(os.path.join(root, name))
+        if stat.S_ISREG(st.st_mode):
+            out.setdefault((st.st_dev, st.st_ino), []).append(name)
+    return out
+
+
+def test_a_thousand_hardlinks_are_written_once_and_linked(tmp_path):
+    data = os.urandom(64 << 10)
+    links = [Hardlink(f"l/{i:04}", "big") for i in range(1000)]
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(
+        File("big", data, mode=0o755), Dir("l"), *links,
+    )])]))  # fmt: skip
+    dest = tmp_path / "out"
+    r = export(img, "", 0, str(dest))
+    groups = inodes(dest)
+    assert len(groups) == 1  # one inode for the 1,001 names
+    (names,) = groups.values()
+    assert len(names) == 1001
+    st = os.stat(dest / "big")
+    assert st.st_nlink == 1001 and st.st_mode & 0o777 == 0o755
+    assert st.st_blocks * 512 < 2 * len(data)  # the content is on disk once, not 1,001 times
+    assert (dest / "l/0999").read_bytes() == data
+    assert len(r.written) == 1 + 1 + 1000 and len(r.linked) == 1000
+    assert r.linked[0] == ("l/0000", "big") and not r.skipped
+    # written again over itself: still one inode, nothing left behind
+    r = export(img, "", 0, str(dest), overwrite=True)
+    assert len(inodes(dest)) == 1 and os.stat(dest / "l/0500").st_nlink == 1001
+    assert not [n for n in tree(dest) if ".layerscope-tmp-" in n]
+
+
+def test_hardlinks_to_a_file_outside_the_exported_directory_share_one_copy(tmp_path):
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([
+        Layer(File("bin/git", b"git", mode=0o755), File("old", b"one"), Hardlink("keep", "old"),
+              *[Hardlink(f"libexec/git-{c}", "bin/git") for c in "abc"]),
+        Layer(File("old", b"two")),  # `keep` still holds the first content, as in a container
+    ])]))  # fmt: skip
+    dest = tmp_path / "out"
+    r = export(img, "libexec", 1, str(dest))
+    assert tree(dest) == ["libexec", "libexec/git-a", "libexec/git-b", "libexec/git-c"]
+    assert os.stat(dest / "libexec/git-c").st_nlink == 3
+    assert (dest / "libexec/git-b").read_bytes() == b"git"
+    assert r.linked == [("libexec/git-b", "libexec/git-a"), ("libexec/git-c", "libexec/git-a")]
+    # a single hard link exported on its own is its content
+    export(img, "keep", 1, str(dest))
+    assert (dest / "keep").read_bytes() == b"one" and os.stat(dest / "keep").st_nlink == 1
+
+
+def test_a_hardlink_to_no_regular_file_is_skipped_not_written_empty(tmp_path):
+    (tmp_path / "outside").write_bytes(b"not the image's")
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(
+        File("f", b"file"), Symlink("s", "f"), Dir("d"),
+        Hardlink("to-missing", "nope"), Hardlink("to-symlink", "s"), Hardlink("to-dir", "d"),
+        Hardlink("to-outside", "../outside"), Hardlink("z", "f"),
+    )])]))  # fmt: skip
+    dest = tmp_path / "out"
+    r = export(img, "", 0, str(dest))
+    assert tree(dest) == ["d", "f", "s", "z"]  # no empty file for any of the four
+    assert os.stat(dest / "z").st_nlink == 2 and (dest / "z").read_bytes() == b"file"
+    assert sorted(r.skipped) == [
+        ("to-dir", "a hard link to d, a dir: only regular files are linked"),
+        ("to-missing", "a hard link to nope, which is not a file in the image"),
+        ("to-outside", "a hard link to outside, which is not a file in the image"),
+        ("to-symlink", "a hard link to s, a symlink: only regular files are linked"),
+    ]
+    assert not set(r.written) & {"to-dir", "to-missing", "to-outside", "to-symlink"}
+    assert (tmp_path / "outside").stat().st_nlink == 1
+
+
+# -- names the destination cannot hold ----------------------------------------------------------
+
+
+def test_a_bad_name_is_skipped_and_the_rest_written(tmp_path):
+    long = "x" * 256
+    tar = raw_tar(
+        *member(b"a", b"first"),
+        pax_member({"path": f"d/{long}/child"}), *member(b"placeholder1", b"deep"),
+        pax_member({"path": long}), *member(b"placeholder2", b"long"),
+        pax_member({"path": "n\0ul"}), *member(b"placeholder3", b"nul"),
+        *member(b"z", b"last"),
+    )  # fmt: skip
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(tar=tar)])]))
+    dest = tmp_path / "out"
+    r = export(img, "", 0, str(dest))
+    assert tree(dest) == ["a", "d", "z"]  # d: made on the way to d/xxx…
+    assert (dest / "z").read_bytes() == b"last"
+    assert r.written == ["a", "z"]
+    why = dict(r.skipped)
+    assert why == {
+        long: "the destination refuses its name: File name too long",
+        f"d/{long}/child": "the destination refuses its name: File name too long",
+        "n\0ul": "its name has a NUL byte",
+    }
+
+
+def member(name: bytes, data: bytes) -> tuple[bytes, bytes]:
+    return tar_header(name, size=len(data)), padded(data)
+
+
+# -- never a partial file -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def small_tmpfs(path):
+    """A 64 KiB tmpfs at `path` (root only), unmounted on leaving; None where it cannot be."""
+    path.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and shutil.which("mount") is not None
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        yield path if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def full_disk_export(archive, dest, limit: int | None) -> subprocess.CompletedProcess:
+    """Export everything from the command line, the files it writes limited to `limit` bytes."""
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    cmd = [sys.executable, "-m", "layerscope", str(archive), "--no-cache", "--export", "data"]
+    return subprocess.run(
+        [*cmd, "--to", str(dest)], capture_output=True, text=True,
+        preexec_fn=limited if limit else None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("full", ["tmpfs", "file-size-limit"])
+def test_a_full_disk_leaves_no_partial_file_and_a_rerun_writes_it(tmp_path, full):
+    big = os.urandom(200 << 10)
+    archive = docker_archive(tmp_path / "a.tar", [Img([Layer(
+        File("data/a", b"small"), File("data/big", big), File("data/c", b"after"),
+    )])])  # fmt: skip
+    with small_tmpfs(tmp_path / "mnt") as mnt:
+        if full == "tmpfs":
+            if mnt is None:
+                assert os.environ.get("CI") != "true", "cannot mount a tmpfs"
+                pytest.skip("cannot mount a tmpfs (not root)")
+            dest, limit = mnt / "out", None
+        else:
+            dest, limit = tmp_path / "out", 100 << 10
+        out = full_disk_export(archive, dest, limit)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith("layerscope: data/big: ")  # the error names the file
+        assert "export stopped; 2 entries written before it" in out.stderr
+        assert tree(dest) == ["data", "data/a"]  # no truncated data/big, no temporary file
+        if mnt is not None and full == "tmpfs":
+            subprocess.run(["mount", "-o", "remount,size=1m", str(mnt)], check=True)
+        out = full_disk_export(archive, dest, None)
+        assert out.returncode == 0, out.stderr
+        assert (dest / "data/big").read_bytes() == big
+        assert tree(dest) == ["data", "data/a", "data/big", "data/c"]
+
+
+def test_a_read_error_leaves_no_partial_file(tmp_path):
+    content = os.urandom(100 << 10)
+    layout = oci_dir(tmp_path / "layout", [Img([Layer(File("f", content), File("g", b"g"))])],
+                     compression=None)  # fmt: skip
+    img = open_image(layout)
+    blob = max((layout / "blobs/sha256").iterdir(), key=lambda p: p.stat().st_size)
+    os.truncate(blob, 50 << 10)  # the layer now ends in the middle of f
+    dest = tmp_path / "out"
+    with pytest.raises(ExportError, match=r"^f: cannot read it from the archive: ") as e:
+        export(img, "f", 0, str(dest))
+    assert "export stopped" in str(e.value) and e.value.result is not None
+    assert tree(dest) == []
+
+
+# -- modes -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("umask", "want"), [(0o022, (0o644, 0o755)), (0o077, (0o600, 0o700))])
+def test_modes_are_written_with_the_users_umask(tmp_path, umask, want):
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(
+        File("rw", b"", mode=0o666), File("rwx", b"", mode=0o6777),
+    )])]))  # fmt: skip
+    dest = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        export(img, "", 0, str(dest))
+    finally:
+        os.umask(old)
+    assert (os.stat(dest / "rw").st_mode & 0o7777, os.stat(dest / "rwx").st_mode & 0o7777) == want
