@@ -1,49 +1,137 @@
 """Web mode: `layerscope ARCHIVE --serve` serves the app to a browser through textual-serve.
-Each browser tab that connects runs `python -m layerscope` with the same arguments in a process
-of its own, its screen streamed over a websocket. Only localhost listens."""
+Each browser tab that connects runs the command line with the same arguments (less the server's
+own) in a process of its own, its screen streamed over a websocket.
+
+Only 127.0.0.1 listens, and only the user who started the server gets in: the URL it prints
+carries a secret token every request must present, Host and Origin are checked, and at most
+`--max-sessions` app processes run at once (see `layerscope.ui.webserver`).
+
+A session's process is `python -m layerscope.ui.serve SERVER_PID ARGS...` (`run_session`), the
+server's own child: it ends when the server does, even a SIGKILLed one (Linux's
+PR_SET_PDEATHSIG; elsewhere a thread watches the parent)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shlex
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from ..errors import LayerscopeError
 
 DEFAULT_PORT = 8000
-HOST = "localhost"
+DEFAULT_MAX_SESSIONS = 4
+# The options of the server itself, and whether each takes a value: the sessions get neither.
+SERVE_OPTIONS = {"--serve": False, "--port": True, "--max-sessions": True}
+PR_SET_PDEATHSIG = 1  # prctl(2)
+WATCH_INTERVAL = 0.5  # seconds between two looks at the server, where prctl is missing
 
 
 def app_command(args: Sequence[str]) -> str:
-    """The shell command each browser session runs: this Python, this package, `args`."""
-    return shlex.join([sys.executable, "-m", "layerscope", *args])
+    """The shell command each browser session runs: this Python, `run_session` for this server
+    process, `args`. The shell execs it: the app is the server's child, and its only process."""
+    command = shlex.join([sys.executable, "-m", "layerscope.ui.serve", str(os.getpid()), *args])
+    return f"exec {command}" if os.name == "posix" else command
+
+
+def _serve_option(arg: str) -> str | None:
+    """The server option `arg` names, written whole, abbreviated (as argparse allows) or as
+    `--opt=value`; None if it names none. (A prefix that argparse found ambiguous never gets
+    here: the command line was parsed before.)"""
+    name = arg.partition("=")[0]
+    if len(name) < 3 or not name.startswith("--"):
+        return None
+    return next((opt for opt in SERVE_OPTIONS if opt.startswith(name)), None)
 
 
 def without_serve_options(argv: Sequence[str]) -> list[str]:
-    """The command line given, less `--serve` and `--port N` (what each session runs)."""
+    """The command line given, less `--serve`, `--port N` and `--max-sessions N`, abbreviated or
+    not (what each session runs: a session that served again would start servers without end)."""
     out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == "--serve" or arg.startswith("--port="):
-            continue
-        if arg == "--port":
-            skip = True
-            continue
-        out.append(arg)
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            out.append(arg)
+            out.extend(args)
+            break
+        option = _serve_option(arg)
+        if option is None:
+            out.append(arg)
+        elif SERVE_OPTIONS[option] and "=" not in arg:
+            next(args, None)
     return out
 
 
-def serve(args: Sequence[str], *, port: int = DEFAULT_PORT, host: str = HOST) -> int:
-    """Serve the app run with `args` until interrupted; returns the exit status."""
+def serve(
+    args: Sequence[str],
+    *,
+    port: int = DEFAULT_PORT,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+) -> int:
+    """Serve the app run with `args` on 127.0.0.1:`port` (0: any free port) until interrupted,
+    at most `max_sessions` sessions at once; returns the exit status."""
+    if max_sessions < 1:
+        raise LayerscopeError("--max-sessions must be 1 or more")
+    if not 0 <= port <= 65535:
+        raise LayerscopeError("--port must be between 0 and 65535")
     try:
-        from textual_serve.server import Server
+        from .webserver import GuardedServer, listen
     except ImportError:
         raise LayerscopeError(
             "--serve needs textual-serve: pip install 'layerscope[web]'"
         ) from None
-    server = Server(app_command(args), host=host, port=port, title="layerscope")
-    server.serve()
+    try:
+        sock = listen(port)
+    except OSError as e:
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise LayerscopeError(f"cannot listen on 127.0.0.1:{port}: {why}") from None
+    GuardedServer(app_command(args), sock=sock, max_sessions=max_sessions).serve()
     return 0
+
+
+def run_session(argv: Sequence[str]) -> int:
+    """A browser session's app: `argv` is the server's process id, then the arguments of the
+    command line to run. It ends (SIGTERM, which ends it as Ctrl-C does) when the server is gone."""
+    server = int(argv[0])
+    end_with(server)
+    from ..cli import main
+
+    return main(list(argv[1:]))
+
+
+def end_with(parent: int) -> None:
+    """Have this process sent SIGTERM when `parent`, its parent, ends; exit now if it has."""
+    if not _parent_death_signal():
+        _watch_parent(parent)
+    if os.getppid() != parent:  # it ended before the request: nobody would send the signal
+        raise SystemExit(1)
+
+
+def _parent_death_signal() -> bool:
+    """Ask the kernel for SIGTERM when the parent process ends; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    """Send this process SIGTERM once its parent is gone (a thread looks every WATCH_INTERVAL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="layerscope-server-watch", daemon=True).start()
+
+
+if __name__ == "__main__":  # a session; not when a worker process's server imports this module
+    sys.exit(run_session(sys.argv[1:]))
