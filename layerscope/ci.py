@@ -11,6 +11,7 @@ from typing import TextIO
 from .ci_rules import DIVE_DEFAULT_RULES, ImageFigures, Rules, evaluate, parse_rule, read_dive_ci
 from .errors import LayerscopeError
 from .image import Image
+from .text import visible
 
 _FLAGS = (
     "lowest_efficiency",
@@ -48,9 +49,9 @@ def run_ci(args: argparse.Namespace, images: Sequence[Image], out: TextIO) -> in
     for img in images:
         figures = ImageFigures.from_dive(img.dive, img.reclaimable_bytes, img.size)
         verdict = evaluate(figures, rules)
-        out.write(f"{img.name} ({img.platform}, {len(img.layers)} layers)\n")
+        out.write(f"{visible(img.name)} ({visible(img.platform)}, {len(img.layers)} layers)\n")
         for r in verdict.rules:
-            out.write(f"  {r.status:4}  {r.name}: {r.message}\n")
+            out.write(f"  {r.status:4}  {r.name}: {visible(r.message)}\n")
         if not verdict.passed:
             failed += 1
     n = len(images)

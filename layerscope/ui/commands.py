@@ -1,12 +1,20 @@
-"""The command palette (ctrl+p): every action of the app, each image and layer, and "go to path"."""
+"""The command palette (ctrl+p): every action of the app, each image and layer, and "go to path".
+
+Image names and paths come from the image: a hit is shown as `Content` built from their visible
+form (`layerscope.text.visible`), never from a `str` the palette would parse as markup (Textual's
+`Matcher.highlight` and a `str` prompt both parse it: `[@click=...]` in a path would become an
+action).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
 
+from ..text import visible
 from ..tree import FILTER_KINDS
 from .screens.main import MainScreen
 
@@ -61,7 +69,7 @@ class LayerscopeCommands(Provider):
             for img in main.archive.images:
                 commands.append(
                     (
-                        f"Show image {img.number}: {img.name}",
+                        visible(f"Show image {img.number}: {img.name}"),
                         "image",
                         partial(main.switch_image, img),
                     )
@@ -75,23 +83,36 @@ class LayerscopeCommands(Provider):
             help="every path of the file tree on screen",
         )
         for name, key, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=f"key: {key}")
+            yield DiscoveryHit(Content(name), callback, text=name, help=f"key: {key}")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, key, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=f"key: {key}")
+                yield Hit(score, highlight(matcher, name), callback, text=name, help=f"key: {key}")
         main = self._main()
         if main is None:
             return
         for path in main.find_paths(query, MAX_PATH_HITS):
-            name = f"Go to /{path}"
+            name = visible(f"Go to /{path}")
             yield Hit(
                 0.5 + 0.5 * len(query.strip("/ ")) / max(len(path), 1),
-                matcher.highlight(name),
+                highlight(matcher, name),
                 partial(main.go_to_path, path),
                 text=name,
                 help="go to path",
             )
+
+
+def highlight(matcher: Matcher, name: str) -> Content:
+    """`name` (visible text, possibly from the image) as plain Content, the characters the query
+    matched highlighted: what `Matcher.highlight` does, but without parsing `name` as markup."""
+    content = Content(name)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, name)
+    if not score:
+        return content
+    for offset in offsets:
+        if not name[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content

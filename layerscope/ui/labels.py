@@ -1,9 +1,16 @@
-"""How values read on screen: sizes, bars, commands, percentages (plain strings, no Textual)."""
+"""How values read on screen: sizes, bars, commands, percentages (plain strings, no Textual).
+
+A command comes from an image: `command()` returns it visible (`layerscope.text.visible`), its
+control, escape and bidi characters shown as escapes. It is still text, not markup: it goes into
+a widget as a `rich.text.Text` (or through `ui.untrusted`), never as a `str` Textual would parse.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+
+from ..text import visible
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -66,7 +73,8 @@ _BUILDKIT = re.compile(r"^(RUN|COPY|ADD|ENV|LABEL|WORKDIR|USER|CMD|ENTRYPOINT)\s
 
 def command(created_by: str | None) -> str:
     """A history command as a Dockerfile line: `#(nop)` steps lose their shell prefix,
-    `/bin/sh -c X` reads `RUN X`, whitespace runs collapse to one space."""
+    `/bin/sh -c X` reads `RUN X`, whitespace runs collapse to one space; every other control
+    or bidi character is shown as an escape (`\\x1b`)."""
     if not created_by:
         return ""
     text = created_by.strip()
@@ -76,7 +84,7 @@ def command(created_by: str | None) -> str:
         text = _NOP.sub("", text)
     elif _SHELL.match(text):
         text = "RUN " + _SHELL.sub("", text)
-    return " ".join(text.split())
+    return visible(" ".join(text.split()))
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

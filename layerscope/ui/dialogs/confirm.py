@@ -1,4 +1,5 @@
-"""A yes/no question."""
+"""A yes/no question. A question given as a `str` is shown as text (`ui.untrusted.text`), never
+parsed as markup: it may name things from an image."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from .. import untrusted
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -29,8 +32,10 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = self.title_text
-            yield Static(self.question, classes="dialog-text")
+            box.border_title = untrusted.text(self.title_text)
+            question = self.question
+            text = question if isinstance(question, Text) else untrusted.text(question)
+            yield Static(text, classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.yes, variant="warning", id="confirm-yes")
                 yield Button(self.no, id="confirm-no")

@@ -1,6 +1,10 @@
 """Export: write the selected file, or a directory as of the selected layer, to a destination
 the user confirms. Existing files are kept unless the user says to overwrite them. (The writing
-itself — never outside the destination, whatever the archive's names — is layerscope.export.)"""
+itself — never outside the destination, whatever the archive's names — is layerscope.export.)
+
+The path, the image's name, the names of existing files and error messages (which can name
+members) are shown as `rich.text.Text` of their `visible()` form, and the final notification
+goes through `untrusted.notify`: none is parsed as markup or reaches the terminal raw."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from textual.worker import Worker, WorkerState
 
 from ...export import ExportResult, export
 from ...image import Image
-from .. import labels
+from ...text import visible
+from .. import labels, untrusted
 from .confirm import ConfirmDialog
 
 SHOW_NAMES = 5  # existing files named in the question
@@ -61,8 +66,8 @@ class ExportDialog(ModalScreen[ExportResult | None]):
 
     def _what(self) -> Text:
         text = Text()
-        text.append(f"/{self.path}", "bold")
-        text.append(f" as of layer {self.as_of} of {self.image.name}.")
+        text.append(f"/{visible(self.path)}", "bold")
+        text.append(f" as of layer {self.as_of} of {visible(self.image.name)}.")
         text.append("\nA directory is written with everything under it; existing files are kept")
         text.append(" unless you agree to overwrite them.")
         return text
@@ -91,7 +96,7 @@ class ExportDialog(ModalScreen[ExportResult | None]):
 
     def _status(self, message: str, error: bool = False) -> None:
         self.query_one("#export-status", Static).update(
-            Text(message, style="bold red" if error else "italic")
+            untrusted.text(message, style="bold red" if error else "italic")
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export",
@@ -104,13 +109,13 @@ class ExportDialog(ModalScreen[ExportResult | None]):
         result = message.result
         if result.existing and not message.overwrite:
             self.result = result
-            names = ", ".join(result.existing[:SHOW_NAMES])
+            names = ", ".join(visible(name) for name in result.existing[:SHOW_NAMES])
             more = len(result.existing) - SHOW_NAMES
             if more > 0:
                 names += f" and {more:,} more"
             question = Text()
             question.append(labels.plural(len(result.existing), "file") + " already exist")
-            question.append(f" in {message.dest}: ")
+            question.append(f" in {visible(message.dest)}: ")
             question.append(names, "bold")
             question.append(".\nOverwrite them with the image's version?")
             if result.written:
@@ -133,10 +138,13 @@ class ExportDialog(ModalScreen[ExportResult | None]):
     def _finish(self, dest: str, result: ExportResult, kept: bool) -> None:
         parts = [f"wrote {labels.plural(len(result.written), 'entry', 'entries')} to {dest}"]
         if result.skipped:
-            parts.append(f"skipped {len(result.skipped):,} (devices, fifos…)")
+            parts.append(
+                f"skipped {len(result.skipped):,} (devices, fifos, broken links, bad names…)"
+            )
         if kept and result.existing:
             parts.append(f"kept {labels.plural(len(result.existing), 'existing file')}")
-        self.app.notify("; ".join(parts).capitalize() + ".", title="Export")
+        message = "; ".join(parts)  # capitalize() would lower the destination's letters
+        untrusted.notify(self.app, message[0].upper() + message[1:] + ".", title="Export")
         self.dismiss(result)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

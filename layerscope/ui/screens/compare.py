@@ -1,5 +1,9 @@
 """Compare two images: their final filesystems as one tree of differences — added, removed,
-changed, with sizes — and a summary. Enter on an entry shows it in the file tree."""
+changed, with sizes — and a summary. Enter on an entry shows it in the file tree.
+
+Paths and image names come from the archive: shown visibly, as text, never as markup (the
+pickers' prompts are `rich.text.Text`; see `screens.insight`); the tree's rows are made visible
+where they are drawn."""
 
 from __future__ import annotations
 
@@ -17,12 +21,13 @@ from textual.worker import get_current_worker
 
 from ...compare import Comparison, PathChange, compare
 from ...image import Image
+from ...text import visible
 from ...tree import Row
-from .. import labels
+from .. import labels, untrusted
 from ..outline import OutlineNode, open_while_small
 from ..widgets.keybar import KeyBar
 from ..widgets.outline import OutlineView
-from .insight import InsightScreen
+from .insight import InsightScreen, failure
 
 OPEN_ROWS = 400  # levels of the tree open at first while the rows shown stay under this
 MARKS = {"added": "+", "removed": "-", "changed": "~", None: " "}
@@ -169,7 +174,7 @@ class CompareScreen(InsightScreen):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◧")
-        options = [(f"{img.number}: {img.name}", img.number) for img in self.images]
+        options = [(untrusted.text(f"{img.number}: {img.name}"), img.number) for img in self.images]
         with Horizontal(id="compare-pick"):
             yield Label("A", classes="pick-label")
             yield Select(options, value=self.a.number, allow_blank=False, id="compare-a")
@@ -192,19 +197,24 @@ class CompareScreen(InsightScreen):
         if self.main.loading_done:
             self.refresh_comparison()
         else:
-            self.sub_title = f"compare {self.a.name} → {self.b.name}"
+            self.sub_title = self._pair()
             self.tree.show_message("Reading the layers of both images…")
             self.main.when_loaded(self.refresh_comparison)
 
+    def _pair(self) -> str:
+        """`compare A → B`, the names visible."""
+        return f"compare {visible(self.a.name)} → {visible(self.b.name)}"
+
     def refresh_comparison(self) -> None:
-        self.sub_title = f"compare {self.a.name} → {self.b.name}"
+        """Compare the images picked now (in a worker), or say why not."""
+        self.sub_title = self._pair()
         self.comparison = self.root = None
         if self.a is self.b:
             self.query_one("#compare-summary", Static).update("")
             self.tree.show_message("Pick two different images.")
             return
         self.query_one("#compare-summary", Static).update("Comparing…")
-        self.tree.show_message(f"Comparing {self.a.name} with {self.b.name}…")
+        self.tree.show_message(f"Comparing {visible(self.a.name)} with {visible(self.b.name)}…")
         self.compute(self.a, self.b)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare",
@@ -216,7 +226,7 @@ class CompareScreen(InsightScreen):
             self.post_message(ComparisonReady(comparison, root))
 
     def show_failure(self, error: BaseException) -> None:
-        self.tree.show_message(f"The images could not be compared: {error}")
+        self.tree.show_message(failure("The images could not be compared", error))
 
     def on_comparison_ready(self, message: ComparisonReady) -> None:
         c = message.comparison
@@ -265,12 +275,12 @@ class CompareScreen(InsightScreen):
         node = event.node
         if node is not None:
             diff: Difference = node.data
-            text.append("/" + diff.path + "  ", "bold")
+            text.append(visible("/" + diff.path) + "  ", "bold")
             if diff.change is not None:
                 text.append(_note(diff.change) + "  ")
             if not node.is_branch:
                 where = self.a if diff.change and diff.change.kind == "removed" else self.b
-                text.append(f"(enter: show it in {where.name})")
+                text.append(f"(enter: show it in {visible(where.name)})")
         self.query_one("#compare-entry", Static).update(text)
 
     @on(OutlineView.Chosen, "#compare-tree")

@@ -1,6 +1,9 @@
 """Path history: every layer that touched one path — added, modified, metadata changed,
 rewritten, removed — with size, mode, owner and content digest at each step. Enter goes to the
-path in the file tree at that layer."""
+path in the file tree at that layer.
+
+The path, the image's name, commands and digests come from the archive: shown visibly, as text,
+never as markup (see `screens.insight`)."""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from textual.worker import get_current_worker
 
 from ...image import Image
 from ...pathhistory import PathStep, path_history
-from .. import labels
+from ...text import visible
+from .. import labels, untrusted
 from ..widgets.keybar import KeyBar
-from .insight import KIND_COLOURS, InsightScreen
+from .insight import KIND_COLOURS, InsightScreen, failure
 
 
 class HistoryReady(Message):
@@ -55,9 +59,10 @@ class HistoryScreen(InsightScreen):
 
     def on_mount(self) -> None:
         self.title = "layerscope"
-        self.sub_title = f"{self.image.name}  ·  history of /{self.path}"
-        self.query_one("#history-pane").border_title = f"Every layer that touched /{self.path}"
-        self.query_one("#history-summary", Static).update(f"Reading the history of /{self.path}…")
+        path = visible(self.path)
+        self.sub_title = f"{visible(self.image.name)}  ·  history of /{path}"
+        self.query_one("#history-pane").border_title = Text(f"Every layer that touched /{path}")
+        self.query_one("#history-summary", Static).update(Text(f"Reading the history of /{path}…"))
         self.table.focus()
         self.compute()
 
@@ -69,7 +74,9 @@ class HistoryScreen(InsightScreen):
             self.post_message(HistoryReady(steps))
 
     def show_failure(self, error: BaseException) -> None:
-        self.query_one("#history-summary", Static).update(f"The history could not be read: {error}")
+        self.query_one("#history-summary", Static).update(
+            Text(failure("The history could not be read", error))
+        )
 
     def on_history_ready(self, message: HistoryReady) -> None:
         self.steps = message.steps
@@ -95,14 +102,16 @@ class HistoryScreen(InsightScreen):
                 Text(labels.size(step.size) if step.type == "file" else "—", justify="right"),
                 labels.mode(step.mode, step.type),
                 "—" if step.uid is None else f"{step.uid}:{step.gid}",
-                labels.short_digest(step.digest),
-                step.detail or labels.command(self.image.layers[step.layer].created_by),
+                untrusted.text(labels.short_digest(step.digest)),
+                untrusted.text(
+                    step.detail or labels.command(self.image.layers[step.layer].created_by)
+                ),
                 key=str(n),
             )
 
     def _summary(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"/{self.path}  ", "bold")
+        text.append(f"/{visible(self.path)}  ", "bold")
         if not self.steps:
             text.append(
                 "no layer stores an entry at this path (a directory implied by what lies under it)"
@@ -123,7 +132,7 @@ class HistoryScreen(InsightScreen):
             step = self.steps[int(event.row_key.value)]
             text.append(f"layer {step.layer}: {step.action}  ", "bold")
             if step.digest:
-                text.append(step.digest + "  ")
+                text.append(visible(step.digest) + "  ")
             if step.type == "file":
                 text.append(labels.exact(step.size) + "  ")
             text.append("(enter: show it in the file tree)")

@@ -1,5 +1,14 @@
 """What every insight view (waste, history, sharing, compare, preview) shares: a way back to the
-main screen, a jump into its file tree, and one place where a failed worker becomes a message."""
+main screen, a jump into its file tree, and one place where a failed worker becomes a message.
+
+The views show text from an image (names, paths, link targets, tags, platforms, history commands,
+file contents, error messages naming members). None of it reaches a widget as a `str` Textual
+would parse as markup, and none of it raw: it goes through `layerscope.text.visible` (control,
+escape and bidi characters shown as escapes) and, where a widget parses a `str` (`Static`,
+`DataTable` cells, border titles, `Select` prompts, notifications), as a `rich.text.Text` from
+`ui.untrusted`. Rows of the outline views are made visible where every row is drawn
+(`widgets.cursor_view`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,9 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
+
+from ...text import one_line
+from .. import untrusted
 
 if TYPE_CHECKING:
     from ...image import Image
@@ -26,13 +38,20 @@ KIND_COLOURS = {
 
 
 def notify_failure(screen: Screen, worker: Worker) -> None:
-    """Say that a worker failed and why (the main screen's workers too, in the same words)."""
-    screen.notify(
-        f"{type(worker.error).__name__}: {worker.error}",
+    """Say that a worker failed and why (the main screen's workers too, in the same words). The
+    error's message can name archive members: it is shown as text, visibly, on one line."""
+    untrusted.notify(
+        screen,
+        one_line(f"{type(worker.error).__name__}: {worker.error}"),
         title=f"{worker.description or worker.name} failed",
         severity="error",
         timeout=15,
     )
+
+
+def failure(what: str, error: BaseException) -> str:
+    """`what: error` as one visible line (an error's message can name archive members)."""
+    return one_line(f"{what}: {error}")
 
 
 class InsightScreen(Screen):

@@ -2,6 +2,10 @@
 
 It owns the work: a loader thread reads the layers (the image on screen first) and a tree thread
 builds each view of the file tree, so the screen answers keys while both run.
+
+Names, paths, link targets and error messages come from the image: they reach the screen only as
+`rich.text.Text` built from `layerscope.text.visible` (`untrusted.text`), in notifications only
+through `untrusted.notify` (no markup), so none is parsed as markup or reaches the terminal raw.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...archive import Archive
 from ...filesystem import SHIFT
 from ...image import Image
+from ...text import visible
 from ...tree import (
     AUTO_EXPAND_NODES,
     FILTER_KINDS,
@@ -40,7 +45,7 @@ from ...tree import (
     build_view,
     expanded_nodes,
 )
-from .. import labels, loading
+from .. import labels, loading, untrusted
 from ..loading import DONE, FAILED, READING, LayerLoad
 from ..widgets.details import ImageDetails, LayerDetails
 from ..widgets.file_tree import FileTree
@@ -208,7 +213,7 @@ class MainScreen(Screen):
         self.layer_index = min(layer, max(len(image.layers) - 1, 0))
         count = len(self.archive.images)
         self.title = "layerscope"
-        self.sub_title = image.name + (
+        self.sub_title = visible(image.name) + (
             f"  ·  image {image.number + 1} of {count}" if count > 1 else ""
         )
         self.layer_list.show(image, self.loads, self.is_analysed(image), self.layer_index)
@@ -411,7 +416,7 @@ class MainScreen(Screen):
             if self.file_tree.go_to(path):
                 self.file_tree.focus()
             else:
-                self.notify(f"/{path} is not in this view", severity="warning")
+                untrusted.notify(self, f"/{path} is not in this view", severity="warning")
 
     def _update_tree_title(self) -> None:
         pane = self.query_one("#tree-pane")
@@ -422,7 +427,7 @@ class MainScreen(Screen):
         parts = [f"sort: {self.sort}"]
         if self.filter.pattern:
             parts.append(f"filter: {self.filter.search.strip()}")
-        pane.border_subtitle = "  ·  ".join(parts)
+        pane.border_subtitle = untrusted.text("  ·  ".join(parts))  # typed text: not markup
 
     def _update_legend(self) -> None:
         self.query_one("#legend", Static).update(self.file_tree.legend(), layout=False)
@@ -483,7 +488,8 @@ class MainScreen(Screen):
         load.state = FAILED
         load.error = message.error
         self.layer_list.refresh_layer(loc)
-        self.notify(
+        untrusted.notify(
+            self,
             message.error,
             title=f"Layer {message.layer.position} of {message.layer.image.name} could not be read",
             severity="error",
@@ -684,12 +690,13 @@ class MainScreen(Screen):
         if self.is_analysed(image):
             return True
         if self._failed_layers(image):
-            self.notify(
+            untrusted.notify(
+                self,
                 f"{what} needs every layer of {image.name}; some could not be read.",
                 severity="warning",
             )
         else:
-            self.notify(f"{what} needs every layer of {image.name}: still reading them…")
+            untrusted.notify(self, f"{what} needs every layer of {image.name}: still reading them…")
         return False
 
     def _entry(self, what: str) -> Node | None:
@@ -733,13 +740,15 @@ class MainScreen(Screen):
         if node is None:
             return
         if node.type not in ("file", "hardlink", "symlink"):
-            self.notify(f"/{node.path} is a {node.type}: preview shows files (x exports it).")
+            untrusted.notify(
+                self, f"/{node.path} is a {node.type}: preview shows files (x exports it)."
+            )
             return
         view = self.file_tree.view
         assert view is not None
         ref = view.refs[node.id]
         if ref < 0:
-            self.notify(f"/{node.path} has no entry of its own to show.")
+            untrusted.notify(self, f"/{node.path} has no entry of its own to show.")
             return
         if node.type == "hardlink" and not self._ready("Preview of a hardlink"):
             return
@@ -765,7 +774,7 @@ class MainScreen(Screen):
             self.file_tree.focus()
             return
         hint = " (press m for the image view)" if self.mode == "changes" else ""
-        self.notify(f"/{path} is not in this view{hint}", severity="warning")
+        untrusted.notify(self, f"/{path} is not in this view{hint}", severity="warning")
 
     def find_paths(self, text: str, limit: int) -> list[str]:
         """Paths of the view on screen holding `text` (any case), shortest first (for the
@@ -804,20 +813,21 @@ def _preparation_order(image: Image, layer: int, mode: str) -> list[tuple[tuple,
 
 
 def _entry_text(node: Node | None) -> Text:
-    """The line under the tree: the entry at the cursor, in full."""
+    """The line under the tree: the entry at the cursor, in full (its path and link target
+    shown visibly)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if node is None:
         return text
-    text.append("/" + node.path, "bold")
+    text.append("/" + visible(node.path), "bold")
     if node.link:
-        text.append((" → " if node.type == "symlink" else " ⇒ /") + node.link)
+        text.append((" → " if node.type == "symlink" else " ⇒ /") + visible(node.link))
     text.append(f"  {node.type} {labels.size(node.size)}")
     if node.mode is not None:
         text.append(f"  {node.mode_text} {node.uid}:{node.gid}")
     if node.kind == "removed":
         text.append(f"  removed by layer {node.hidden_by}")
         if node.how:
-            text.append(f" ({node.how})")
+            text.append(f" ({visible(node.how)})")
         return text
     if node.layer is not None:
         if node.status == "unchanged":
@@ -825,5 +835,5 @@ def _entry_text(node: Node | None) -> Text:
         else:
             text.append(f"  {node.status} in layer {node.layer}")
     if node.kind == "hidden":
-        text.append(f", hidden by layer {node.hidden_by} ({node.how})")
+        text.append(f", hidden by layer {node.hidden_by} ({visible(node.how or '')})")
     return text

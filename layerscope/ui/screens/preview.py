@@ -1,6 +1,12 @@
 """File preview: a file as it is in the selected layer, read from the archive on demand (in a
 worker) — text with syntax highlighting, binary as hex, a large file in part — and, for a file
-this layer modified, a unified diff against the version below."""
+this layer modified, a unified diff against the version below.
+
+A file's content is the archive's to choose: it is shown line by line through
+`layerscope.text.visible_lines` (every control, escape and bidi character an escape; tabs kept,
+as spaces) before it is highlighted, so the highlighter only ever sees visible text; a diff is
+made of the raw lines and each line made visible the same way. The path, link target and digest are shown
+visibly too, and none of it is ever parsed as markup."""
 
 from __future__ import annotations
 
@@ -23,14 +29,16 @@ from ...errors import Cancelled
 from ...filesystem import pack, unpack
 from ...image import Image
 from ...records import Entry
+from ...text import visible, visible_lines
 from ...tree import Node
-from .. import labels
+from .. import labels, untrusted
 from ..widgets.keybar import KeyBar
-from .insight import InsightScreen
+from .insight import InsightScreen, failure
 
 TEXT_LIMIT = 64 * 1024  # bytes of a text file shown
 HEX_LIMIT = 8 * 1024  # bytes of a binary file shown as hex
 DIFF_LIMIT = 256 * 1024  # bytes of each side read for a diff
+TAB_SIZE = 4  # columns between tab stops (Rich's own; expanded here: Rich measures a tab as 0)
 _EXTENSIONS = {"conf": "ini", "cfg": "ini", "cnf": "ini", "service": "ini", "env": "bash"}
 
 
@@ -122,7 +130,7 @@ class PreviewScreen(InsightScreen):
 
     def on_mount(self) -> None:
         self.title = "layerscope"
-        self.sub_title = f"{self.image.name}  ·  /{self.node.path}"
+        self.sub_title = f"{visible(self.image.name)}  ·  /{visible(self.node.path)}"
         self.below = self._below()
         self.query_one("#preview-info", Static).update(self._info())
         self.query_one("#preview-content", Static).update(Text("Reading…", style="italic"))
@@ -145,9 +153,9 @@ class PreviewScreen(InsightScreen):
     def _info(self) -> Text:
         e, node = self.entry, self.node
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"/{node.path}  ", "bold")
+        text.append(f"/{visible(node.path)}  ", "bold")
         if e.link:
-            text.append(("→ " if e.type == "symlink" else "⇒ /") + e.link + "  ")
+            text.append(("→ " if e.type == "symlink" else "⇒ /") + visible(e.link) + "  ")
         text.append(f"{e.type} {labels.exact(e.size) if e.type == 'file' else ''}  ")
         text.append(f"{labels.mode(e.mode, e.type)} {e.uid}:{e.gid}  ")
         where = f"stored by layer {self.entry_layer}"
@@ -159,7 +167,7 @@ class PreviewScreen(InsightScreen):
         elif node.hidden_by is not None:
             text.append(f", hidden by layer {node.hidden_by} ({node.how})")
         text.append("\n")
-        text.append(e.digest or "", "dim")
+        text.append(visible(e.digest or ""), "dim")
         return text
 
     def _title(self) -> None:
@@ -183,7 +191,7 @@ class PreviewScreen(InsightScreen):
         cancelled = lambda: worker.is_cancelled  # noqa: E731
         e = self.entry
         if e.type == "symlink":
-            content: RenderableType = Text(f"A symbolic link to {e.link}", style="italic")
+            content: RenderableType = untrusted.text(f"A symbolic link to {e.link}", "italic")
             self.post_message(PreviewReady(content, "", None, ""))
             return
         try:
@@ -198,7 +206,7 @@ class PreviewScreen(InsightScreen):
         else:
             shown = data
             lexer = lexer_for(self.node.path, text)
-            content = self._syntax(text, lexer)
+            content = self._syntax(shown_text(text), lexer)
             note = "text" if lexer == "text" else f"text, highlighted as {lexer}"
         if len(shown) < size:
             note += f"; the first {labels.size(len(shown))} of {labels.size(size)}"
@@ -219,6 +227,7 @@ class PreviewScreen(InsightScreen):
             theme=theme,
             line_numbers=True,
             word_wrap=False,
+            tab_size=TAB_SIZE,
             background_color="default",  # the pane's own background
         )
 
@@ -236,15 +245,13 @@ class PreviewScreen(InsightScreen):
                 style="italic",
             )
             return text, "binary"
-        lines = list(
-            difflib.unified_diff(
-                a_text.splitlines(keepends=True),
-                b_text.splitlines(keepends=True),
-                fromfile=f"layer {bpos}/{self.node.path}",
-                tofile=f"layer {self.entry_layer}/{self.node.path}",
-            )
+        lines = difflib.unified_diff(
+            _lines(a_text),
+            _lines(b_text),
+            fromfile=f"layer {bpos}/{self.node.path}",
+            tofile=f"layer {self.entry_layer}/{self.node.path}",
         )
-        diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        diff = "".join(shown_line(line) + "\n" for line in lines)
         note = "unified diff" + (f"; of the first {labels.size(DIFF_LIMIT)}" if part else "")
         if not diff:
             return Text(
@@ -266,7 +273,7 @@ class PreviewScreen(InsightScreen):
 
     def show_failure(self, error: BaseException) -> None:
         self.query_one("#preview-content", Static).update(
-            Text(f"The file could not be read: {error}", style="bold")
+            Text(failure("The file could not be read", error), style="bold")
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -278,6 +285,27 @@ class PreviewScreen(InsightScreen):
         if self.ready is not None and self.ready.diff is not None:
             self.showing_diff = not self.showing_diff
             self._show()
+
+
+def shown_text(text: str) -> str:
+    """A file's text as it is shown: every line visible (`visible_lines`), its tabs kept as
+    the spaces they stand for."""
+    return "\n".join(line.expandtabs(TAB_SIZE) for line in visible_lines(text))
+
+
+def shown_line(line: str) -> str:
+    """One line of a diff as it is shown: without its line end (`\\n`, or `\\r\\n`), visible,
+    its tabs kept as the spaces they stand for."""
+    line = line.removesuffix("\n").removesuffix("\r")
+    return visible(line, keep="\t").expandtabs(TAB_SIZE)
+
+
+def _lines(text: str) -> list[str]:
+    """`text` cut after each `\\n` only (a `\\r` or another break `splitlines` knows stays in
+    its line, where it shows as an escape)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 def _read(image: Image, layer: int, row: int, limit: int, cancelled) -> tuple[bytes, int]:

@@ -1,6 +1,9 @@
 """Images and sharing: the images open, what each weighs alone and shares; a matrix of the
 distinct layers by images; and content stored again in different layers (as after a rebuild of a
-common base), which sharing by layer cannot see."""
+common base), which sharing by layer cannot see.
+
+Image names, platforms, commands, digests and paths come from the archive: every such cell is a
+`rich.text.Text` shown visibly (`ui.untrusted`), never a `str` the table would parse as markup."""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ from textual.worker import get_current_worker
 
 from ...image import Image, Layer
 from ...sharing import SharedContent, SharedLayer, Sharing, sharing
-from .. import labels
+from .. import labels, untrusted
 from ..widgets.keybar import KeyBar
-from .insight import InsightScreen
+from .insight import InsightScreen, failure
 
 MAX_CONTENT_ROWS = 500  # shared contents listed (the largest); the summary counts them all
 
@@ -76,7 +79,7 @@ class SharingScreen(InsightScreen):
 
     def show_failure(self, error: BaseException) -> None:
         self.query_one("#sharing-summary", Static).update(
-            f"Sharing could not be worked out: {error}"
+            Text(failure("Sharing could not be worked out", error))
         )
 
     def on_sharing_ready(self, message: SharingReady) -> None:
@@ -119,12 +122,12 @@ class SharingScreen(InsightScreen):
             shared = found.image_shared_bytes(img.number)
             table.add_row(
                 str(img.number),
-                img.name,
+                untrusted.text(img.name),
                 Text(str(len(img.layers)), justify="right"),
                 Text(labels.size(img.size), justify="right"),
                 Text(labels.size(unique), justify="right"),
                 Text(labels.size(shared), justify="right"),
-                img.platform,
+                untrusted.text(img.platform),
                 key=str(img.number),
             )
 
@@ -148,10 +151,10 @@ class SharingScreen(InsightScreen):
                     cells.append(Text("·", style="dim"))
             first = self._layer(s)
             table.add_row(
-                labels.short_digest(s.diff_id),
+                untrusted.text(labels.short_digest(s.diff_id)),
                 Text(labels.size(s.size), justify="right"),
                 *cells,
-                labels.command(first.created_by) if first else "",
+                untrusted.text(labels.command(first.created_by) if first else ""),
                 key=str(n),
             )
 
@@ -166,11 +169,11 @@ class SharingScreen(InsightScreen):
         shown = found.contents[:MAX_CONTENT_ROWS]
         table.add_rows(
             (
-                labels.short_digest(c.digest),
+                untrusted.text(labels.short_digest(c.digest)),
                 Text(labels.size(c.size), justify="right"),
                 Text(labels.size(c.extra_bytes), justify="right"),
                 ", ".join(str(i) for i in c.images),
-                ", ".join("/" + p for p in c.paths),
+                untrusted.text(", ".join("/" + p for p in c.paths)),
             )
             for c in shown
         )

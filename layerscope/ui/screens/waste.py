@@ -1,6 +1,9 @@
 """The waste view: every dead byte of an image — hidden entries and duplicated content — grouped
 by the layer that stored it, then by the layer that made it dead, largest first, with the reason.
-Enter on an entry goes to it in the file tree, at the layer that stored it."""
+Enter on an entry goes to it in the file tree, at the layer that stored it.
+
+Paths, commands and the image's name come from the archive: shown visibly, as text (see
+`screens.insight`); the tree's rows are made visible where they are drawn."""
 
 from __future__ import annotations
 
@@ -18,13 +21,14 @@ from textual.worker import get_current_worker
 
 from ...filesystem import pack
 from ...image import Image
+from ...text import visible
 from ...tree import Row
 from ...waste import Waste, WasteItem, waste
-from .. import labels
+from .. import labels, untrusted
 from ..outline import OutlineNode, open_while_small
 from ..widgets.keybar import KeyBar
 from ..widgets.outline import OutlineView
-from .insight import InsightScreen
+from .insight import InsightScreen, failure
 
 OPEN_ROWS = 300  # groups open at first while the rows shown stay under this
 
@@ -114,6 +118,7 @@ class WasteTree(OutlineView):
 
 
 def _command(image: Image, layer: int) -> str:
+    """The history command of a layer, as a Dockerfile line, visible (`labels.command`)."""
     return labels.command(image.layers[layer].created_by) or "(no history)"
 
 
@@ -151,7 +156,7 @@ class WasteScreen(InsightScreen):
 
     def on_mount(self) -> None:
         self.title = "layerscope"
-        self.sub_title = f"{self.image.name}  ·  waste"
+        self.sub_title = f"{visible(self.image.name)}  ·  waste"
         self.query_one("#waste-layers-pane").border_title = "Dead bytes per layer"
         self.query_one("#waste-tree-pane").border_title = "Dead bytes, largest first"
         self.query_one("#waste-summary", Static).update("Finding dead bytes…")
@@ -184,7 +189,7 @@ class WasteScreen(InsightScreen):
         self.tree.show(message.root, open_while_small(message.root, OPEN_ROWS))
 
     def show_failure(self, error: BaseException) -> None:
-        self.tree.show_message(f"The dead bytes could not be found: {error}")
+        self.tree.show_message(failure("The dead bytes could not be found", error))
 
     def _summary(self, found: Waste) -> None:
         image = self.image
@@ -220,7 +225,7 @@ class WasteScreen(InsightScreen):
                 str(n),
                 Text(labels.size(lw.stored) if lw.stored else "·", justify="right"),
                 Text(labels.size(lw.caused) if lw.caused else "·", justify="right"),
-                _command(self.image, n),
+                untrusted.text(_command(self.image, n)),
                 key=str(n),
             )
 
@@ -250,12 +255,12 @@ class WasteScreen(InsightScreen):
         node = event.node
         if node is not None and isinstance(node.data, WasteItem):
             item = node.data
-            text.append("/" + item.path, "bold")
+            text.append(visible("/" + item.path), "bold")
             text.append(f" {labels.exact(item.size)}, stored by layer {item.layer}")
             if item.made_dead_by is not None:
                 text.append(f", {item.reason_text} by layer {item.made_dead_by}")
             else:
-                text.append(f", same content as /{item.duplicate_of}")
+                text.append(f", same content as /{visible(item.duplicate_of or '')}")
             text.append("  (enter: show it in the file tree)")
         self.query_one("#waste-entry", Static).update(text)
 

@@ -1,5 +1,10 @@
 """A line-API list with a cursor: only the rows on screen are drawn, so it moves as fast over
-500,000 rows as over ten. The file tree and the outline views are made of it."""
+500,000 rows as over ten. The file tree and the outline views are made of it.
+
+Rows show names, link targets and commands from an image: every segment a row is drawn from (and
+the message shown instead of rows) goes through `layerscope.text.visible` here, the one place all
+of them pass, so no control, escape or bidi character of an archive reaches the terminal.
+Segments are never parsed as markup."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...text import visible
 from .styling import ComponentStyles
 
 
@@ -159,7 +165,10 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
         if self.message_text:  # shown instead of rows
             if y == 0:
                 line = [
-                    Segment(" " + self.message_text, self.component_style(f"{prefix}--message"))
+                    Segment(
+                        " " + visible(self.message_text),
+                        self.component_style(f"{prefix}--message"),
+                    )
                 ]
                 return Strip(Segment.apply_style(line, base)).crop_extend(0, width, base)
             return Strip.blank(width, base)
@@ -171,5 +180,18 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
             cursor = self.component_style(
                 f"{prefix}--cursor" if self.has_focus else f"{prefix}--cursor-blurred"
             )
-        line = list(Segment.apply_style(self.row_segments(index), base, cursor))
+        line = list(Segment.apply_style(visible_segments(self.row_segments(index)), base, cursor))
         return Strip(line).crop_extend(0, width, base + cursor if cursor else base)
+
+
+def visible_segments(segments: list[Segment]) -> list[Segment]:
+    """`segments` with every character a terminal would act on shown as an escape, and without
+    control segments (a row has none of its own). Cheap for ordinary text: one `isprintable()`
+    per segment, and the segment itself kept."""
+    out = []
+    for seg in segments:
+        if seg.control:
+            continue
+        shown = visible(seg.text)
+        out.append(seg if shown is seg.text else Segment(shown, seg.style))
+    return out

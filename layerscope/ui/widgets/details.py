@@ -1,4 +1,10 @@
-"""Key/value panes: the selected layer's details and the image's figures and config."""
+"""Key/value panes: the selected layer's details and the image's figures and config.
+
+Most values come from the image (names, refs, platform, history, env, labels, cmd, user, error
+messages naming members): every value goes in through `Details._add`, which shows it with
+`layerscope.text.visible` as a `rich.text.Text` (never markup). A value of several lines is given
+as a list, one visible line each, so a newline inside an archive string cannot forge a line.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...image import Image, Layer
+from ...text import visible
 from .. import labels
 from ..loading import FAILED, READING, LayerLoad
 from .styling import ComponentStyles
@@ -38,12 +45,14 @@ class Details(ComponentStyles, Static):
         grid.add_column(style=self.component_style("details--value"), overflow="fold")
         return grid
 
-    def _add(self, grid: Table, key: str, value: str | Text, style: str = "") -> None:
-        text = value if isinstance(value, Text) else Text(value)
+    def _add(self, grid: Table, key: str, value: str | list[str], style: str = "") -> None:
+        """A row: `key` (ours) and `value` (any text, a list for one line each), shown visibly."""
+        lines = value if isinstance(value, list) else [value]
+        text = Text("\n".join(visible(line) for line in lines))
         if style:
             text.stylize(self.component_style(f"details--{style}"))
         self.fields[key] = text.plain
-        grid.add_row(key, text)
+        grid.add_row(Text(key), text)
 
     def _heading(self, grid: Table, title: str) -> None:
         grid.add_row(Text(title, self.component_style("details--heading")), "")
@@ -158,9 +167,9 @@ class ImageDetails(Details):
         self._add(grid, "Cmd", _argv(config.cmd))
         self._add(grid, "User", config.user or "— (root)")
         self._add(grid, "Workdir", config.workdir or "— (/)")
-        self._add(grid, "Env", "\n".join(config.env) or "—")
-        labels_text = "\n".join(f"{k}={v}" for k, v in sorted(config.labels.items()))
-        self._add(grid, "Labels", labels_text or "—")
+        self._add(grid, "Env", list(config.env) or "—")
+        label_lines = [f"{k}={v}" for k, v in sorted(config.labels.items())]
+        self._add(grid, "Labels", label_lines or "—")
         for note in image.spec.notes:
             self._add(grid, "Note", note, "warning")
         self.update(grid)

@@ -187,9 +187,7 @@ class LayerList(ComponentStyles, OptionList):
         load = self.loads.get(layer.spec.location)
         if layer.loaded:
             text.append(f"{labels.size(layer.size):>8} ", style("layer-list--size"))
-            text.append(
-                labels.bar(layer.size, self.largest, BAR_WIDTH), style("layer-list--bar")
-            )
+            text.append(labels.bar(layer.size, self.largest, BAR_WIDTH), style("layer-list--bar"))
         elif load is not None and load.state == FAILED:
             text.append(f"{'failed':>8} ", style("layer-list--failed"))
             text.append(f"{'✗ see details':<{BAR_WIDTH}}"[:BAR_WIDTH], style("layer-list--failed"))

@@ -1,5 +1,6 @@
 """A line-API tree over an `Outline` (ui/outline.py): only the rows on screen are drawn, so a
-tree of any size moves as fast as a small one. Subclasses say how a row reads (`segments`)."""
+tree of any size moves as fast as a small one. Subclasses say how a row reads (`segments`); names
+from an image may go in as they are: CursorView shows every segment through `visible()`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual.binding import Binding, BindingType
 
 from ...tree import Row
 from ..outline import Outline, OutlineNode
-from .cursor_view import CursorView, RowMessage, cursor_bindings
+from .cursor_view import CursorView, RowMessage, cursor_bindings, visible_segments
 
 
 class OutlineView(CursorView):
@@ -97,9 +98,9 @@ class OutlineView(CursorView):
             self.go_to(node)
 
     def lines(self) -> list[str]:
-        """Every row as plain text (for tests)."""
+        """Every row as plain text, as it is drawn (for tests)."""
         return [
-            "".join(seg.text for seg in self.segments(row))
+            "".join(seg.text for seg in visible_segments(self.segments(row)))
             for row in (self.outline.rows if self.outline else [])
         ]
 

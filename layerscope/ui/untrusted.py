@@ -1,0 +1,37 @@
+"""Showing text that came from an image: always as text, never as markup, always visible.
+
+Textual parses a plain `str` as markup in many places (notifications, `Static`, `Label`, border
+titles, `DataTable` cells and columns): `[@click=app.quit]` in a tag or a history command would
+become a clickable action there. And Rich passes ESC, OSC and other control characters to the
+terminal. So a string from an archive reaches a widget only through these functions, which
+build a `rich.text.Text` (never parsed) from `layerscope.text.visible(...)` (control, bidi and
+undecodable characters shown as escapes).
+"""
+
+from __future__ import annotations
+
+from rich.style import StyleType
+from rich.text import Text
+from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
+
+from ..text import visible
+
+
+def text(value: str, style: StyleType = "", **options: object) -> Text:
+    """`value` as a Text that shows every character visibly and parses no markup."""
+    return Text(visible(value), style=style, **options)  # type: ignore[arg-type]
+
+
+def notify(
+    node: DOMNode,
+    message: str,
+    *,
+    title: str = "",
+    severity: SeverityLevel = "information",
+    timeout: float | None = None,
+) -> None:
+    """A notification whose message and title may hold archive text: shown visibly, as text."""
+    node.notify(
+        visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False
+    )
