@@ -2,40 +2,74 @@
 another that shares its layers) skips the layers already read.
 
 - Where: `$LAYERSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/layerscope`, else `~/.cache/layerscope`.
-- Key: the layer's claimed blob digest and diff_id and its stored size. A hit is trusted as it is
-  only for the very file it was read from (same path, inode, size and mtime); any other file
-  (another archive sharing the layer, or this one rewritten) has its blob's sha256 checked
-  against the verified digest first: one hash pass instead of decompressing, parsing and hashing
-  every file. `--no-cache` reads (and verifies) every layer again.
+- Key: the layer's claimed blob digest and diff_id, its stored size and whether it was verified.
+  An entry's file is named by the sha256 of its key's text, and carries that text, checked on
+  read: an entry copied onto another key's name is refused (and removed); a layer index must also
+  say of itself the diff_id, digest and size that were asked. A hit is trusted as it is only for
+  the very file it was read from (same path, device, inode, size, mtime and ctime, kept in the
+  entry: a rewrite changes the ctime, which no one can set back); any other file (another
+  archive sharing the layer, or this one rewritten) has its blob's sha256 checked against the
+  verified digest first (one hash pass instead of decompressing, parsing and hashing every
+  file), and is then remembered by an empty marker file. `--no-cache` reads (and verifies)
+  every layer again.
 - Beside the layer indexes (`.idx`), per image (keyed by its layers' keys): its figures (`.fig`)
   and its analysis (`.ana`), so a re-open computes nothing again (figurecache.py).
+- Trusted only as the user's own: the cache directory and its subdirectories must belong to the
+  user and be writable by no one else (they are created 0700), or the cache is not used at all
+  (one warning line on stderr; the run goes on without it). An entry is opened without following
+  a link, without blocking (a FIFO cannot hang a run), and read only if it is a regular file of
+  the user's, no larger than the cache's bound.
 - Safe under concurrent runs (written to a temporary file, then renamed), ignored and removed
-  when damaged (each file carries a CRC-32 of its payload: it guards against torn or damaged
-  files, not against someone who can write the user's cache directory), bounded in size (least
-  recently used entries go first; `$LAYERSCOPE_CACHE_MAX` bytes, default 2 GiB).
+  when damaged (each file carries a CRC-32: it guards against torn or damaged files, not against
+  the user's own tampering), bounded in size (least recently used entries go first;
+  `$LAYERSCOPE_CACHE_MAX` bytes, default 2 GiB). The total is kept in a ledger file, so a write
+  scans nothing; one scan (which also removes `.tmp-*` leftovers of killed runs older than an
+  hour) happens only when the ledger is missing or implausible, or says the cache is over its
+  bound, and it then trims to 90 % of it. Trimming removes nothing but layerscope's own files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import marshal
 import os
+import re
+import stat
+import sys
 import tempfile
+import time
 import zlib
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 from .layerreader import BlobLocation
 from .records import LayerIndex
+from .text import one_line
 
-MAGIC = b"LSCACHE2"
-HEADER = len(MAGIC) + 4  # the magic, then the payload's CRC-32
+MAGIC = b"LSCACHE3"
+HEADER = len(MAGIC) + 9  # the magic, a CRC-32 of the rest, the lengths of the key's text and note
 FORMAT = 7  # bump when LayerIndex, the reader's output or a cached figure changes
 DEFAULT_MAX = 2 << 30
+LOW_WATER = 0.9  # a trim leaves this share of the bound, so that the next one is far off
+STALE_TMP = 3600  # seconds: a `.tmp-*` file older than this is a killed run's leftover
+LEDGER = "ledger"  # in the cache's root: the bytes the cache holds, as a decimal number
+
+_ENTRY = re.compile(r"[0-9a-f]{64}\.(?:idx|fig|ana)")
+_SEEN = re.compile(r"([0-9a-f]{64})\.[0-9a-f]{32}\.seen")
+_TMP = re.compile(r"\.tmp-[a-z0-9_]{8}")  # tempfile.mkstemp(prefix=".tmp-")
+_SUBDIR = re.compile(r"[0-9a-f]{2}")
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_UPDATE = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+_warned: set[str] = set()
 
 
 def cache_dir() -> Path:
+    """The cache directory this run uses (see the module's note)."""
     env = os.environ.get("LAYERSCOPE_CACHE_DIR")
     if env:
         return Path(env)
@@ -50,14 +84,59 @@ def _max_bytes() -> int:
         return DEFAULT_MAX
 
 
-def layer_key(loc: BlobLocation, diff_id: str, digest: str | None, verified: bool) -> str:
-    return hashlib.sha256(f"{FORMAT}|{diff_id}|{digest}|{loc.size}|{verified}".encode()).hexdigest()
+class LayerKey(str):
+    """A layer index's key: its text (format, diff_id, digest, size, verified) names the entry and
+    is stored in it; the attributes are what the index found there must say of itself."""
+
+    diff_id: str
+    digest: str | None
+    size: int
+    verified: bool
+
+    def __new__(cls, diff_id: str, digest: str | None, size: int, verified: bool) -> LayerKey:
+        key = super().__new__(cls, f"{FORMAT}|{diff_id}|{digest}|{size}|{verified}")
+        key.diff_id, key.digest, key.size, key.verified = diff_id, digest, size, verified
+        return key
+
+
+def layer_key(loc: BlobLocation, diff_id: str, digest: str | None, verified: bool) -> LayerKey:
+    """The key of a layer's index: what the image claims of the blob, and whether it is checked."""
+    return LayerKey(diff_id, digest, loc.size, verified)
+
+
+def entry_name(key: str) -> str:
+    """The name of the files stored under `key`: the sha256 of its text, in hex."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _key_text(key: str, kind: str) -> bytes:
+    return f"{kind}\n{key}".encode("utf-8", "surrogatepass")
+
+
+def _answers(index: LayerIndex, key: str) -> bool:
+    """Whether a cached index is one read for `key` (a verified one says the very diff_id and
+    digest asked; an unverified one may say what it computed instead)."""
+    if not isinstance(key, LayerKey):
+        return True
+    if index.stored_size != key.size:
+        return False
+    if not key.verified:
+        return True
+    return (
+        index.verified
+        and (not key.diff_id or index.diff_id == key.diff_id)
+        and (not key.digest or index.digest == key.digest)
+    )
 
 
 def _identity(loc: BlobLocation) -> str:
-    """The file a blob lies in, as the filesystem identifies it now."""
+    """The file a blob lies in, as the filesystem identifies it now (the ctime changes with any
+    write, and no one can set it back)."""
     st = os.stat(loc.file)
-    who = f"{os.path.realpath(loc.file)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+    who = (
+        f"{os.path.realpath(loc.file)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+        f"|{st.st_ctime_ns}"
+    )
     return hashlib.sha256(f"{who}|{loc.offset}|{loc.size}".encode()).hexdigest()[:32]
 
 
@@ -113,113 +192,382 @@ def _load(data: bytes | memoryview) -> LayerIndex:
     return index
 
 
+def _unsafe(st: os.stat_result, uid: int) -> str | None:
+    """Why a directory cannot hold the user's cache, or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if st.st_uid != uid:
+        return f"belongs to uid {st.st_uid}, not to you (uid {uid})"
+    if st.st_mode & 0o022:
+        who = {0o020: "its group", 0o002: "others"}.get(st.st_mode & 0o022, "group and others")
+        return f"is writable by {who} (mode {st.st_mode & 0o7777:04o}; chmod go-w makes it usable)"
+    return None
+
+
+def _warn(directory: Path, why: str) -> None:
+    """One line on stderr, once per directory and process."""
+    if str(directory) in _warned:
+        return
+    _warned.add(str(directory))
+    message = f"warning: cache directory {directory} {why}: not used, going on without the cache"
+    print(f"layerscope: {one_line(message)}", file=sys.stderr)
+
+
+def _read_all(fd: int, size: int) -> bytes | None:
+    data = os.read(fd, size)
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
+def _parse_ledger(raw: bytes) -> int | None:
+    line, newline, _rest = raw.partition(b"\n")
+    if not newline or not line.isdigit() or len(line) > 18:
+        return None
+    return int(line)
+
+
 class LayerCache:
-    """The cache directory: entries of any kind (`idx`, `fig`, `ana`), named by a key."""
+    """The cache directory: entries of any kind (`idx`, `fig`, `ana`), stored under a key."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_dir()
+        self._uid = os.geteuid()
+        self._root_state: bool | None = None  # checked: usable or refused; None: not yet
+        self._dirs: set[str] = set()  # subdirectories checked
+        self._check_now()
 
-    def _path(self, key: str, kind: str = "idx") -> Path:
-        return self.root / key[:2] / f"{key}.{kind}"
-
-    def read(self, key: str, kind: str) -> memoryview | None:
-        """The payload stored under `key`, or None (a damaged entry is removed)."""
-        path = self._path(key, kind)
+    def _check_now(self) -> None:
+        """Check the directories there are now, so that a refusal is said before the run starts
+        (once the app's screen is up, a line on stderr would not be seen)."""
+        if not self._check(self.root, create=False, follow=True):
+            return  # refused, or not made yet (checked when it is)
+        self._root_state = True
         try:
-            data = path.read_bytes()
+            with os.scandir(self.root) as it:
+                subs = sorted(e.name for e in it if _SUBDIR.fullmatch(e.name))
+        except OSError:
+            return
+        for sub in subs:
+            if not self._usable(sub, create=False):
+                return
+
+    # -- where, and whether it may be used -------------------------------------------------------
+    def _path(self, name: str, kind: str = "idx") -> Path:
+        return self.root / name[:2] / f"{name}.{kind}"
+
+    def _usable(self, sub: str, create: bool) -> bool:
+        """Whether the root and its subdirectory `sub` are the user's own, writable by no one
+        else (each checked once; with `create`, made 0700 when missing). A refused one refuses
+        the whole cache for this run."""
+        if self._root_state is None:
+            if not self._check(self.root, create, follow=True):
+                return False
+            self._root_state = True
+        if not self._root_state:
+            return False
+        if sub in self._dirs:
+            return True
+        if not self._check(self.root / sub, create, follow=False):
+            return False
+        self._dirs.add(sub)
+        return True
+
+    def _check(self, directory: Path, create: bool, follow: bool) -> bool:
+        try:
+            st = os.stat(directory) if follow else os.lstat(directory)
+        except FileNotFoundError:
+            if not create:
+                return False
+            try:
+                if follow:
+                    directory.parent.mkdir(parents=True, exist_ok=True)
+                os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass  # made by another run meanwhile: checked below
+            except OSError:
+                return False
+            return self._check(directory, False, follow)
+        except OSError:
+            return False
+        why = _unsafe(st, self._uid)
+        if why is None:
+            return True
+        self._root_state = False
+        _warn(directory, why)
+        return False
+
+    def _own_file(self, st: os.stat_result) -> bool:
+        return stat.S_ISREG(st.st_mode) and st.st_uid == self._uid and not st.st_mode & 0o022
+
+    # -- entries ---------------------------------------------------------------------------------
+    def read(self, key: str, kind: str) -> memoryview | None:
+        """The payload stored under `key`, or None (a damaged entry, or one of another key, is
+        removed)."""
+        found = self._read_entry(key, kind)
+        return found[1] if found is not None else None
+
+    def _read_entry(self, key: str, kind: str) -> tuple[bytes, memoryview] | None:
+        """The note and the payload stored under `key`, or None."""
+        name = entry_name(key)
+        if not self._usable(name[:2], create=False):
+            return None
+        path = self._path(name, kind)
+        data = self._read_file(path)
+        if data is None:
+            return None
+        found = _unpack(data, _key_text(key, kind))
+        if found is None:
+            self.forget(key, kind)
+        return found
+
+    def _read_file(self, path: Path) -> bytes | None:
+        """An entry's bytes, if it is a regular file of the user's within the bound (anything
+        else found there is removed)."""
+        try:
+            fd = os.open(path, _READ)
+        except FileNotFoundError:
+            return None
+        except OSError:  # a symlink (ELOOP), or unreadable
+            _remove(path)
+            return None
+        try:
+            st = os.fstat(fd)
+            if not self._own_file(st) or not HEADER <= st.st_size <= _max_bytes():
+                _remove(path)
+                return None
+            data = _read_all(fd, st.st_size)
+            with contextlib.suppress(OSError):
+                os.utime(fd)  # most recently used
+            return data
         except OSError:
             return None
-        payload = memoryview(data)[HEADER:]
-        if data[:8] != MAGIC or zlib.crc32(payload).to_bytes(4, "big") != data[8:HEADER]:
-            self.forget(key, kind)
-            return None
-        with contextlib.suppress(OSError):
-            os.utime(path)  # most recently used
-        return payload
+        finally:
+            os.close(fd)
 
     def forget(self, key: str, kind: str) -> None:
-        with contextlib.suppress(OSError):
-            self._path(key, kind).unlink()
-
-    def write(self, key: str, kind: str, payload: bytes) -> None:
-        """Store `payload` under `key` (atomically; a cache that cannot be written is no cache,
-        not an error)."""
-        path = self._path(key, kind)
+        """Remove the entry stored under `key`, if any."""
+        name = entry_name(key)
+        if not self._usable(name[:2], create=False):
+            return
+        path = self._path(name, kind)
+        size = self._size(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.unlink(path)
+        except OSError:
+            return
+        if size:
+            self._account(-size)
+
+    def _size(self, path: Path) -> int:
+        """The size of the user's entry at `path`, 0 if there is none."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return 0
+        return st.st_size if self._own_file(st) else 0
+
+    def write(self, key: str, kind: str, payload: bytes, note: bytes = b"") -> None:
+        """Store `payload` under `key` (atomically; a cache that cannot be written is no cache,
+        not an error), with a `note` of up to 255 bytes. The ledger counts it first, so that a
+        run killed while writing leaves a leftover that is counted."""
+        name = entry_name(key)
+        if not self._usable(name[:2], create=True):
+            return
+        path = self._path(name, kind)
+        text = _key_text(key, kind)
+        head = len(text).to_bytes(4, "big") + text + len(note).to_bytes(1, "big") + note
+        crc = zlib.crc32(payload, zlib.crc32(head)).to_bytes(4, "big")
+        size = len(MAGIC) + len(crc) + len(head) + len(payload)
+        if size > _max_bytes():
+            return  # could never be kept
+        delta = size - self._size(path)
+        self._account(delta, pending=size)
+        try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(MAGIC + zlib.crc32(payload).to_bytes(4, "big"))
+                    f.write(MAGIC + crc + head)
                     f.write(payload)
                 os.replace(tmp, path)
             except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                _remove(Path(tmp))
                 raise
-            self._trim()
         except OSError:
-            return
+            self._account(-delta)
 
+    # -- layer indexes ---------------------------------------------------------------------------
     def get(self, key: str, loc: BlobLocation | None = None) -> LayerIndex | None:
         """The cached index, if any; with `loc`, only if the blob there is the one that was
         read (see the module's note on trust)."""
-        payload = self.read(key, "idx")
-        if payload is None:
+        found = self._read_entry(key, "idx")
+        if found is None:
             return None
+        read_from, payload = found
         try:
             index = _load(payload)
         except Exception:  # from another version: forget it
+            index = None
+        if index is None or not _answers(index, key):
             self.forget(key, "idx")
             return None
-        if loc is not None and not self._same_blob(key, index, loc):
+        if loc is not None and not self._same_blob(key, index, loc, read_from):
             return None
         return index
 
-    def _seen(self, key: str, loc: BlobLocation) -> Path:
-        return self._path(key).with_suffix(f".{_identity(loc)}.seen")
-
-    def _same_blob(self, key: str, index: LayerIndex, loc: BlobLocation) -> bool:
+    def _same_blob(self, key: str, index: LayerIndex, loc: BlobLocation, read_from: bytes) -> bool:
+        """Whether the blob at `loc` is the one the index was read from: the very file it was
+        read from (`read_from`, its identity then), or one already hashed (a marker), or one
+        whose sha256 is the index's verified digest."""
         try:
-            seen = self._seen(key, loc)
-            if seen.exists():
+            identity = _identity(loc)
+            if identity.encode() == read_from:
                 return True
-            if not index.verified or _blob_digest(loc) != index.digest:
-                return False
-            seen.touch()
-            return True
+            seen = self._path(entry_name(key)).with_suffix(f".{identity}.seen")
+            if self._own_file(os.lstat(seen)):
+                return True
+        except FileNotFoundError:
+            pass
         except OSError:
             return False
+        try:
+            if not index.verified or _blob_digest(loc) != index.digest:
+                return False
+        except OSError:
+            return False
+        _touch(seen)
+        return True
 
     def put(self, key: str, index: LayerIndex, loc: BlobLocation | None = None) -> None:
         """Store an index; with `loc`, the blob it was read (and verified) from is trusted as it
         is on the next open."""
-        self.write(key, "idx", _dump(index))
+        read_from = b""
         if loc is not None and index.verified:
             with contextlib.suppress(OSError):
-                self._seen(key, loc).touch()
+                read_from = _identity(loc).encode()
+        self.write(key, "idx", _dump(index), read_from)
 
-    def _trim(self) -> None:
-        limit = _max_bytes()
-        entries = []
+    # -- size ------------------------------------------------------------------------------------
+    def _account(self, delta: int, pending: int = 0) -> None:
+        """Add `delta` bytes to the ledger; rebuild it by one scan when it is missing or
+        implausible, and trim when it says the cache is over its bound (`pending`: bytes about
+        to be written, not on disk yet)."""
+        try:
+            fd = os.open(self.root / LEDGER, _UPDATE, 0o600)
+        except OSError:
+            return
+        try:
+            if not self._own_file(os.fstat(fd)):
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one update at a time; released by the close
+            total = _parse_ledger(os.pread(fd, 32, 0))
+            total = None if total is None or total + delta < 0 else total + delta
+            limit = _max_bytes()
+            if total is None or total > limit:
+                total = self._rescan(limit, pending) + pending
+            data = b"%d\n" % total
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+
+    def _rescan(self, limit: int, pending: int) -> int:
+        """The bytes the cache holds, counted by one scan of its own files (removing `.tmp-*`
+        leftovers older than STALE_TMP, and markers whose index is gone); when that and `pending`
+        are over `limit`, the least recently used entries are removed (an index with its
+        markers) down to LOW_WATER of it."""
+        entries: list[tuple[int, int, Path]] = []
+        markers: dict[str, list[Path]] = {}
         total = 0
-        for p in self.root.glob("*/*.*"):
-            if p.suffix == ".seen" or p.name.startswith(".tmp-"):
+        stale = time.time() - STALE_TMP
+        for path, st in self._own_files():
+            name = path.name
+            if _SEEN.fullmatch(name):
+                markers.setdefault(name[:64], []).append(path)
+            elif _TMP.fullmatch(name):  # being written (counted), or left by a killed run
+                total += 0 if st.st_mtime < stale and _remove(path) else st.st_size
+            else:
+                entries.append((st.st_mtime_ns, st.st_size, path))
+                total += st.st_size
+        indexes = {p.name[:64] for _m, _s, p in entries if p.suffix == ".idx"}
+        for stem in set(markers) - indexes:
+            for marker in markers.pop(stem):
+                _remove(marker)
+        if total + pending <= limit:
+            return total
+        target = int(limit * LOW_WATER) - pending
+        for _mtime, size, path in sorted(entries):
+            if total <= target:
+                break
+            if _remove(path):
+                total -= size
+            if path.suffix == ".idx":
+                for marker in markers.get(path.name[:64], ()):
+                    _remove(marker)
+        return total
+
+    def _own_files(self) -> Iterator[tuple[Path, os.stat_result]]:
+        """Every file of layerscope's in the cache (entries, markers, temporary files), with its
+        status; nothing else, and nothing in a subdirectory that is not the user's own."""
+        try:
+            subs = sorted(e.name for e in os.scandir(self.root) if _SUBDIR.fullmatch(e.name))
+        except OSError:
+            return
+        for sub in subs:
+            if not self._usable(sub, create=False):
                 continue
             try:
-                st = p.stat()
+                with os.scandir(self.root / sub) as it:
+                    found = [e for e in it if _own_name(e.name)]
             except OSError:
                 continue
-            entries.append((st.st_mtime, st.st_size, p))
-            total += st.st_size
-        if total <= limit:
-            return
-        for _mtime, size, p in sorted(entries):
-            with contextlib.suppress(OSError):
-                p.unlink()
-                total -= size
-            for marker in p.parent.glob(p.stem + ".*.seen"):  # an index's markers go with it
-                with contextlib.suppress(OSError):
-                    marker.unlink()
-            if total <= limit:
-                return
+            for e in found:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if self._own_file(st):
+                    yield Path(e.path), st
+
+
+def _own_name(name: str) -> bool:
+    return bool(_ENTRY.fullmatch(name) or _SEEN.fullmatch(name) or _TMP.fullmatch(name))
+
+
+def _unpack(data: bytes, text: bytes) -> tuple[bytes, memoryview] | None:
+    """The note and the payload of an entry's bytes, if they are whole and stored under this
+    key's text."""
+    view = memoryview(data)
+    if data[: len(MAGIC)] != MAGIC:
+        return None
+    at = len(MAGIC) + 4
+    if zlib.crc32(view[at:]).to_bytes(4, "big") != data[len(MAGIC) : at]:
+        return None
+    n = int.from_bytes(data[at : at + 4], "big")
+    at += 4
+    if n != len(text) or view[at : at + n] != text or len(data) <= at + n:
+        return None
+    at += n
+    end = at + 1 + data[at]
+    return bytes(view[at + 1 : end]), view[end:]
+
+
+def _touch(path: Path) -> None:
+    """Create an empty marker file (never through a link)."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, _CREATE, 0o600))
+
+
+def _remove(path: Path) -> bool:
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True

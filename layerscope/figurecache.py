@@ -3,7 +3,9 @@ nothing again.
 
 The key is made of the keys of the image's layers, in order (each names a layer's content: its
 diff_id, digest and size, see `cache.layer_key`), the symlink-hop limit, the only other input of
-the analysis, and layerscope's version: the same layers always give the same figures. Two kinds of entry:
+the analysis, and layerscope's version: the same layers always give the same figures. Each entry
+carries that key's text, checked when it is read, so an entry copied onto another image's name is
+refused. Two kinds of entry:
 
 - `fig`: what the report and the panes show (each layer's size and changes, the final size and
   files, the duplicates, the hidden entries, dive's figures): a few kilobytes to megabytes, enough
@@ -13,7 +15,6 @@ the analysis, and layerscope's version: the same layers always give the same fig
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 from array import array
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .cache import FORMAT, LayerCache
+from .cache import FORMAT, LayerCache, entry_name
 from .dive_compat import DiveFigures, InefficientPath
 from .filesystem import IMPLIED, Analysis
 from .records import LayerIndex
@@ -34,10 +35,12 @@ LAYER_FIGURES = ("size", "changes")  # a Layer's
 
 
 def image_key(layer_keys: Sequence[str], max_symlink_hops: int) -> str:
-    """The key of an image's entries: its layers' keys, the symlink-hop limit, and the version
-    of layerscope (a new version may compute a figure otherwise)."""
-    text = f"{FORMAT}|{__version__}|{max_symlink_hops}|{','.join(layer_keys)}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The key of an image's entries: its layers' keys (by their names), the symlink-hop limit,
+    and the version of layerscope (a new version may compute a figure otherwise). The entries
+    carry this text, checked on read (cache.py): an entry copied onto another image's name is
+    refused."""
+    names = ",".join(entry_name(k) for k in layer_keys)
+    return f"{FORMAT}|{__version__}|{max_symlink_hops}|{names}"
 
 
 class ImageMemo:
