@@ -6,36 +6,30 @@ Exit status: 0 success (CI: every rule passed), 1 a CI rule failed, 2 bad input 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, lifecycle
 from .archive import Archive, discover, select_image
 from .errors import LayerscopeError
 from .image import Image
 from .limits import DEFAULT_LIMITS, Limits
+from .text import one_line, visible
+
+if TYPE_CHECKING:
+    from .export import ExportResult
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
-MAX_MESSAGE = 2000  # characters of an error message: names from a hostile archive can be huge
-
-
-def _one_line(text: str) -> str:
-    """An error message as one line: newlines and other control characters in names (a path
-    from a hostile manifest, a file name) are shown escaped, and a huge one is cut in the middle."""
-    if len(text) > MAX_MESSAGE:
-        text = text[: MAX_MESSAGE // 2] + " [...] " + text[-MAX_MESSAGE // 4 :]
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _error(message: str) -> None:
-    print(f"layerscope: {_one_line(message)}", file=sys.stderr)
+    print(f"layerscope: {one_line(message)}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,7 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the app to a web browser on localhost (needs layerscope[web])",
     )
-    p.add_argument("--port", type=int, default=8000, metavar="N", help="--serve: the port (8000)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        metavar="N",
+        help="--serve: the port (8000; 0: any free one)",
+    )
+    p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=4,
+        metavar="N",
+        help="--serve: most browser sessions (app processes) at once (4)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
     lim = p.add_argument_group("limits (raise them for unusual but trusted archives)")
@@ -179,25 +186,11 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def _write_json(args: argparse.Namespace, images: list[Image], comparison) -> None:
+    from .outputfile import open_output
     from .report import write_report
 
-    if args.json == "-":
-        write_report(sys.stdout, images, files=not args.no_files, comparison=comparison)
-        sys.stdout.flush()
-        return
-    tmp = args.json + ".layerscope-partial"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            write_report(f, images, files=not args.no_files, comparison=comparison)
-        os.replace(tmp, args.json)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise LayerscopeError(f"cannot write the report: {e.strerror}", source=args.json) from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with open_output(args.json) as out:
+        write_report(out, images, files=not args.no_files, comparison=comparison)
 
 
 def _comparison(args: argparse.Namespace, images: list[Image]):
@@ -222,20 +215,35 @@ def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
 
 
 def _export(args: argparse.Namespace, images: list[Image]) -> int:
-    from .export import export
+    from .export import ExportError, export
 
     if not args.to:
         raise LayerscopeError("--export needs --to DIR, the destination")
     img = select_image(images, (args.image or [None])[0])
     layer = len(img.layers) - 1 if args.layer is None else args.layer
-    result = export(img, args.export, layer, args.to, overwrite=args.overwrite)
-    for rel in result.written:
-        print(f"wrote {os.path.join(args.to, rel)}")
-    for rel, why in result.skipped:
-        print(f"skipped {rel}: {why}")
-    for rel in result.existing:
-        print(f"kept {os.path.join(args.to, rel)}: it exists (--overwrite replaces it)")
+    try:
+        result = export(img, args.export, layer, args.to, overwrite=args.overwrite)
+    except ExportError as e:
+        if e.result is not None:  # what was done before it stopped, then the error
+            _print_export(args.to, e.result)
+        raise
+    _print_export(args.to, result)
     return EXIT_OK
+
+
+def _print_export(to: str, result: ExportResult) -> None:
+    """One line per path (names from the image shown visibly: a name cannot forge a line)."""
+    links = dict(result.linked)
+    for rel in result.written:
+        where = visible(os.path.join(to, rel))
+        if rel in links:
+            print(f"linked {where} to {visible(os.path.join(to, links[rel]))}")
+        else:
+            print(f"wrote {where}")
+    for rel, why in result.skipped:
+        print(f"skipped {visible(rel)}: {visible(why)}")
+    for rel in result.existing:
+        print(f"kept {visible(os.path.join(to, rel))}: it exists (--overwrite replaces it)")
 
 
 def _headless(args: argparse.Namespace, archive: Archive) -> int:
@@ -272,8 +280,47 @@ def keep_big_buffers_apart() -> None:
         pass  # not glibc
 
 
+def _reopen_closed_streams() -> set[str]:
+    """Give a closed standard stream (`>&-`) /dev/null, so that neither a print nor a file
+    opened later (which would take the free descriptor) ends up where the stream was; returns
+    the names of the streams that were closed."""
+    closed = set()
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+            closed.add(name)
+    return closed
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of standard output went away (`layerscope --json - | head`): end quietly, as
+    other Unix tools do, with the status a shell reports for SIGPIPE."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())  # Python's final flush must not fail again
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    lifecycle.install()  # SIGTERM, SIGHUP: end as Ctrl-C does, leaving nothing behind
+    closed = _reopen_closed_streams()
+    try:
+        return _main(argv, closed)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.json == "-" and "stdout" in closed:
+        _error("--json -: standard output is closed")
+        return EXIT_ERROR
     keep_big_buffers_apart()
     names = list(args.archives)
     if args.demo:
@@ -305,7 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 names, platform=args.platform, verify=verify, engine=args.source, limits=limits
             ).close()
             given = list(sys.argv[1:] if argv is None else argv)
-            return serve(without_serve_options(given), port=args.port)
+            return serve(
+                without_serve_options(given), port=args.port, max_sessions=args.max_sessions
+            )
         from .ui.app import run
 
         return run(
@@ -325,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # main() ends quietly
     except MemoryError:
         if args.debug:
             raise

@@ -1,29 +1,106 @@
 """Read layer blobs in worker processes, one blob per task, largest first, so a big image uses
-every core (hashing and tar parsing hold the GIL: threads would not help)."""
+every core (hashing and tar parsing hold the GIL: threads would not help).
+
+Workers never outlive layerscope: they are ended when it stops reading (an error, a cancel, a
+signal: see lifecycle.py), and each one ends by itself when layerscope's process dies, even by
+SIGKILL: a forked worker asks the kernel for SIGTERM when its parent dies (Linux's
+PR_SET_PDEATHSIG); one from the fork server (whose parent outlives layerscope as long as any
+worker runs) has a thread wait for layerscope's process to end (a pidfd on Linux, else a look
+every WATCH_INTERVAL). They take no signal from the terminal (Ctrl-C goes to the parent, which
+ends them).
+
+`$LAYERSCOPE_WORKERS` sets how many processes read the layers of an image of two layers or more
+(1: none, everything in layerscope's own process); by default one per core for big images.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import multiprocessing.util
 import os
 import queue as queue_mod
+import select
+import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import forkserver
 from typing import Any
 
+from . import lifecycle
 from .errors import Cancelled
 from .layerreader import BlobLocation, read_layer
 from .limits import Limits
 from .records import LayerIndex
 
 PROGRESS_STEP = 4 << 20  # a worker reports progress every 4 MiB of stored bytes
+PR_SET_PDEATHSIG = 1  # prctl(2)
+WATCH_INTERVAL = 0.5  # seconds between two looks at layerscope's process, without a pidfd
 _progress_queue: Any = None
 
 
-def _init(q: Any) -> None:
+def _init(q: Any, main_pid: int, forked: bool) -> None:
+    """Set up a worker: its signals, its end with layerscope's process, its progress queue."""
     global _progress_queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (inherited by fork)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if forked:  # the parent is layerscope's process (forked or spawned)
+        if not _die_with_parent():
+            _watch(main_pid)
+        if os.getppid() != main_pid:  # it died before the request: no signal would come
+            os._exit(1)
+    else:  # the parent is the fork server, which outlives layerscope while workers run
+        _die_with_parent()
+        _watch(main_pid)
     _progress_queue = q
+
+
+def _die_with_parent() -> bool:
+    """Ask the kernel for SIGTERM when the parent process dies; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(pid: int) -> None:
+    """End this process when process `pid` ends: a thread waits on a pidfd (Linux), or looks
+    every WATCH_INTERVAL."""
+    try:
+        fd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        fd = None
+        if not _alive(pid):
+            os._exit(1)
+
+    def wait() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _alive(pid):
+                time.sleep(WATCH_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=wait, name="layerscope-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read(key: int, loc: BlobLocation, diff_id: str, digest: str | None, verify: bool,
@@ -47,13 +124,30 @@ def start_server() -> None:
     descriptor; started after that, they fail."""
     forkserver.set_forkserver_preload([__name__])
     forkserver.ensure_running()
+    # the directory of the server's socket: removed at exit, and by a forced exit too
+    lifecycle.track(multiprocessing.util.get_temp_dir())
 
 
 def default_workers(total_bytes: int, blobs: int) -> int:
-    """Processes worth starting: none for small images (startup costs more than it saves)."""
-    if total_bytes < 64 << 20 or blobs < 2:
+    """Processes worth starting: none for small images (startup costs more than it saves), or
+    as many as `$LAYERSCOPE_WORKERS` says (for two blobs or more)."""
+    if blobs < 2:
+        return 1
+    asked = _asked_workers()
+    if asked is not None:
+        return min(asked, blobs)
+    if total_bytes < 64 << 20:
         return 1
     return max(1, min(os.cpu_count() or 1, blobs))
+
+
+def _asked_workers() -> int | None:
+    """`$LAYERSCOPE_WORKERS` as a number of processes, if it is one."""
+    try:
+        n = int(os.environ.get("LAYERSCOPE_WORKERS", ""))
+    except ValueError:
+        return None
+    return n if n >= 1 else None
 
 
 Task = tuple[BlobLocation, str, "str | None"]
@@ -71,11 +165,15 @@ def read_in_processes(
     # fork is cheapest, but unsafe once threads run (the UI): then use a fork server.
     method = "fork" if threading.active_count() == 1 else "forkserver"
     if method == "forkserver":
-        start_server()  # nothing to do when already running
+        try:
+            start_server()  # nothing to do when already running
+        except OSError:  # its socket cannot be made (a $TMPDIR too long for a socket's name)
+            method = "spawn"  # slower to start, but needs no socket
     ctx = multiprocessing.get_context(method)
     q = ctx.Queue()
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].size)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(q,)) as ex:
+    initargs = (q, os.getpid(), method != "forkserver")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=initargs) as ex:
         futures: dict[Future, int] = {
             ex.submit(_read, i, tasks[i][0], tasks[i][1], tasks[i][2], verify, limits): i
             for i in order

@@ -1,26 +1,37 @@
 """Access to the container of images: a tar (seekable, spooled if compressed or piped) or a
 directory. Members are found by name, outer-tar symlinks resolved inside the archive (FORMATS.md 3,
 30), and every blob is handed out as a region of a file on disk, so layers can be read anywhere,
-in any process, without copying."""
+in any process, without copying.
+
+A spooled copy (standard input, a pipe, a compressed archive, what `docker save` or `podman save`
+writes) never has a name on Linux: it is a temporary file unlinked from the start, read through
+/proc/PID/fd/N (by this process and by its worker processes), and freed by the kernel when the
+last process holding it ends, however it ends (SIGKILL included). Elsewhere it is a named file,
+removed when the source is closed."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import select
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import compression
+from . import compression, lifecycle
 from .errors import FormatError, LayerscopeError, LimitExceeded
 from .layerreader import BlobLocation
 from .limits import DEFAULT_LIMITS, Limits
 from .tarstream import FileStream, iter_members
+
+POLL = 0.5  # seconds a read from a pipe (or a wait for docker) goes before it looks for a signal
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,8 @@ class Source:
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name
         self.limits = limits
-        self._cleanup: list[str] = []
+        self._cleanup: list[str] = []  # named temporary files to remove
+        self._held: list[BinaryIO] = []  # temporary files without a name, kept open
 
     def exists(self, path: str) -> bool:
         try:
@@ -77,9 +89,12 @@ class Source:
         raise NotImplementedError
 
     def close(self) -> None:
+        """Let go of the temporary copy, if any (a spooled archive is gone once closed)."""
+        for f in self._held:
+            f.close()
+        self._held.clear()
         for path in self._cleanup:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            _remove(path)
         self._cleanup.clear()
 
     def __enter__(self) -> Source:
@@ -227,76 +242,153 @@ class DirSource(Source):
         return BlobLocation(full, 0, os.path.getsize(full))
 
 
-def _spool(stream: BinaryIO, label: str, limits: Limits) -> str:
-    """Copy a stream to a temporary file, decompressing it if it is compressed."""
-    fd, tmp = tempfile.mkstemp(prefix="layerscope-", suffix=".tar")
+class Spool:
+    """A temporary copy of an archive: an open file and the path by which this process and its
+    worker processes read it (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.file: BinaryIO = tempfile.TemporaryFile(  # noqa: SIM115 (closed by discard)
+            prefix="layerscope-", suffix=".tar"
+        )
+        self.path = f"/proc/{os.getpid()}/fd/{self.file.fileno()}"
+        self.named = not _opens_the_same(self.path, self.file)
+        if self.named:  # no /proc: a file with a name, removed on close
+            self.file.close()
+            self.file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by discard)
+                prefix="layerscope-", suffix=".tar", delete=False
+            )
+            self.path = self.file.name
+            lifecycle.track(self.path)
+
+    def discard(self) -> None:
+        """Close and remove the copy (the archive could not be used)."""
+        self.file.close()
+        if self.named:
+            _remove(self.path)
+
+    def hand_to(self, src: Source) -> None:
+        """The source keeps the copy until it is closed."""
+        if self.named:
+            self.file.close()
+            src._cleanup.append(self.path)
+        else:
+            src._held.append(self.file)
+
+
+def _opens_the_same(path: str, f: BinaryIO) -> bool:
+    """Whether `path` opens the very file `f` is (with an offset of its own): Linux's /proc."""
+    if not sys.platform.startswith("linux"):
+        return False  # elsewhere, /dev/fd/N shares the offset of N
     try:
-        with os.fdopen(fd, "wb") as out:
-            head = stream.read(6)
-            kind = compression.detect(head)
+        return os.path.samestat(os.stat(path), os.fstat(f.fileno()))
+    except OSError:
+        return False
 
-            def raw():
-                if head:
-                    yield head
-                while chunk := stream.read(compression.CHUNK):
-                    yield chunk
 
-            read = written = 0
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    lifecycle.untrack(path)
 
-            def counted():
-                nonlocal read
-                for chunk in raw():
-                    read += len(chunk)
-                    yield chunk
 
-            for chunk in compression.decompress(counted(), kind, limits.max_decoder_memory):
-                written += len(chunk)
-                if kind != compression.NONE:
-                    limits.check_ratio(written, read, "the archive")
-                out.write(chunk)
+def _spool(stream: BinaryIO, label: str, limits: Limits) -> Spool:
+    """Copy a stream to a temporary file, decompressing it if it is compressed."""
+    spool = Spool()
+    try:
+        _copy(stream, spool.file, limits)
+        spool.file.flush()
     except BaseException:
-        os.unlink(tmp)
+        spool.discard()
         raise
-    return tmp
+    return spool
+
+
+def _copy(stream: BinaryIO, out: BinaryIO, limits: Limits) -> None:
+    """Copy `stream` to `out`, decompressing it if it is compressed (within the limits)."""
+    chunks = _chunks(stream)
+    head = b""
+    while len(head) < 6 and (chunk := next(chunks, b"")):
+        head += chunk
+    kind = compression.detect(head)
+    read = written = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal read
+        for chunk in itertools.chain([head] if head else [], chunks):
+            read += len(chunk)
+            yield chunk
+
+    for chunk in compression.decompress(counted(), kind, limits.max_decoder_memory):
+        written += len(chunk)
+        if kind != compression.NONE:
+            limits.check_ratio(written, read, "the archive")
+        out.write(chunk)
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """The bytes of `stream`, chunk by chunk. A pipe (or terminal, or socket), never read yet
+    through its buffer, is read one system call at a time, each once select() says it will not
+    block: Python runs a signal handler only between two bytecodes, and a read started just
+    after a signal came (as a buffered reader's loop does) would wait for data that may never
+    come. A signal that comes just before select() is taken when it times out (POLL)."""
+    try:
+        fd = stream.fileno()
+        waits = not stat.S_ISREG(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):  # io.BytesIO & co: nothing to wait for
+        waits = False
+    if not waits:
+        yield from iter(lambda: stream.read(compression.CHUNK), b"")
+        return
+    while True:
+        select.select([fd], [], [], POLL)
+        chunk = os.read(fd, compression.CHUNK)
+        if not chunk:
+            return
+        yield chunk
 
 
 def open_source(name: str, *, engine: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Source:
     """Open what the user named: `-` (standard input), a file, a directory, or an image name
     that an engine (docker, podman) saves for us. `engine` is `archive`, `docker` or `podman`."""
     if name == "-":
-        tmp = _spool(sys.stdin.buffer, "standard input", limits)
-        return _tar_source(name, tmp, owned=True, limits=limits)
+        return _spooled_source(name, _spool(sys.stdin.buffer, "standard input", limits), limits)
     if engine in (None, "archive") and os.path.isdir(name):
         return DirSource(name, name, limits)
     if engine in (None, "archive") and os.path.exists(name):
         with open(name, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a pipe: <(docker save app)
-                tmp = _spool(f, name, limits)
-                return _tar_source(name, tmp, owned=True, limits=limits)
+                return _spooled_source(name, _spool(f, name, limits), limits)
             kind = compression.detect(f.read(6))
             if kind != "none":
                 f.seek(0)
-                tmp = _spool(f, name, limits)
-                return _tar_source(name, tmp, owned=True, limits=limits)
-        return _tar_source(name, name, owned=False, limits=limits)
+                return _spooled_source(name, _spool(f, name, limits), limits)
+        return TarSource(name, name, limits)
     if engine == "archive":
         raise LayerscopeError("no such file or directory", source=name)
     return _save_with_engine(name, engine, limits)
 
 
-def _tar_source(name: str, file: str, *, owned: bool, limits: Limits) -> TarSource:
+def _spooled_source(name: str, spool: Spool, limits: Limits) -> TarSource:
+    """The source read from a temporary copy, which it keeps until closed."""
     try:
-        src = TarSource(name, file, limits)
+        src = TarSource(name, spool.path, limits)
     except BaseException:
-        if owned:
-            os.unlink(file)
+        spool.discard()
         raise
-    if owned:
-        src._cleanup.append(file)
+    spool.hand_to(src)
     return src
 
 
+def engine_command(engine: str, name: str) -> list[str]:
+    """The command that saves image `name` to standard output. `--` ends the options: a name
+    beginning with `-` is an image name, never an option (cobra, the command line parser of
+    docker and podman, stops at `--`)."""
+    return [engine, "save", "--", name]
+
+
 def _save_with_engine(name: str, engine: str | None, limits: Limits) -> TarSource:
+    """Have docker (or podman) save the image to a temporary copy, read as an archive. The
+    engine writes to our standard output file, never to a name: killed, it leaves nothing."""
     engines = [engine] if engine else ["docker", "podman"]
     found = [e for e in engines if shutil.which(e)]
     if not found:
@@ -305,25 +397,43 @@ def _save_with_engine(name: str, engine: str | None, limits: Limits) -> TarSourc
         raise LayerscopeError(
             "not a file, and neither docker nor podman is installed to save it", source=name
         )
-    fd, tmp = tempfile.mkstemp(prefix="layerscope-", suffix=".tar")
-    os.close(fd)
+    spool = Spool()
     errors = []
     try:
         for e in found:
-            proc = subprocess.run(
-                [e, "save", "-o", tmp, name],
-                capture_output=True,
-                text=True,
-                errors="replace",
-                stdin=subprocess.DEVNULL,
-            )
-            if proc.returncode == 0:
-                return _tar_source(name, tmp, owned=True, limits=limits)
-            last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            spool.file.seek(0)
+            spool.file.truncate()
+            status, stderr = _run(engine_command(e, name), spool.file)
+            if status == 0:
+                return _spooled_source(name, spool, limits)
+            last = (stderr.strip().splitlines() or ["failed"])[-1]
             errors.append(f"{e} save: {last}")
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        spool.discard()
         raise
-    os.unlink(tmp)
+    spool.discard()
     raise LayerscopeError("; ".join(errors), source=name)
+
+
+def _run(command: list[str], out: BinaryIO) -> tuple[int, str]:
+    """Run `command` with its standard output to `out`: its exit status and standard error.
+    It is waited for POLL seconds at a time (a signal is taken at once, see _chunks), and
+    killed if this process is interrupted."""
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    ) as proc:
+        try:
+            while True:
+                try:
+                    _, stderr = proc.communicate(timeout=POLL)
+                    return proc.returncode, stderr
+                except subprocess.TimeoutExpired:
+                    continue
+        except BaseException:
+            proc.kill()
+            raise

@@ -430,10 +430,12 @@ def test_an_engine_that_saves_the_image(tmp_path):
     archive = docker_archive(tmp_path / "saved.tar", [EVERYTHING])
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "podman").write_text(f'#!/bin/sh\n{shutil.which("cp")} "{archive}" "$3"\n')
+    # `podman save -- NAME` writes the archive to standard output
+    script = f'[ "$1 $2 $3" = "save -- app:1" ] || exit 3\nexec {shutil.which("cat")} "{archive}"\n'
+    (bindir / "podman").write_text("#!/bin/sh\n" + script)
     (bindir / "podman").chmod(0o755)
     env = dict(subprocess_env(tmp_path), PATH=str(bindir))
-    proc = cli("app:1", "--json", "-", "--source", "podman", env=env)
+    proc = cli("app:1", "--json", "-", "--source", "podman", env=env, cwd=tmp_path)
     assert (proc.returncode, proc.stderr) == (0, b"")
     assert strict_json(proc.stdout)["images"][0]["source"] == "app:1"
     assert os.listdir(env["TMPDIR"]) == []

@@ -1,15 +1,18 @@
 """The container of images: outer tar members (symlinks resolved inside the archive, FORMATS.md
 3 and 30), directories, compressed archives and standard input spooled to a temporary file that
-is always removed, and image names saved by docker or podman."""
+never has a name (read through /proc, by any of our processes) and is gone once closed, and
+image names saved by docker or podman (after `--`)."""
 
 from __future__ import annotations
 
 import io
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -189,15 +192,32 @@ def test_plain_file_is_read_in_place(tmp_path, tmpdir_spool):
     assert p.exists() and list(tmpdir_spool.iterdir()) == []
 
 
+def assert_spooled(src, tmpdir_spool) -> None:
+    """The copy is a file of the temporary directory, without a name there, open by its
+    /proc path; another process (a worker) reads it by that path."""
+    assert src.file == f"/proc/{os.getpid()}/fd/{int(src.file.rsplit('/', 1)[1])}"
+    assert os.readlink(src.file).startswith(str(tmpdir_spool) + "/")
+    assert list(tmpdir_spool.iterdir()) == []
+    loc = src.locate("manifest.json")
+    read = f"f = open({src.file!r}, 'rb'); f.seek({loc.offset}); print(f.read({loc.size}).hex())"
+    out = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True)
+    assert bytes.fromhex(out.stdout) == blob_of(src, "manifest.json")
+
+
+def assert_gone(src) -> None:
+    """Closed, the copy is no longer open: the kernel frees it."""
+    assert not os.path.exists(src.file)
+
+
 @pytest.mark.parametrize("whole", ["gzip", "gzip-multi", "zstd", "zstd-multi", "bzip2", "xz"])
 def test_compressed_archive_is_spooled_and_removed(tmp_path, tmpdir_spool, whole):
     p = docker_archive(tmp_path / "a.tar.x", [IMG], whole=whole)
     src = open_source(str(p))
-    (spool,) = tmpdir_spool.iterdir()
-    assert src.file == str(spool) and src.name == str(p)
+    assert src.name == str(p)
     assert "manifest.json" in src.names()
+    assert_spooled(src, tmpdir_spool)
     src.close()
-    assert list(tmpdir_spool.iterdir()) == []
+    assert_gone(src)
     src.close()  # twice is fine
 
 
@@ -244,9 +264,9 @@ def test_stdin_is_spooled_and_removed(tmp_path, tmpdir_spool, monkeypatch, whole
     monkeypatch.setattr(sys, "stdin", FakeStdin(data))
     src = open_source("-")
     assert src.name == "-" and "manifest.json" in src.names()
-    assert len(list(tmpdir_spool.iterdir())) == 1
+    assert_spooled(src, tmpdir_spool)
     src.close()
-    assert list(tmpdir_spool.iterdir()) == []
+    assert_gone(src)
 
 
 @pytest.mark.parametrize("whole", [None, "zstd"])
@@ -267,9 +287,33 @@ def test_a_pipe_is_spooled(tmp_path, tmpdir_spool, whole):
     finally:
         writer.join()
     assert src.name == str(fifo) and "manifest.json" in src.names()
-    assert len(list(tmpdir_spool.iterdir())) == 1
+    assert_spooled(src, tmpdir_spool)
     src.close()
-    assert list(tmpdir_spool.iterdir()) == []
+    assert_gone(src)
+
+
+def test_a_pipe_that_trickles(tmp_path, tmpdir_spool):
+    """A pipe read a system call at a time: the compression is still told from the first six
+    bytes when they come one by one."""
+    data = compress(docker_archive(tmp_path / "a.tar", [IMG]).read_bytes(), "zstd")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "wb", buffering=0) as f:
+            for i in range(8):
+                f.write(data[i : i + 1])
+                time.sleep(0.01)
+            f.write(data[8:])
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        src = open_source(str(fifo))
+    finally:
+        writer.join()
+    with src:
+        assert "manifest.json" in src.names()
 
 
 def test_bad_stdin_leaves_no_spool(tmpdir_spool, monkeypatch):
@@ -292,7 +336,7 @@ def test_missing_file_with_source_archive(tmp_path):
 # -- image names saved by an engine -----------------------------------------------------------
 
 
-CP = shutil.which("cp")
+CAT = shutil.which("cat")
 
 
 def fake_engine(bindir: Path, name: str, script: str) -> None:
@@ -324,16 +368,17 @@ def test_engine_that_fails(tmp_path, tmpdir_spool, monkeypatch):
 
 def test_engine_that_saves(tmp_path, tmpdir_spool, monkeypatch):
     archive = docker_archive(tmp_path / "saved.tar", [IMG])
-    # docker fails, podman works: both are tried, in that order
-    fake_engine(tmp_path / "bin", "docker", "echo 'no daemon' >&2\nexit 1\n")
+    # docker fails (having written something), podman works: both are tried, in that order,
+    # and podman's output is read alone
+    fake_engine(tmp_path / "bin", "docker", "printf 'half a tar'\necho 'no daemon' >&2\nexit 1\n")
     fake_engine(tmp_path / "bin", "podman",
-                f'[ "$1 $2 $4" = "save -o app:1" ] || exit 3\n{CP} "{archive}" "$3"\n')  # fmt: skip
+                f'[ "$# $1 $2 $3" = "3 save -- app:1" ] || exit 3\nexec {CAT} "{archive}"\n')  # fmt: skip
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     src = open_source("app:1")
     assert src.name == "app:1" and "manifest.json" in src.names()
-    assert len(list(tmpdir_spool.iterdir())) == 1
+    assert_spooled(src, tmpdir_spool)
     src.close()
-    assert list(tmpdir_spool.iterdir()) == []
+    assert_gone(src)
     src = open_source("app:1", engine="podman")
     src.close()
     with pytest.raises(LayerscopeError, match="docker save: no daemon"):
@@ -342,7 +387,7 @@ def test_engine_that_saves(tmp_path, tmpdir_spool, monkeypatch):
 
 
 def test_engine_output_that_is_not_an_archive(tmp_path, tmpdir_spool, monkeypatch):
-    fake_engine(tmp_path / "bin", "docker", 'printf "\\377\\376garbage" > "$3"\n')
+    fake_engine(tmp_path / "bin", "docker", 'printf "\\377\\376garbage"\n')
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(TarError):
         open_source("x:1")
@@ -354,6 +399,20 @@ def test_engine_stderr_that_is_not_utf8(tmp_path, tmpdir_spool, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(LayerscopeError, match="docker save: bad"):
         open_source("x:1")
+    assert list(tmpdir_spool.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["-o/etc/passwd", "--output=/tmp/x", "--help", "-q"])
+def test_an_image_name_is_never_an_option(tmp_path, tmpdir_spool, monkeypatch, name):
+    """`--` comes before the name: docker and podman (cobra) read it as the image's name."""
+    archive = docker_archive(tmp_path / "saved.tar", [IMG])
+    argv = tmp_path / "argv"
+    fake_engine(tmp_path / "bin", "docker",
+                f'printf "%s\\n" "$@" > "{argv}"\nexec {CAT} "{archive}"\n')  # fmt: skip
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    with open_source(name, engine="docker") as src:
+        assert "manifest.json" in src.names()
+    assert argv.read_text().splitlines() == ["save", "--", name]
     assert list(tmpdir_spool.iterdir()) == []
 
 

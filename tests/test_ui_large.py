@@ -20,7 +20,10 @@ from layerscope.ui.loading import analyse
 from layerscope.ui.screens.main import MainScreen
 
 DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
-KEY_BUDGET = 0.1  # seconds
+# Not a speed target (those are measured by bench/run.py): a bound far above the ~10-40 ms a
+# key takes, that only a key doing work in proportion to the image (a view of 500,000 entries
+# built on the event loop: seconds) would cross, even on a machine busy with other tests.
+KEY_BUDGET = 0.5  # seconds
 
 
 def big_layers() -> list[LayerIndex]:
@@ -128,4 +131,4 @@ def test_half_a_million_entries_answer_keys_fast():
     report = {key: f"{statistics.median(t) * 1000:.0f} ms" for key, t in timings.items()}
     for took in timings.values():
         assert statistics.median(took) < KEY_BUDGET, report
-        assert max(took) < 2.5 * KEY_BUDGET, report
+        assert max(took) < 3 * KEY_BUDGET, report

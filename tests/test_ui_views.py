@@ -542,7 +542,8 @@ def test_outline_model_opens_closes_and_reveals():
 def test_serve_options_are_left_out_of_each_session():
     given = ["a.tar", "--serve", "--port", "9000", "--image", "1", "--port=1"]
     assert web.without_serve_options(given) == ["a.tar", "--image", "1"]
-    assert web.app_command(["a b.tar"]).endswith("-m layerscope 'a b.tar'")
+    command = web.app_command(["a b.tar"])
+    assert "-m layerscope.ui.serve" in command and command.endswith(" 'a b.tar'")
 
 
 def test_bench_measures_the_demo():
@@ -568,20 +569,19 @@ def test_serve_gives_the_textual_serve_page():
         [sys.executable, "-m", "layerscope", "--demo", "--serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        page = None
+        assert proc.stdout is not None
+        url = ""
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://localhost:{port}/", timeout=2) as r:
-                    page = r.read().decode()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert page is not None, proc.stdout.read().decode() if proc.poll() is not None else ""
+        while time.monotonic() < deadline and not url.startswith("http"):
+            url = proc.stdout.readline().strip()
+        assert url.startswith(f"http://127.0.0.1:{port}/"), url
+        with urllib.request.urlopen(url, timeout=10) as r:
+            page = r.read().decode()
         assert 'class="textual-terminal"' in page and "textual.js" in page
-        assert f"ws://localhost:{port}/ws" in page
+        assert f"ws://127.0.0.1:{port}/" in page and "/ws" in page
     finally:
         proc.terminate()
         try:

@@ -1,14 +1,24 @@
-"""The layerscope app, and `run`, the entry point the command line calls."""
+"""The layerscope app, and `run`, the entry point the command line calls.
+
+Ended by SIGTERM or SIGHUP (see lifecycle.py), the app exits as `q` does, so Textual restores
+the terminal (main screen, no mouse tracking, the terminal's own modes); the exit status is then
+128 + the signal. After SIGHUP, a terminal that is gone is no longer written to."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from .. import lifecycle
 from ..archive import Archive, discover
 from ..errors import LayerscopeError
 from ..image import Image
@@ -19,6 +29,12 @@ from .screens.help import HelpScreen
 from .screens.main import MainScreen
 
 SWITCH_INTERVAL = 0.0005  # seconds a thread runs before another may take the interpreter
+# What Textual's exit writes to leave the terminal as it found it: mouse tracking off, bracketed
+# paste off, line wrap on, Kitty keyboard mode popped, main screen, cursor shown, focus events off
+RESTORE = (
+    "\x1b[?1000l\x1b[?1003l\x1b[?1015l\x1b[?1006l\x1b[?2004l\x1b[?7h\x1b[<u"
+    "\x1b[?1049l\x1b[?25h\x1b[?1004l"
+)
 
 
 class LayerscopeApp(App[int]):
@@ -50,6 +66,23 @@ class LayerscopeApp(App[int]):
         self.first_image = image
         self.compare = compare
         self._switch_interval = sys.getswitchinterval()
+        self._signal_loop: asyncio.AbstractEventLoop | None = None
+
+    def on_load(self) -> None:
+        # from now on a signal can ask for a normal exit (before, it is only recorded)
+        self._signal_loop = asyncio.get_running_loop()
+        signum = lifecycle.received()
+        if signum is not None:
+            self.exit(None, lifecycle.exit_status(signum))
+
+    def end_by_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP came (lifecycle.py calls this in the main thread, between two
+        bytecodes of the event loop): exit as `q` does, once the loop takes it up."""
+        if signum == getattr(signal, "SIGHUP", None):
+            _leave_a_hung_up_terminal()
+        loop = self._signal_loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self.exit, None, lifecycle.exit_status(signum))
 
     def on_mount(self) -> None:
         # Reading layers and building trees run in threads: hand the interpreter back to the
@@ -65,6 +98,7 @@ class LayerscopeApp(App[int]):
             self.push_screen(CompareScreen(main, self.archive.images, a, b))
 
     def on_unmount(self) -> None:
+        self._signal_loop = None  # the terminal is restored: a signal now ends run()
         sys.setswitchinterval(self._switch_interval)
         if self.owns_archive:
             self.archive.close()
@@ -125,7 +159,53 @@ def run(
         pair = compare_pair(archive.images, compare) if compare is not None else None
         first = pair[0] if pair else select_image(archive.images, image)
         app = LayerscopeApp(archive, first, compare=pair)
-        app.run()
+        lifecycle.install()  # the command line did it already; a caller of run() may not have
+        with lifecycle.diverted(app.end_by_signal, _terminal_restorer()):
+            app.run()
+        signum = lifecycle.received()
+        if signum is not None:
+            return lifecycle.exit_status(signum)
         return app.return_code or 0
     finally:
         archive.close()
+
+
+def _leave_a_hung_up_terminal() -> None:
+    """After SIGHUP the terminal may be gone (closed window, lost SSH session): then every write
+    to it fails, and Textual's exit could wait forever on its output thread. Its output (standard
+    error) then goes to /dev/null. A terminal still there is left as it is, to be restored."""
+    import termios  # POSIX only, as SIGHUP is
+
+    try:
+        fd = sys.__stderr__.fileno()  # type: ignore[union-attr]
+        termios.tcgetattr(fd)
+    except termios.error as e:
+        if e.args and e.args[0] == errno.EIO:  # hung up (ENOTTY: not a terminal, left alone)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _terminal_restorer() -> Callable[[], None]:
+    """What restores the terminal if the app cannot end in time after a signal (lifecycle.py's
+    GRACE): its modes as they are now, and RESTORE written to it."""
+    try:
+        import termios
+    except ImportError:  # not POSIX
+        return lambda: None
+    out, tty = 2, 0
+    modes = None
+    with contextlib.suppress(termios.error, OSError, ValueError, AttributeError):
+        out = sys.__stderr__.fileno()  # type: ignore[union-attr]
+        tty = sys.__stdin__.fileno()  # type: ignore[union-attr]
+        modes = termios.tcgetattr(tty)
+
+    def restore() -> None:
+        with contextlib.suppress(termios.error, OSError, ValueError, AttributeError):
+            if modes is not None:
+                termios.tcsetattr(tty, termios.TCSANOW, modes)
+            os.write(out, RESTORE.encode())
+
+    return restore

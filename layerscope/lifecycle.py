@@ -1,0 +1,119 @@
+"""How layerscope ends when it is told to: SIGTERM, or SIGHUP (a closed terminal, a lost SSH
+session), ends it as Ctrl-C does, and leaves nothing behind.
+
+- `install()` (the command line calls it first) makes both signals raise `Terminated` in the main
+  thread: every `finally` and context manager runs (temporary files closed, worker processes
+  ended), and the process exits with status 128 + the signal. A signal that is ignored when
+  layerscope starts (`nohup`) stays ignored.
+- `diverted(handler)`: while a block runs (the app), a signal calls `handler` instead, which
+  schedules a normal exit (Textual restores the terminal on its normal exit only).
+- Once a signal has come, further ones do not interrupt the cleanup; if the cleanup takes more
+  than `GRACE` seconds, the process ends at once, after its last words (the app restores the
+  terminal). What is left to undo then is undone by the kernel: on Linux temporary files have no
+  name (sources.py) and worker processes end with their parent (parallel.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator
+
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+GRACE = 5.0  # seconds the cleanup may take after a signal before the process ends at once
+
+_received: int | None = None  # the first signal that came
+_divert: Callable[[int], object] | None = None
+_last_words: list[Callable[[], object]] = []  # run before a forced exit
+_named: set[str] = set()  # temporary files and directories with a name: a forced exit removes them
+
+
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP, raised in the main thread. It unwinds like KeyboardInterrupt, is not
+    caught by `except Exception`, and ends the process with status 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+def install() -> None:
+    """End the process on SIGTERM and SIGHUP as on Ctrl-C (see the module's docstring). Only
+    the main thread can do it; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in SIGNALS:
+        if signal.getsignal(sig) != signal.SIG_IGN:  # nohup: the user wants it ignored
+            signal.signal(sig, _on_signal)
+
+
+def received() -> int | None:
+    """The signal that asked the process to end, if one did."""
+    return _received
+
+
+def exit_status(signum: int) -> int:
+    """The exit status of a process ended by `signum`, as a shell reports it."""
+    return 128 + signum
+
+
+@contextlib.contextmanager
+def diverted(
+    handler: Callable[[int], object], last_words: Callable[[], object] | None = None
+) -> Iterator[None]:
+    """While the block runs, a signal calls `handler(signum)` instead of raising Terminated. It
+    runs in the main thread between two bytecodes: it should only schedule work (or raise).
+    `last_words` runs if the cleanup overstays GRACE, just before the process ends."""
+    global _divert
+    before = _divert
+    _divert = handler
+    if last_words is not None:
+        _last_words.append(last_words)
+    try:
+        yield
+    finally:
+        _divert = before
+        if last_words is not None:
+            with contextlib.suppress(ValueError):
+                _last_words.remove(last_words)
+
+
+def track(path: str) -> None:
+    """A temporary file or directory to remove if the process must end at once."""
+    _named.add(path)
+
+
+def untrack(path: str) -> None:
+    """The file is removed already (or is no longer ours)."""
+    _named.discard(path)
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    global _received
+    if _received is not None:
+        return  # already ending: let the cleanup finish (GRACE bounds it)
+    _received = signum
+    timer = threading.Timer(GRACE, _force_exit, (signum,))
+    timer.daemon = True
+    timer.start()
+    if _divert is not None:
+        _divert(signum)
+        return
+    raise Terminated(signum)
+
+
+def _force_exit(signum: int) -> None:
+    """The cleanup overstayed: say the last words, remove named files, end now."""
+    for words in list(_last_words):
+        with contextlib.suppress(Exception):
+            words()
+    for path in list(_named):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    os._exit(exit_status(signum))
