@@ -195,9 +195,12 @@ def test_a_failed_report_leaves_the_old_file_and_no_temporary(tmp_path, capsys):
 # -- outputs that go away -------------------------------------------------------------------
 
 
-def test_a_closed_pipe_ends_quietly():
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    # a report far bigger than a pipe's buffer: the writer is still writing when the reader goes
+    img = Img([Layer(*(File(f"dir/file-{n:05}", b"x") for n in range(3000)))])
+    archive = docker_archive(tmp_path / "many.tar", [img])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "layerscope", demo_path(), "--json", "-"],
+        [sys.executable, "-m", "layerscope", str(archive), "--json", "-"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
