@@ -65,7 +65,7 @@ def tui_timings(archive: Path) -> dict:
     until all is loaded from the cache."""
     code = f"""
 import asyncio, json, sys
-from layerscope.archive import discover
+from layerscope.model.archive import discover
 from layerscope.cli import keep_big_buffers_apart
 from layerscope.ui.app import LayerscopeApp
 from layerscope.ui.bench import measure

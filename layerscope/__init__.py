@@ -6,11 +6,10 @@ img = archive.images[0]
 img.layers[2].changes, img.hidden, img.reclaimable_bytes
 """
 
-__version__ = "0.1.0"  # before the imports: modules below read it (figurecache, report)
-
-from .archive import Archive, discover, open
-from .errors import LayerscopeError
-from .image import Changes, Hidden, Image, Layer
+from layerscope.errors import LayerscopeError
+from layerscope.model.archive import Archive, discover, open
+from layerscope.model.image import Changes, Hidden, Image, Layer
+from layerscope.version import __version__
 
 __all__ = [
     "Archive",

@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from layerscope.cli import main
 
 if __name__ == "__main__":  # not when a worker process's server imports the main module
     sys.exit(main())

@@ -15,15 +15,16 @@ from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from . import __version__, lifecycle
-from .archive import Archive, discover, select_image
-from .errors import LayerscopeError
-from .image import Image
-from .limits import DEFAULT_LIMITS, Limits
-from .text import one_line, visible
+from layerscope import lifecycle
+from layerscope.errors import LayerscopeError
+from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.model.archive import Archive, discover, select_image
+from layerscope.model.image import Image
+from layerscope.text import one_line, visible
+from layerscope.version import __version__
 
 if TYPE_CHECKING:
-    from .export import ExportResult
+    from layerscope.insight.export import ExportResult
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -186,15 +187,15 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def _write_json(args: argparse.Namespace, images: list[Image], comparison) -> None:
-    from .outputfile import open_output
-    from .report import write_report
+    from layerscope.output.outputfile import open_output
+    from layerscope.output.report import write_report
 
     with open_output(args.json) as out:
         write_report(out, images, files=not args.no_files, comparison=comparison)
 
 
 def _comparison(args: argparse.Namespace, images: list[Image]):
-    from .compare import compare
+    from layerscope.insight.compare import compare
 
     sel = args.image or []
     if len(sel) == 2:
@@ -207,7 +208,7 @@ def _comparison(args: argparse.Namespace, images: list[Image]):
 
 
 def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
-    from .ci import run_ci
+    from layerscope.output.ci import run_ci
 
     targets = [select_image(images, s) for s in args.image] if args.image else images
     # with the report on standard output, the verdict goes to standard error
@@ -215,7 +216,7 @@ def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
 
 
 def _export(args: argparse.Namespace, images: list[Image]) -> int:
-    from .export import ExportError, export
+    from layerscope.insight.export import ExportError, export
 
     if not args.to:
         raise LayerscopeError("--export needs --to DIR, the destination")
@@ -346,7 +347,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
             ) as archive:
                 return _headless(args, archive)
         if args.serve:
-            from .ui.serve import serve, without_serve_options
+            from layerscope.ui.serve import serve, without_serve_options
 
             discover(
                 names, platform=args.platform, verify=verify, engine=args.source, limits=limits
@@ -355,7 +356,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
             return serve(
                 without_serve_options(given), port=args.port, max_sessions=args.max_sessions
             )
-        from .ui.app import run
+        from layerscope.ui.app import run
 
         return run(
             names,

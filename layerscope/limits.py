@@ -30,7 +30,7 @@ class Limits:
 
     def check_ratio(self, decompressed: int, stored: int, what: str) -> None:
         if decompressed > MiB and decompressed > self.max_ratio * max(stored, 1):
-            from .errors import LimitExceeded
+            from layerscope.errors import LimitExceeded
 
             raise LimitExceeded(
                 f"{what} decompresses to over {self.max_ratio}x its stored size "

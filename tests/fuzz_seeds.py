@@ -47,8 +47,8 @@ from builder import (
 import layerscope
 from layerscope.cli import main
 from layerscope.errors import LayerscopeError
-from layerscope.layerreader import BlobLocation, read_layer
 from layerscope.limits import Limits
+from layerscope.read.layerreader import BlobLocation, read_layer
 
 TIME_LIMIT = 10.0  # seconds for one input, everything included (generous: CI machines vary)
 
@@ -318,7 +318,7 @@ def mutate_json(doc: object, path: list[object], value: object, *, delete: bool 
 
 def _exercise(archive: layerscope.Archive) -> None:
     """Compute every figure of every image (the union model included), and the report."""
-    from layerscope.report import write_report
+    from layerscope.output.report import write_report
 
     for img in archive.images:
         img.hidden, img.final_size, img.final_files, img.duplicates, img.dive  # noqa: B018
@@ -386,7 +386,7 @@ def _check_cli(path: Path, workdir: Path, verify: bool) -> None:
 
 def check_layer(tar: bytes, workdir: Path) -> str:
     """Read one layer blob directly (deeper into the tar parser than whole archives reach)."""
-    from layerscope.filesystem import analyse
+    from layerscope.model.filesystem import analyse
 
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "layer"

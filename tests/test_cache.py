@@ -9,7 +9,7 @@ import pytest
 from builder import File, Img, Layer, docker_archive
 
 import layerscope
-from layerscope import archive as archive_mod
+from layerscope.model import archive as archive_mod
 
 IMG = Img([Layer(File("a", b"x" * 100), File("b/c", b"y" * 50)), Layer(File("a", b"z"))])
 

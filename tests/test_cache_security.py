@@ -21,11 +21,11 @@ import pytest
 from builder import File, Img, Layer, docker_archive
 
 import layerscope
-from layerscope import cache as cache_mod
 from layerscope import cli
-from layerscope.cache import LayerCache, layer_key
 from layerscope.errors import LayerscopeError
-from layerscope.report import write_report
+from layerscope.model import cache as cache_mod
+from layerscope.model.cache import LayerCache, layer_key
+from layerscope.output.report import write_report
 
 PASSING = Img([Layer(File("a", b"a" * 4000)), Layer(File("b", b"b" * 4000))])
 FAILING = Img([Layer(File("a", b"c" * 4000)), Layer(File("a", b"d" * 4000))])  # half is waste

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from layerscope.ci_rules import (
+from layerscope.model.dive_compat import DiveEntry, dive_figures
+from layerscope.output.ci_rules import (
     DIVE_DEFAULT_RULES,
     ImageFigures,
     Rules,
@@ -25,7 +26,6 @@ from layerscope.ci_rules import (
     parse_size,
     read_dive_ci,
 )
-from layerscope.dive_compat import DiveEntry, dive_figures
 
 
 @pytest.mark.parametrize(

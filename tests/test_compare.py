@@ -9,7 +9,7 @@ import sys
 from builder import Dir, File, Img, Layer, Symlink, Whiteout, docker_archive
 
 import layerscope
-from layerscope.compare import compare
+from layerscope.insight.compare import compare
 
 A = Img([Layer(Dir("etc"), File("etc/a", b"x" * 10), File("etc/b", b"b"), Symlink("l", "etc/a"),
                File("gone", b"g" * 4))], tag="a:1")  # fmt: skip

@@ -13,9 +13,9 @@ import pytest
 import zstandard
 from builder import compress
 
-from layerscope import compression
-from layerscope.compression import decompress, detect, read_chunks
 from layerscope.errors import CompressionError
+from layerscope.read import compression
+from layerscope.read.compression import decompress, detect, read_chunks
 
 DATA = random.Random(0).randbytes(100_000) + b"tail" * 50_000
 SKIPPABLE = (0x184D2A5F).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from layerscope.config import check_digest, load_json, parse_config
 from layerscope.errors import FormatError
+from layerscope.read.config import check_digest, load_json, parse_config
 
 D = ["sha256:" + c * 64 for c in "abc"]
 

@@ -9,12 +9,12 @@ DEMO = Path(__file__).parent / "fixtures" / "real" / "docker-archive.tar"
 
 def test_model_and_report_import_no_textual():
     code = (
-        "import sys, io, layerscope, layerscope.report, layerscope.sharing, layerscope.compare, "
-        "layerscope.tree, layerscope.ci_rules\n"
+        "import sys, io, layerscope, layerscope.output.report, layerscope.insight.sharing, layerscope.insight.compare, "
+        "layerscope.views.tree, layerscope.output.ci_rules\n"
         f"a = layerscope.open({str(DEMO)!r})\n"
         "img = a.images[0]\n"
         "img.hidden, img.dive, img.duplicate_bytes\n"
-        "layerscope.report.write_report(io.StringIO(), a.images)\n"
+        "layerscope.output.report.write_report(io.StringIO(), a.images)\n"
         "assert not any(m == 'textual' or m.startswith('textual.') for m in sys.modules), 'textual'\n"
         "assert 'rich' not in sys.modules\n"
     )

@@ -16,8 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from layerscope import dive_compat
-from layerscope.dive_compat import DiveEntry, DiveFigures, InefficientPath, dive_figures, go_clean
+from layerscope.model import dive_compat
+from layerscope.model.dive_compat import (
+    DiveEntry,
+    DiveFigures,
+    InefficientPath,
+    dive_figures,
+    go_clean,
+)
 
 
 def f(path: str, size: int) -> DiveEntry:

@@ -31,7 +31,7 @@ from builder import (
     tar_header,
 )
 
-from layerscope.export import ExportError, export
+from layerscope.insight.export import ExportError, export
 
 
 def raw(name: str, data: bytes = b"") -> Raw:

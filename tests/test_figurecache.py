@@ -11,11 +11,11 @@ import pytest
 from builder import Dir, File, Hardlink, Img, Layer, Symlink, Whiteout, docker_archive
 
 import layerscope
-from layerscope import cache as cache_mod
-from layerscope import image as image_mod
 from layerscope.errors import LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS
-from layerscope.report import write_report
+from layerscope.model import cache as cache_mod
+from layerscope.model import image as image_mod
+from layerscope.output.report import write_report
 
 IMG = Img(
     [

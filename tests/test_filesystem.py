@@ -267,7 +267,7 @@ def test_duplicate_bytes(tmp_path):
 def test_duplicates_are_exact_whatever_the_bitmap_says(tmp_path, monkeypatch, tiny_bitmap):
     """Contents that share a bit of the bitmap without being the same are told apart: with a
     bitmap of 8 bits nearly every content is a candidate, and the result does not change."""
-    from layerscope import image as image_mod
+    from layerscope.model import image as image_mod
 
     if tiny_bitmap:
         monkeypatch.setattr(image_mod, "DUP_BITS_MIN", 3)

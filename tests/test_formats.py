@@ -30,9 +30,9 @@ from builder import (
 )
 
 import layerscope
-from layerscope import formats
 from layerscope.errors import DigestMismatch, FormatError, LayerscopeError, LimitExceeded
 from layerscope.limits import Limits
+from layerscope.read import formats
 
 A = Layer(File("etc/motd", b"A-motd"), Dir("var"), created_by="add A")
 B = Layer(File("usr/bin/tool", b"#!tool", mode=0o755), Whiteout("etc/motd"), created_by="add B")

@@ -58,9 +58,9 @@ from builder import (
 import layerscope
 from layerscope.cli import main
 from layerscope.errors import LayerscopeError
-from layerscope.filesystem import IMPLIED, unpack
 from layerscope.limits import DEFAULT_LIMITS, Limits, MiB
-from layerscope.records import FILE
+from layerscope.model.filesystem import IMPLIED, unpack
+from layerscope.read.records import FILE
 
 # -- harness ---------------------------------------------------------------------------------
 
@@ -1367,7 +1367,7 @@ def test_containerd_breakouts(tmp_path, case):
 def test_export_of_a_breakout_image_stays_in_its_destination(tmp_path, case):
     """FORMATS.md 31, with the export feature: the whole image written out, each breakout
     case's symlinks and `..` names included, and nothing appears outside the destination."""
-    from layerscope.export import export
+    from layerscope.insight.export import export
 
     lower, upper, _ = BREAKOUTS[case]
     layers = ([layer_tar(*lower)] if lower else []) + [layer_tar(*upper)]
@@ -1466,12 +1466,12 @@ def test_a_huge_name_in_a_message_is_cut(tmp_path, capsys):
 
 def test_an_internal_error_is_one_line_too(tmp_path, capsys, monkeypatch):
     """A bug is not bad input, but it is still one line (and --debug shows the traceback)."""
-    import layerscope.formats
+    import layerscope.read.formats
 
     def boom(*a, **k):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(layerscope.formats, "parse_config", boom)
+    monkeypatch.setattr(layerscope.read.formats, "parse_config", boom)
     p = mini(tmp_path, layer_tar(File("f")))
     code, out, err = cli(str(p), "--json", "-", capsys=capsys)
     assert (code, out) == (2, "")

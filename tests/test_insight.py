@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from builder import Dir, File, Hardlink, Img, Layer, Opaque, Whiteout, docker_archive, open_image
 
-from layerscope.content import read_entry
-from layerscope.pathhistory import path_history
-from layerscope.waste import waste
+from layerscope.insight.content import read_entry
+from layerscope.insight.pathhistory import path_history
+from layerscope.insight.waste import waste
 
 LAYERS = [
     Layer(Dir("d"), File("d/a", b"a" * 10), File("d/b", b"b" * 20), File("k", b"k" * 7)),

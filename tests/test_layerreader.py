@@ -36,9 +36,9 @@ from layerscope.errors import (
     LimitExceeded,
     TarError,
 )
-from layerscope.layerreader import BlobLocation, classify, read_layer
 from layerscope.limits import Limits
-from layerscope.records import (
+from layerscope.read.layerreader import BlobLocation, classify, read_layer
+from layerscope.read.records import (
     DIR,
     F_ABSOLUTE,
     F_ALSO_OPAQUE,

@@ -10,7 +10,7 @@ import pytest
 from builder import Dir, File, Img, Layer, Whiteout, docker_archive, sha
 
 import layerscope
-from layerscope import archive as archive_mod
+from layerscope.model import archive as archive_mod
 from layerscope.ui import loading
 
 A = Layer(File("a", b"A" * 5000), Dir("d"))
@@ -39,7 +39,7 @@ def kinds(posted) -> list[str]:
 def workers(request, monkeypatch):
     monkeypatch.setattr(archive_mod, "default_workers", lambda *a: request.param)
     if request.param > 1:
-        from layerscope.parallel import start_server
+        from layerscope.read.parallel import start_server
 
         start_server()
     return request.param

@@ -16,7 +16,7 @@ import pytest
 import zstandard
 
 import layerscope
-from layerscope.records import normalise
+from layerscope.read.records import normalise
 
 REAL = Path(__file__).parent / "fixtures" / "real"
 EXPECTED = sorted(REAL.glob("*.expected.json"))

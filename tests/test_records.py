@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from layerscope import records
-from layerscope.records import (
+from layerscope.read import records
+from layerscope.read.records import (
     DIR,
     F_BAD_WHITEOUT,
     F_DOTDOT,
@@ -119,7 +119,7 @@ def test_empty_index():
 
 
 def test_numbers_too_large_for_four_bytes_widen_their_column(tmp_path):
-    from layerscope.cache import LayerCache
+    from layerscope.model.cache import LayerCache
 
     li = LayerIndex.empty()
     li.add("a", FILE, 0, 1, 0o644, 1000, 1000, 1_700_000_000, 512)

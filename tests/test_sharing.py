@@ -5,7 +5,7 @@ from __future__ import annotations
 from builder import File, Img, Layer, docker_archive, oci_archive
 
 import layerscope
-from layerscope.sharing import sharing
+from layerscope.insight.sharing import sharing
 
 BASE = Layer(File("bin/sh", b"s" * 100), File("etc/os", b"o" * 10))
 REBUILT_BASE = Layer(File("bin/sh", b"s" * 100), File("etc/os", b"O" * 11))  # other diff_id
@@ -44,7 +44,7 @@ def test_report_sharing_section(tmp_path):
     import io
     import json
 
-    from layerscope.report import write_report
+    from layerscope.output.report import write_report
 
     path = docker_archive(
         tmp_path / "m.tar", [Img([BASE, APP1], tag="a:1"), Img([BASE, APP2], tag="b:1")]

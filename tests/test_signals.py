@@ -301,7 +301,7 @@ def test_sighup_ignored_by_nohup_stays_ignored(tmp_path):
 
 WORKERS_DRIVER = """
 import sys, threading, time
-from layerscope.archive import discover
+from layerscope.model.archive import discover
 
 if sys.argv[3] == "install":  # as the command line does
     from layerscope import lifecycle

@@ -26,7 +26,7 @@ from layerscope.errors import (
     TarError,
 )
 from layerscope.limits import Limits
-from layerscope.sources import DirSource, TarSource, clean_member_path, open_source
+from layerscope.read.sources import DirSource, TarSource, clean_member_path, open_source
 
 
 @pytest.fixture

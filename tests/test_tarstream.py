@@ -27,7 +27,7 @@ from builder import (
 
 from layerscope.errors import LayerscopeError, LimitExceeded, TarError
 from layerscope.limits import Limits
-from layerscope.tarstream import BLOCK, ChunkStream, FileStream, _num, iter_members
+from layerscope.read.tarstream import BLOCK, ChunkStream, FileStream, _num, iter_members
 
 
 def make_tar(*members: tuple[tarfile.TarInfo, bytes | None], fmt=tarfile.PAX_FORMAT, **kw) -> bytes:
@@ -457,7 +457,7 @@ def _is_gnu_tar() -> bool:
 ])  # fmt: skip
 def test_sparse_written_by_gnu_tar(tmp_path, args):
     """The hand-made sparse headers above against the real thing (when GNU tar is here)."""
-    from layerscope.layerreader import BlobLocation, read_layer
+    from layerscope.read.layerreader import BlobLocation, read_layer
 
     src = tmp_path / "sparse.bin"
     with open(src, "wb") as f:

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import layerscope
-from layerscope.filesystem import analyse
-from layerscope.records import DIR, FILE, OPAQUE, SYMLINK, WHITEOUT, LayerIndex
-from layerscope.tree import (
+from layerscope.model.filesystem import analyse
+from layerscope.read.records import DIR, FILE, OPAQUE, SYMLINK, WHITEOUT, LayerIndex
+from layerscope.views.tree import (
     AUTO_EXPAND_NODES,
     Cancelled,
     Filter,
@@ -378,7 +378,7 @@ def test_opaque_directory_re_added_with_the_same_name(tmp_path):
 
 
 def test_the_core_never_imports_textual():
-    code = "import sys, layerscope, layerscope.tree; print('textual' in sys.modules)"
+    code = "import sys, layerscope, layerscope.views.tree; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

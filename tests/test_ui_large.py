@@ -13,7 +13,7 @@ import time
 from importlib import resources
 
 import layerscope
-from layerscope.records import DIR, FILE, WHITEOUT, LayerIndex
+from layerscope.read.records import DIR, FILE, WHITEOUT, LayerIndex
 from layerscope.ui.app import LayerscopeApp
 from layerscope.ui.bench import wait_for_workers
 from layerscope.ui.loading import analyse

@@ -17,14 +17,14 @@ from test_ui import DEMO, FIXTURES, SIZE, drive, main_screen, press, settle
 from textual.widgets import DataTable, Input, Static
 
 import layerscope
-from layerscope.compare import compare
+from layerscope.insight.compare import compare
+from layerscope.insight.waste import waste
 from layerscope.ui import serve as web
 from layerscope.ui.app import LayerscopeApp, compare_pair
 from layerscope.ui.bench import measure
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.dialogs.confirm import ConfirmDialog
 from layerscope.ui.dialogs.export import ExportDialog
-from layerscope.ui.outline import Outline, OutlineNode, open_while_small
 from layerscope.ui.screens.compare import CompareScreen, difference_tree, signed
 from layerscope.ui.screens.help import HelpScreen
 from layerscope.ui.screens.history import HistoryScreen
@@ -32,7 +32,7 @@ from layerscope.ui.screens.main import MainScreen
 from layerscope.ui.screens.preview import PreviewScreen, decode, hex_dump, lexer_for
 from layerscope.ui.screens.sharing import SharingScreen
 from layerscope.ui.screens.waste import WasteScreen, waste_tree
-from layerscope.waste import waste
+from layerscope.views.outline import Outline, OutlineNode, open_while_small
 
 MULTI = str(FIXTURES / "multi.tar")
 

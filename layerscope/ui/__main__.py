@@ -2,7 +2,7 @@
 
 import sys
 
-from .app import run
+from layerscope.ui.app import run
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:], platform=None, verify=True, engine=None, image=None))

@@ -18,15 +18,15 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from .. import lifecycle
-from ..archive import Archive, discover
-from ..errors import LayerscopeError
-from ..image import Image
-from ..limits import DEFAULT_LIMITS, Limits
-from ..parallel import start_server
-from .commands import LayerscopeCommands
-from .screens.help import HelpScreen
-from .screens.main import MainScreen
+from layerscope import lifecycle
+from layerscope.errors import LayerscopeError
+from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.model.archive import Archive, discover
+from layerscope.model.image import Image
+from layerscope.read.parallel import start_server
+from layerscope.ui.commands import LayerscopeCommands
+from layerscope.ui.screens.help import HelpScreen
+from layerscope.ui.screens.main import MainScreen
 
 SWITCH_INTERVAL = 0.0005  # seconds a thread runs before another may take the interpreter
 # What Textual's exit writes to leave the terminal as it found it: mouse tracking off, bracketed
@@ -92,7 +92,7 @@ class LayerscopeApp(App[int]):
         main = MainScreen(self.archive, self.first_image)
         self.push_screen(main)
         if self.compare is not None:
-            from .screens.compare import CompareScreen
+            from layerscope.ui.screens.compare import CompareScreen
 
             a, b = self.compare
             self.push_screen(CompareScreen(main, self.archive.images, a, b))
@@ -116,7 +116,7 @@ class LayerscopeApp(App[int]):
                 ("File tree", main.file_tree),
             ]
         else:
-            from .widgets.outline import OutlineView
+            from layerscope.ui.widgets.outline import OutlineView
 
             for tree in self.screen.query(OutlineView):
                 groups.append(("Tree", tree))
@@ -126,7 +126,7 @@ class LayerscopeApp(App[int]):
 
 def compare_pair(images: Sequence[Image], selectors: Sequence[str] | None) -> tuple[Image, Image]:
     """The two images `--compare` opens: the two `--image` given, else the first two."""
-    from ..archive import select_image
+    from layerscope.model.archive import select_image
 
     sel = list(selectors or [])
     if len(sel) == 2:
@@ -150,7 +150,7 @@ def run(
     """Open archives and show them; returns the exit status. Reading manifests and configs
     happens before the UI opens (errors go to the caller); layers are read inside the app.
     `compare` (the `--image` selectors, possibly empty) opens the compare view first."""
-    from ..archive import select_image
+    from layerscope.model.archive import select_image
 
     archive = discover(
         names, platform=platform, verify=verify, engine=engine, limits=limits, cache=cache

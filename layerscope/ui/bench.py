@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from textual import events
 
-from ..records import DIR
+from layerscope.read.records import DIR
 
 if TYPE_CHECKING:
     from textual.app import App
 
-    from .app import LayerscopeApp
+    from layerscope.ui.app import LayerscopeApp
 
 SIZE = (120, 40)
 POLL = 0.005  # seconds between two looks at the screen
@@ -37,7 +37,7 @@ LAYER_KEYS = ("down", "down", "up", "m", "down", "m", "up")
 
 async def measure(app: LayerscopeApp) -> dict:
     """Run `app` headless and time it (see the module's docstring)."""
-    from .screens.main import MainScreen
+    from layerscope.ui.screens.main import MainScreen
 
     start = time.perf_counter()
     out: dict = {}

@@ -14,9 +14,9 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
 from textual.content import Content
 
-from ..text import visible
-from ..tree import FILTER_KINDS
-from .screens.main import MainScreen
+from layerscope.text import visible
+from layerscope.ui.screens.main import MainScreen
+from layerscope.views.tree import FILTER_KINDS
 
 MAX_PATH_HITS = 40
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from textual.message import Message
 
-from ..archive import Archive
-from ..errors import Cancelled
-from ..image import Image, Layer
-from ..tree import removals
+from layerscope.errors import Cancelled
+from layerscope.model.archive import Archive
+from layerscope.model.image import Image, Layer
+from layerscope.views.tree import removals
 
 WAITING, READING, DONE, FAILED = "waiting", "reading", "done", "failed"
 PROGRESS_INTERVAL = 0.05  # seconds between two progress messages of one layer

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from ..errors import LayerscopeError
+from layerscope.errors import LayerscopeError
 
 DEFAULT_PORT = 8000
 DEFAULT_MAX_SESSIONS = 4
@@ -79,7 +79,7 @@ def serve(
     if not 0 <= port <= 65535:
         raise LayerscopeError("--port must be between 0 and 65535")
     try:
-        from .webserver import GuardedServer, listen
+        from layerscope.ui.webserver import GuardedServer, listen
     except ImportError:
         raise LayerscopeError(
             "--serve needs textual-serve: pip install 'layerscope[web]'"
@@ -98,7 +98,7 @@ def run_session(argv: Sequence[str]) -> int:
     command line to run. It ends (SIGTERM, which ends it as Ctrl-C does) when the server is gone."""
     server = int(argv[0])
     end_with(server)
-    from ..cli import main
+    from layerscope.cli import main
 
     return main(list(argv[1:]))
 

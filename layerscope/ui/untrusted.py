@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 
-from ..text import visible
+from layerscope.text import visible
 
 
 def text(value: str, style: StyleType = "", **options: object) -> Text:

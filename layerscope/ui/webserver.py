@@ -39,7 +39,7 @@ from typing import Any, TextIO
 from aiohttp import hdrs, web
 from textual_serve.server import Server
 
-from ..text import visible
+from layerscope.text import visible
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

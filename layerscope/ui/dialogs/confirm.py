@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from .. import untrusted
+from layerscope.ui import untrusted
 
 
 class ConfirmDialog(ModalScreen[bool]):

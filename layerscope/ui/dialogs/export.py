@@ -1,6 +1,6 @@
 """Export: write the selected file, or a directory as of the selected layer, to a destination
 the user confirms. Existing files are kept unless the user says to overwrite them. (The writing
-itself — never outside the destination, whatever the archive's names — is layerscope.export.)
+itself — never outside the destination, whatever the archive's names — is layerscope.insight.export.)
 
 The path, the image's name, the names of existing files and error messages (which can name
 members) are shown as `rich.text.Text` of their `visible()` form, and the final notification
@@ -21,11 +21,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from ...export import ExportResult, export
-from ...image import Image
-from ...text import visible
-from .. import labels, untrusted
-from .confirm import ConfirmDialog
+from layerscope.insight.export import ExportResult, export
+from layerscope.model.image import Image
+from layerscope.text import visible
+from layerscope.ui import untrusted
+from layerscope.ui.dialogs.confirm import ConfirmDialog
+from layerscope.views import labels
 
 SHOW_NAMES = 5  # existing files named in the question
 

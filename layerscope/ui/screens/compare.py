@@ -19,15 +19,16 @@ from textual.message import Message
 from textual.widgets import Header, Label, Select, Static
 from textual.worker import get_current_worker
 
-from ...compare import Comparison, PathChange, compare
-from ...image import Image
-from ...text import visible
-from ...tree import Row
-from .. import labels, untrusted
-from ..outline import OutlineNode, open_while_small
-from ..widgets.keybar import KeyBar
-from ..widgets.outline import OutlineView
-from .insight import InsightScreen, failure
+from layerscope.insight.compare import Comparison, PathChange, compare
+from layerscope.model.image import Image
+from layerscope.text import visible
+from layerscope.ui import untrusted
+from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.widgets.keybar import KeyBar
+from layerscope.ui.widgets.outline import OutlineView
+from layerscope.views import labels
+from layerscope.views.outline import OutlineNode, open_while_small
+from layerscope.views.tree import Row
 
 OPEN_ROWS = 400  # levels of the tree open at first while the rows shown stay under this
 MARKS = {"added": "+", "removed": "-", "changed": "~", None: " "}

@@ -13,7 +13,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..widgets.file_tree import MARKS
+from layerscope.ui.widgets.file_tree import MARKS
 
 KIND_HELP = {
     "added": "a path no lower layer had",

@@ -18,12 +18,13 @@ from textual.message import Message
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from ...image import Image
-from ...pathhistory import PathStep, path_history
-from ...text import visible
-from .. import labels, untrusted
-from ..widgets.keybar import KeyBar
-from .insight import KIND_COLOURS, InsightScreen, failure
+from layerscope.insight.pathhistory import PathStep, path_history
+from layerscope.model.image import Image
+from layerscope.text import visible
+from layerscope.ui import untrusted
+from layerscope.ui.screens.insight import KIND_COLOURS, InsightScreen, failure
+from layerscope.ui.widgets.keybar import KeyBar
+from layerscope.views import labels
 
 
 class HistoryReady(Message):

@@ -18,12 +18,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from ...text import one_line
-from .. import untrusted
+from layerscope.text import one_line
+from layerscope.ui import untrusted
 
 if TYPE_CHECKING:
-    from ...image import Image
-    from .main import MainScreen
+    from layerscope.model.image import Image
+    from layerscope.ui.screens.main import MainScreen
 
 
 # The theme colour of each kind of change, as the file tree shows them (app.tcss).

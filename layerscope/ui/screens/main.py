@@ -28,11 +28,19 @@ from textual.timer import Timer
 from textual.widgets import Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ...archive import Archive
-from ...filesystem import SHIFT
-from ...image import Image
-from ...text import visible
-from ...tree import (
+from layerscope.model.archive import Archive
+from layerscope.model.filesystem import SHIFT
+from layerscope.model.image import Image
+from layerscope.text import visible
+from layerscope.ui import loading, untrusted
+from layerscope.ui.loading import DONE, FAILED, READING, LayerLoad
+from layerscope.ui.screens.insight import notify_failure
+from layerscope.ui.widgets.details import ImageDetails, LayerDetails
+from layerscope.ui.widgets.file_tree import FileTree
+from layerscope.ui.widgets.keybar import KeyBar
+from layerscope.ui.widgets.layers import LayerList
+from layerscope.views import labels
+from layerscope.views.tree import (
     AUTO_EXPAND_NODES,
     FILTER_KINDS,
     MODES,
@@ -45,13 +53,6 @@ from ...tree import (
     build_view,
     expanded_nodes,
 )
-from .. import labels, loading, untrusted
-from ..loading import DONE, FAILED, READING, LayerLoad
-from ..widgets.details import ImageDetails, LayerDetails
-from ..widgets.file_tree import FileTree
-from ..widgets.keybar import KeyBar
-from ..widgets.layers import LayerList
-from .insight import notify_failure
 
 VIEW_NODES = 2_000_000  # nodes of the views kept in all (the latest view is always kept)
 SEARCH_DELAY = 0.2  # seconds of quiet typing before a big view is searched
@@ -706,26 +707,26 @@ class MainScreen(Screen):
         return node
 
     def action_waste(self) -> None:
-        from .waste import WasteScreen
+        from layerscope.ui.screens.waste import WasteScreen
 
         if self._ready("The waste view"):
             self.app.push_screen(WasteScreen(self, self.image))
 
     def action_history(self) -> None:
-        from .history import HistoryScreen
+        from layerscope.ui.screens.history import HistoryScreen
 
         node = self._entry("Path history")
         if node is not None and self._ready("Path history"):
             self.app.push_screen(HistoryScreen(self, self.image, node.path))
 
     def action_sharing(self) -> None:
-        from .sharing import SharingScreen
+        from layerscope.ui.screens.sharing import SharingScreen
 
         if self._ready("The images view", everything=True):
             self.app.push_screen(SharingScreen(self, self.archive.images))
 
     def action_compare(self) -> None:
-        from .compare import CompareScreen
+        from layerscope.ui.screens.compare import CompareScreen
 
         if self._ready("Compare", everything=True):
             images = self.archive.images
@@ -734,7 +735,7 @@ class MainScreen(Screen):
             self.app.push_screen(CompareScreen(self, images, first, second))
 
     def action_preview(self) -> None:
-        from .preview import PreviewScreen
+        from layerscope.ui.screens.preview import PreviewScreen
 
         node = self._entry("Preview")
         if node is None:
@@ -762,7 +763,7 @@ class MainScreen(Screen):
         self.action_preview()
 
     def action_export(self) -> None:
-        from ..dialogs.export import ExportDialog
+        from layerscope.ui.dialogs.export import ExportDialog
 
         node = self._entry("Export")
         if node is not None and self._ready("Export"):

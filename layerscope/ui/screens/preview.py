@@ -24,16 +24,17 @@ from textual.message import Message
 from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
-from ...content import content_source, iter_entry
-from ...errors import Cancelled
-from ...filesystem import pack, unpack
-from ...image import Image
-from ...records import Entry
-from ...text import visible, visible_lines
-from ...tree import Node
-from .. import labels, untrusted
-from ..widgets.keybar import KeyBar
-from .insight import InsightScreen, failure
+from layerscope.errors import Cancelled
+from layerscope.insight.content import content_source, iter_entry
+from layerscope.model.filesystem import pack, unpack
+from layerscope.model.image import Image
+from layerscope.read.records import Entry
+from layerscope.text import visible, visible_lines
+from layerscope.ui import untrusted
+from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.widgets.keybar import KeyBar
+from layerscope.views import labels
+from layerscope.views.tree import Node
 
 TEXT_LIMIT = 64 * 1024  # bytes of a text file shown
 HEX_LIMIT = 8 * 1024  # bytes of a binary file shown as hex

@@ -18,11 +18,12 @@ from textual.message import Message
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from ...image import Image, Layer
-from ...sharing import SharedContent, SharedLayer, Sharing, sharing
-from .. import labels, untrusted
-from ..widgets.keybar import KeyBar
-from .insight import InsightScreen, failure
+from layerscope.insight.sharing import SharedContent, SharedLayer, Sharing, sharing
+from layerscope.model.image import Image, Layer
+from layerscope.ui import untrusted
+from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.widgets.keybar import KeyBar
+from layerscope.views import labels
 
 MAX_CONTENT_ROWS = 500  # shared contents listed (the largest); the summary counts them all
 

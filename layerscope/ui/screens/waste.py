@@ -19,16 +19,17 @@ from textual.message import Message
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from ...filesystem import pack
-from ...image import Image
-from ...text import visible
-from ...tree import Row
-from ...waste import Waste, WasteItem, waste
-from .. import labels, untrusted
-from ..outline import OutlineNode, open_while_small
-from ..widgets.keybar import KeyBar
-from ..widgets.outline import OutlineView
-from .insight import InsightScreen, failure
+from layerscope.insight.waste import Waste, WasteItem, waste
+from layerscope.model.filesystem import pack
+from layerscope.model.image import Image
+from layerscope.text import visible
+from layerscope.ui import untrusted
+from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.widgets.keybar import KeyBar
+from layerscope.ui.widgets.outline import OutlineView
+from layerscope.views import labels
+from layerscope.views.outline import OutlineNode, open_while_small
+from layerscope.views.tree import Row
 
 OPEN_ROWS = 300  # groups open at first while the rows shown stay under this
 

@@ -18,8 +18,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...text import visible
-from .styling import ComponentStyles
+from layerscope.text import visible
+from layerscope.ui.widgets.styling import ComponentStyles
 
 
 def cursor_bindings(group: str) -> list[Binding]:

@@ -15,11 +15,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ...image import Image, Layer
-from ...text import visible
-from .. import labels
-from ..loading import FAILED, READING, LayerLoad
-from .styling import ComponentStyles
+from layerscope.model.image import Image, Layer
+from layerscope.text import visible
+from layerscope.ui.loading import FAILED, READING, LayerLoad
+from layerscope.ui.widgets.styling import ComponentStyles
+from layerscope.views import labels
 
 
 class Details(ComponentStyles, Static):

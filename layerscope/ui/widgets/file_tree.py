@@ -12,9 +12,9 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 
-from ...tree import DIR, FILTER_KINDS, Filter, Node, Outline, TreeView
-from .. import labels
-from .cursor_view import CursorView, RowMessage, cursor_bindings
+from layerscope.ui.widgets.cursor_view import CursorView, RowMessage, cursor_bindings
+from layerscope.views import labels
+from layerscope.views.tree import DIR, FILTER_KINDS, Filter, Node, Outline, TreeView
 
 MARKS = {
     "added": "+",

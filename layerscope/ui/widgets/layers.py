@@ -12,11 +12,11 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
-from ...config import HistoryStep
-from ...image import Image, Layer
-from .. import labels
-from ..loading import FAILED, READING, LayerLoad
-from .styling import ComponentStyles
+from layerscope.model.image import Image, Layer
+from layerscope.read.config import HistoryStep
+from layerscope.ui.loading import FAILED, READING, LayerLoad
+from layerscope.ui.widgets.styling import ComponentStyles
+from layerscope.views import labels
 
 BAR_WIDTH = 10
 CHANGE_KINDS = ("added", "modified", "metadata", "rewritten", "removed")

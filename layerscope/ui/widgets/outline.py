@@ -11,9 +11,14 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 
-from ...tree import Row
-from ..outline import Outline, OutlineNode
-from .cursor_view import CursorView, RowMessage, cursor_bindings, visible_segments
+from layerscope.ui.widgets.cursor_view import (
+    CursorView,
+    RowMessage,
+    cursor_bindings,
+    visible_segments,
+)
+from layerscope.views.outline import Outline, OutlineNode
+from layerscope.views.tree import Row
 
 
 class OutlineView(CursorView):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..tree import BaseOutline
+from layerscope.views.tree import BaseOutline
 
 
 class OutlineNode:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..text import visible
+from layerscope.text import visible
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _BLOCKS = " ▏▎▍▌▋▊▉█"

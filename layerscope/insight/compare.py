@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .image import Image
-from .records import Entry
+from layerscope.model.image import Image
+from layerscope.read.records import Entry
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _content(img: Image, path: str, e: Entry) -> tuple:
         ref = img.analysis.final[path]
         target = img.analysis.content_ref(ref)
         if target != ref:
-            from .filesystem import unpack
+            from layerscope.model.filesystem import unpack
 
             pos, row = unpack(target)
             return ("file", img.layers[pos].data.entry(row).digest)  # type: ignore[union-attr]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .filesystem import METADATA, REWRITTEN, pack, unpack
-from .image import Image
+from layerscope.model.filesystem import METADATA, REWRITTEN, pack, unpack
+from layerscope.model.image import Image
 
 REASONS = {
     "overwritten": "overwritten",

@@ -32,11 +32,11 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .content import iter_entry
-from .errors import LayerscopeError
-from .filesystem import pack, unpack
-from .image import Image
-from .records import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES, LayerIndex
+from layerscope.errors import LayerscopeError
+from layerscope.insight.content import iter_entry
+from layerscope.model.filesystem import pack, unpack
+from layerscope.model.image import Image
+from layerscope.read.records import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES, LayerIndex
 
 _O_BASE = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 TMP_PREFIX = ".layerscope-tmp-"  # temporary names, in the directory of the file being written

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .filesystem import HOW_NAMES, NO_STATUS, STATUS_NAMES, pack
-from .image import Image
+from layerscope.model.filesystem import HOW_NAMES, NO_STATUS, STATUS_NAMES, pack
+from layerscope.model.image import Image
 
 
 @dataclass(frozen=True)

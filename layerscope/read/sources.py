@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import compression, lifecycle
-from .errors import FormatError, LayerscopeError, LimitExceeded
-from .layerreader import BlobLocation
-from .limits import DEFAULT_LIMITS, Limits
-from .tarstream import FileStream, iter_members
+from layerscope import lifecycle
+from layerscope.errors import FormatError, LayerscopeError, LimitExceeded
+from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.read import compression
+from layerscope.read.layerreader import BlobLocation
+from layerscope.read.tarstream import FileStream, iter_members
 
 POLL = 0.5  # seconds a read from a pipe (or a wait for docker) goes before it looks for a signal
 

@@ -7,16 +7,16 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .cache import LayerCache, layer_key
-from .errors import Cancelled, LayerscopeError, LimitExceeded
-from .figurecache import ImageMemo, image_key
-from .formats import find_images
-from .image import Image, Layer
-from .layerreader import BlobLocation, read_layer
-from .limits import DEFAULT_LIMITS, Limits
-from .parallel import default_workers, read_in_processes
-from .records import LayerIndex
-from .sources import Source, open_source
+from layerscope.errors import Cancelled, LayerscopeError, LimitExceeded
+from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.model.cache import LayerCache, layer_key
+from layerscope.model.figurecache import ImageMemo, image_key
+from layerscope.model.image import Image, Layer
+from layerscope.read.formats import find_images
+from layerscope.read.layerreader import BlobLocation, read_layer
+from layerscope.read.parallel import default_workers, read_in_processes
+from layerscope.read.records import LayerIndex
+from layerscope.read.sources import Source, open_source
 
 ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
 REUSE = 4  # entries the images of one input may hold in all, in units of --max-entries

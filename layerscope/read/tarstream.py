@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from .errors import LimitExceeded, TarError
-from .limits import DEFAULT_LIMITS, Limits
+from layerscope.errors import LimitExceeded, TarError
+from layerscope.limits import DEFAULT_LIMITS, Limits
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)

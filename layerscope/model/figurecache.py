@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .cache import FORMAT, LayerCache, entry_name
-from .dive_compat import DiveFigures, InefficientPath
-from .filesystem import IMPLIED, Analysis
-from .records import LayerIndex
+from layerscope.model.cache import FORMAT, LayerCache, entry_name
+from layerscope.model.dive_compat import DiveFigures, InefficientPath
+from layerscope.model.filesystem import IMPLIED, Analysis
+from layerscope.read.records import LayerIndex
+from layerscope.version import __version__
 
 if TYPE_CHECKING:
-    from .image import Image
+    from layerscope.model.image import Image
 
 FIGURES = ("dive", "_final_summary", "hidden")  # an Image's cached properties kept here
 LAYER_FIGURES = ("size", "changes")  # a Layer's
@@ -108,7 +108,7 @@ def _figures_of(image: Image) -> tuple:
 
 
 def _figures_from(payload: tuple, image: Image) -> list[tuple[object, str, object]]:
-    from .image import Changes, Hidden
+    from layerscope.model.image import Changes, Hidden
 
     layers, final, hidden, dive = payload
     if len(layers) != len(image.layers):

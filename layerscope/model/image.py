@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .config import HistoryStep, ImageConfig
-from .dive_compat import DiveEntry, DiveFigures, dive_figures
-from .figurecache import ImageMemo
-from .filesystem import (
+from layerscope.model.dive_compat import DiveEntry, DiveFigures, dive_figures
+from layerscope.model.figurecache import ImageMemo
+from layerscope.model.filesystem import (
     HOW_NAMES,
     IMPLIED,
     NO_STATUS,
@@ -25,8 +24,9 @@ from .filesystem import (
     pack,
     unpack,
 )
-from .formats import ImageSpec, LayerSpec
-from .records import (
+from layerscope.read.config import HistoryStep, ImageConfig
+from layerscope.read.formats import ImageSpec, LayerSpec
+from layerscope.read.records import (
     DIR,
     F_OVERLAY,
     FILE,

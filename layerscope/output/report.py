@@ -7,11 +7,11 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from . import __version__
-from .compare import Comparison
-from .image import Image, Layer
-from .records import F_META, FILE, HARDLINK, SYMLINK, TYPE_NAMES, flag_names
-from .sharing import sharing
+from layerscope.insight.compare import Comparison
+from layerscope.insight.sharing import sharing
+from layerscope.model.image import Image, Layer
+from layerscope.read.records import F_META, FILE, HARDLINK, SYMLINK, TYPE_NAMES, flag_names
+from layerscope.version import __version__
 
 _dump = json.JSONEncoder(ensure_ascii=True).encode
 

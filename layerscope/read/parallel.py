@@ -30,11 +30,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing import forkserver
 from typing import Any
 
-from . import lifecycle
-from .errors import Cancelled
-from .layerreader import BlobLocation, read_layer
-from .limits import Limits
-from .records import LayerIndex
+from layerscope import lifecycle
+from layerscope.errors import Cancelled
+from layerscope.limits import Limits
+from layerscope.read.layerreader import BlobLocation, read_layer
+from layerscope.read.records import LayerIndex
 
 PROGRESS_STEP = 4 << 20  # a worker reports progress every 4 MiB of stored bytes
 PR_SET_PDEATHSIG = 1  # prctl(2)

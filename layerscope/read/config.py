@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FormatError
+from layerscope.errors import FormatError
 
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 

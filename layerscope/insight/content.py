@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from . import compression
-from .filesystem import unpack
-from .image import Image
-from .layerreader import BlobLocation
-from .records import FILE, HARDLINK, LayerIndex
+from layerscope.model.filesystem import unpack
+from layerscope.model.image import Image
+from layerscope.read import compression
+from layerscope.read.layerreader import BlobLocation
+from layerscope.read.records import FILE, HARDLINK, LayerIndex
 
 CHUNK = 1 << 20
 
@@ -19,7 +19,7 @@ def content_source(image: Image, layer: int, row: int) -> tuple[int, int]:
     """The (layer, row) whose bytes an entry shows: itself, or a hardlink's target file."""
     li = image.layers[layer].data
     if li is not None and li.types[row] == HARDLINK:
-        from .filesystem import pack
+        from layerscope.model.filesystem import pack
 
         target = image.analysis.hardlink_targets.get(pack(layer, row))
         if target is not None:

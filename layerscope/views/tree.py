@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from .filesystem import (
+from layerscope.model.filesystem import (
     HOW_NAMES,
     IMPLIED,
     NO_STATUS,
@@ -40,7 +40,7 @@ from .filesystem import (
     WHITEOUT_HOW,
     Analysis,
 )
-from .records import (
+from layerscope.read.records import (
     DIR,
     F_ALSO_OPAQUE,
     F_META,
@@ -52,7 +52,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .image import Image
+    from layerscope.model.image import Image
 
 MODES = ("changes", "image")
 SORTS = ("size", "name")

@@ -45,9 +45,9 @@ from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
-from .layerreader import BlobLocation
-from .records import LayerIndex
-from .text import one_line
+from layerscope.read.layerreader import BlobLocation
+from layerscope.read.records import LayerIndex
+from layerscope.text import one_line
 
 MAGIC = b"LSCACHE3"
 HEADER = len(MAGIC) + 9  # the magic, a CRC-32 of the rest, the lengths of the key's text and note

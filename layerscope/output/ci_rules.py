@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, Protocol
 
-from layerscope.dive_compat import DiveFigures
+from layerscope.model.dive_compat import DiveFigures
 
 __all__ = [
     "DIVE_DEFAULT_RULES",

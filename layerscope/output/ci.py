@@ -8,10 +8,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TextIO
 
-from .ci_rules import DIVE_DEFAULT_RULES, ImageFigures, Rules, evaluate, parse_rule, read_dive_ci
-from .errors import LayerscopeError
-from .image import Image
-from .text import visible
+from layerscope.errors import LayerscopeError
+from layerscope.model.image import Image
+from layerscope.output.ci_rules import (
+    DIVE_DEFAULT_RULES,
+    ImageFigures,
+    Rules,
+    evaluate,
+    parse_rule,
+    read_dive_ci,
+)
+from layerscope.text import visible
 
 _FLAGS = (
     "lowest_efficiency",

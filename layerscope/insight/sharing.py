@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .image import Image
-from .records import F_META, FILE
+from layerscope.model.image import Image
+from layerscope.read.records import F_META, FILE
 
 
 @dataclass

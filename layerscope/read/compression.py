@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 import zstandard
 
-from .errors import CompressionError, LimitExceeded
-from .limits import DEFAULT_LIMITS
+from layerscope.errors import CompressionError, LimitExceeded
+from layerscope.limits import DEFAULT_LIMITS
 
 CHUNK = 1 << 20
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .records import (
+from layerscope.read.records import (
     DIR,
     F_ALSO_OPAQUE,
     F_META,

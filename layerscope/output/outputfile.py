@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from .errors import LayerscopeError
+from layerscope.errors import LayerscopeError
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 

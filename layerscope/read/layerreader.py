@@ -7,10 +7,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import compression
-from .errors import Cancelled, DigestMismatch, LimitExceeded, TarError
-from .limits import DEFAULT_LIMITS, Limits
-from .records import (
+from layerscope.errors import Cancelled, DigestMismatch, LimitExceeded, TarError
+from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.read import compression
+from layerscope.read.records import (
     BLOCK,
     CHAR,
     DIR,
@@ -32,7 +32,7 @@ from .records import (
     LayerIndex,
     normalise,
 )
-from .tarstream import ChunkStream, iter_members
+from layerscope.read.tarstream import ChunkStream, iter_members
 
 _TYPES = {
     "file": FILE,

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ImageConfig, check_digest, load_json, parse_config
-from .errors import DigestMismatch, FormatError, LimitExceeded
-from .layerreader import BlobLocation
-from .sources import DirSource, Source
+from layerscope.errors import DigestMismatch, FormatError, LimitExceeded
+from layerscope.read.config import ImageConfig, check_digest, load_json, parse_config
+from layerscope.read.layerreader import BlobLocation
+from layerscope.read.sources import DirSource, Source
 
 _BLOB_PATH = re.compile(r"(?:.*/)?blobs/sha256/([a-f0-9]{64})")
 INDEX_TYPES = {

@@ -1,0 +1,1 @@
+"""Questions about a loaded image: waste, sharing, compare, path history, an entry's content, export."""
