@@ -310,6 +310,7 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     lifecycle.install()  # SIGTERM, SIGHUP: end as Ctrl-C does, leaving nothing behind
+    lifecycle.end_with_server()  # a --serve session ends with its server
     closed = _reopen_closed_streams()
     try:
         return _main(argv, closed)

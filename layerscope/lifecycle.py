@@ -16,10 +16,14 @@ session), ends it as Ctrl-C does, and leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import select
 import shutil
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
@@ -117,3 +121,68 @@ def _force_exit(signum: int) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(path)
     os._exit(exit_status(signum))
+
+
+# -- processes that end with another ----------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+WATCH_INTERVAL = 0.5  # seconds between two looks at a process, where no pidfd can be had
+SERVED_BY = "LAYERSCOPE_SERVED_BY"  # a --serve session: the server's process id
+
+
+def die_with_parent() -> bool:
+    """Ask the kernel for SIGTERM when this process's parent ends; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def watch(pid: int, end: Callable[[], object]) -> None:
+    """Call `end` (in a thread) once process `pid` has ended: a pidfd waited on (Linux), or a
+    look every WATCH_INTERVAL. Called at once if `pid` is already gone."""
+    try:
+        fd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        end()
+        return
+    except (AttributeError, OSError):
+        fd = None
+        if not alive(pid):
+            end()
+            return
+
+    def wait() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while alive(pid):
+                time.sleep(WATCH_INTERVAL)
+        end()
+
+    threading.Thread(target=wait, name=f"layerscope-watch-{pid}", daemon=True).start()
+
+
+def end_with_server() -> None:
+    """In a `--serve` session (its environment names the server): end, as SIGTERM ends
+    layerscope, when the server ends, even a SIGKILLed one; at once if it already has."""
+    server = os.environ.pop(SERVED_BY, "")
+    if not server.isdigit():
+        return
+    parent = int(server)
+    if not die_with_parent() or os.getppid() != parent:
+        watch(parent, lambda: os.kill(os.getpid(), signal.SIGTERM))

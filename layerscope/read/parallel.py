@@ -15,16 +15,12 @@ ends them).
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import multiprocessing.util
 import os
 import queue as queue_mod
-import select
 import signal
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import forkserver
@@ -37,8 +33,6 @@ from layerscope.read.layerreader import BlobLocation, read_layer
 from layerscope.read.records import LayerIndex
 
 PROGRESS_STEP = 4 << 20  # a worker reports progress every 4 MiB of stored bytes
-PR_SET_PDEATHSIG = 1  # prctl(2)
-WATCH_INTERVAL = 0.5  # seconds between two looks at layerscope's process, without a pidfd
 _progress_queue: Any = None
 
 
@@ -49,58 +43,18 @@ def _init(q: Any, main_pid: int, forked: bool) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (inherited by fork)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if forked:  # the parent is layerscope's process (forked or spawned)
-        if not _die_with_parent():
-            _watch(main_pid)
+        if not lifecycle.die_with_parent():
+            lifecycle.watch(main_pid, _end)
         if os.getppid() != main_pid:  # it died before the request: no signal would come
             os._exit(1)
     else:  # the parent is the fork server, which outlives layerscope while workers run
-        _die_with_parent()
-        _watch(main_pid)
+        lifecycle.die_with_parent()
+        lifecycle.watch(main_pid, _end)
     _progress_queue = q
 
 
-def _die_with_parent() -> bool:
-    """Ask the kernel for SIGTERM when the parent process dies; False where it cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch(pid: int) -> None:
-    """End this process when process `pid` ends: a thread waits on a pidfd (Linux), or looks
-    every WATCH_INTERVAL."""
-    try:
-        fd: int | None = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):
-        fd = None
-        if not _alive(pid):
-            os._exit(1)
-
-    def wait() -> None:
-        if fd is not None:
-            select.select([fd], [], [])
-        else:
-            while _alive(pid):
-                time.sleep(WATCH_INTERVAL)
-        os._exit(1)
-
-    threading.Thread(target=wait, name="layerscope-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _end() -> None:
+    os._exit(1)
 
 
 def _read(key: int, loc: BlobLocation, diff_id: str, digest: str | None, verify: bool,

@@ -6,36 +6,33 @@ Only 127.0.0.1 listens, and only the user who started the server gets in: the UR
 carries a secret token every request must present, Host and Origin are checked, and at most
 `--max-sessions` app processes run at once (see `layerscope.ui.webserver`).
 
-A session's process is `python -m layerscope.ui.serve SERVER_PID ARGS...` (`run_session`), the
-server's own child: it ends when the server does, even a SIGKILLed one (Linux's
-PR_SET_PDEATHSIG; elsewhere a thread watches the parent)."""
+A session's process is `python -m layerscope ARGS...`, the server's own child, with the server's
+process id in its environment (`lifecycle.SERVED_BY`): it ends when the server does, even a
+SIGKILLed one (Linux's PR_SET_PDEATHSIG; elsewhere a thread watches the server)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shlex
-import signal
 import sys
-import threading
-import time
 from collections.abc import Sequence
 
+from layerscope import lifecycle
 from layerscope.errors import LayerscopeError
 
 DEFAULT_PORT = 8000
 DEFAULT_MAX_SESSIONS = 4
 # The options of the server itself, and whether each takes a value: the sessions get neither.
 SERVE_OPTIONS = {"--serve": False, "--port": True, "--max-sessions": True}
-PR_SET_PDEATHSIG = 1  # prctl(2)
-WATCH_INTERVAL = 0.5  # seconds between two looks at the server, where prctl is missing
 
 
 def app_command(args: Sequence[str]) -> str:
-    """The shell command each browser session runs: this Python, `run_session` for this server
-    process, `args`. The shell execs it: the app is the server's child, and its only process."""
-    command = shlex.join([sys.executable, "-m", "layerscope.ui.serve", str(os.getpid()), *args])
-    return f"exec {command}" if os.name == "posix" else command
+    """The shell command each browser session runs: this Python, layerscope, `args`, told which
+    server it belongs to. The shell execs it: the app is the server's child, its only process."""
+    command = shlex.join([sys.executable, "-m", "layerscope", *args])
+    if os.name != "posix":
+        return command
+    return f"{lifecycle.SERVED_BY}={os.getpid()} exec {command}"
 
 
 def _serve_option(arg: str) -> str | None:
@@ -91,47 +88,3 @@ def serve(
         raise LayerscopeError(f"cannot listen on 127.0.0.1:{port}: {why}") from None
     GuardedServer(app_command(args), sock=sock, max_sessions=max_sessions).serve()
     return 0
-
-
-def run_session(argv: Sequence[str]) -> int:
-    """A browser session's app: `argv` is the server's process id, then the arguments of the
-    command line to run. It ends (SIGTERM, which ends it as Ctrl-C does) when the server is gone."""
-    server = int(argv[0])
-    end_with(server)
-    from layerscope.cli import main
-
-    return main(list(argv[1:]))
-
-
-def end_with(parent: int) -> None:
-    """Have this process sent SIGTERM when `parent`, its parent, ends; exit now if it has."""
-    if not _parent_death_signal():
-        _watch_parent(parent)
-    if os.getppid() != parent:  # it ended before the request: nobody would send the signal
-        raise SystemExit(1)
-
-
-def _parent_death_signal() -> bool:
-    """Ask the kernel for SIGTERM when the parent process ends; False where it cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch_parent(parent: int) -> None:
-    """Send this process SIGTERM once its parent is gone (a thread looks every WATCH_INTERVAL)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(WATCH_INTERVAL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="layerscope-server-watch", daemon=True).start()
-
-
-if __name__ == "__main__":  # a session; not when a worker process's server imports this module
-    sys.exit(run_session(sys.argv[1:]))
