@@ -8,7 +8,8 @@ img.layers[2].changes, img.hidden, img.reclaimable_bytes
 
 from layerscope.errors import LayerscopeError
 from layerscope.model.archive import Archive, discover, open
-from layerscope.model.image import Changes, Hidden, Image, Layer
+from layerscope.model.figures import Changes, Hidden
+from layerscope.model.image import Image, Layer
 from layerscope.version import __version__
 
 __all__ = [

@@ -20,13 +20,14 @@ from layerscope.errors import LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS, Limits
 from layerscope.model.archive import Archive, discover, select_image
 from layerscope.model.image import Image
+from layerscope.output.ci_rules import RULES
 from layerscope.text import one_line, visible
 from layerscope.version import __version__
 
 if TYPE_CHECKING:
     from layerscope.insight.export import ExportResult
 
-EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 2  # a failed CI rule: 1 (output.ci)
 
 
 def _error(message: str) -> None:
@@ -46,6 +47,7 @@ def demo_path() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's options (the CI rules' from output.ci_rules.RULES)."""
     p = _Parser(
         prog="layerscope",
         description="See inside saved container images: layers, what hides what, wasted bytes.",
@@ -68,25 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="dive's .dive-ci rules file (default: ./.dive-ci when present)",
     )
-    p.add_argument(
-        "--lowest-efficiency", metavar="X", help="CI: fail below this dive efficiency (0-1)"
-    )
-    p.add_argument(
-        "--highest-wasted-bytes", metavar="SIZE", help="CI: fail above these dive wasted bytes"
-    )
-    p.add_argument(
-        "--highest-user-wasted-percent",
-        metavar="X",
-        help="CI: fail above this dive user wasted fraction (0-1)",
-    )
-    p.add_argument(
-        "--highest-reclaimable-bytes", metavar="SIZE", help="CI: fail above these reclaimable bytes"
-    )
-    p.add_argument(
-        "--highest-reclaimable-percent",
-        metavar="X",
-        help="CI: fail above this fraction of reclaimable bytes (0-1)",
-    )
+    for rule in RULES:
+        p.add_argument(rule.flag, metavar=rule.metavar, help=f"CI: {rule.help}")
     p.add_argument(
         "--compare",
         action="store_true",
@@ -309,6 +294,7 @@ def _quiet_broken_pipe() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit status."""
     lifecycle.install()  # SIGTERM, SIGHUP: end as Ctrl-C does, leaving nothing behind
     lifecycle.end_with_server()  # a --serve session ends with its server
     closed = _reopen_closed_streams()

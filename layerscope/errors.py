@@ -41,4 +41,5 @@ class LimitExceeded(LayerscopeError):
 
 
 class Cancelled(Exception):
-    """Reading was cancelled by the caller (e.g. the app quit while a layer loaded)."""
+    """Work was cancelled by its caller: reading a layer, building a view (e.g. the app quit
+    meanwhile, or moved on to another layer)."""

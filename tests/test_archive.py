@@ -35,6 +35,17 @@ def test_each_blob_read_once_and_shared(tmp_path):
         archive.load()  # nothing left to read
 
 
+def test_reprs_are_short(tmp_path):
+    p = docker_archive(tmp_path / "m.tar", [Img([A, B, A], tag="x:1")], style="podman")
+    with layerscope.open(str(p)) as archive:
+        img = archive.images[0]
+        assert repr(archive) == f"<Archive {p}: 1 image, 2 layer blobs read>"
+        assert repr(img) == f"<Image x:1 ({img.platform}): 3 layers>"
+        assert repr(img.layers[1]) == f"<Layer 1 {img.layers[1].diff_id[:19]}: 2 entries>"
+        assert repr(img.layers[1].data) == f"<LayerIndex {img.layers[1].diff_id[:19]}: 2 entries>"
+        assert len(repr(img.analysis)) < 80
+
+
 def test_worker_processes_give_the_same_result(tmp_path):
     p = oci_archive(tmp_path / "o.tar", [Img([A, B, C]), Img([C, A], tag="two")])
     with layerscope.discover(str(p)) as one, layerscope.discover(str(p)) as many:

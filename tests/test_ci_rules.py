@@ -11,13 +11,16 @@ import re
 import shutil
 import subprocess
 import tarfile
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
+from layerscope.cli import build_parser
 from layerscope.model.dive_compat import DiveEntry, dive_figures
 from layerscope.output.ci_rules import (
     DIVE_DEFAULT_RULES,
+    RULES,
     ImageFigures,
     Rules,
     evaluate,
@@ -26,6 +29,26 @@ from layerscope.output.ci_rules import (
     parse_size,
     read_dive_ci,
 )
+
+
+def test_one_table_names_each_rule_everywhere() -> None:
+    """RULES gives each rule its `Rules` field, .dive-ci key, flag and verdict name."""
+    assert [r.field for r in RULES] == [f.name for f in fields(Rules)]
+    keys = [r.key for r in RULES]
+    assert keys == [
+        "lowestEfficiency",
+        "highestWastedBytes",
+        "highestUserWastedPercent",
+        "highestReclaimableBytes",
+        "highestReclaimablePercent",
+    ]
+    text = "rules:\n" + "".join(f"  {r.key}: 0.5\n" for r in RULES)
+    assert all(getattr(parse_dive_ci(text), r.field) is not None for r in RULES)
+    assert [r.name for r in evaluate(ImageFigures(1.0, 0, 0.0, 0, 1), Rules()).rules] == keys
+    flags = [r.flag for r in RULES]
+    assert flags[0] == "--lowest-efficiency"
+    args = build_parser().parse_args([x for flag in flags for x in (flag, "1")])
+    assert all(getattr(args, r.field) == "1" for r in RULES)
 
 
 @pytest.mark.parametrize(

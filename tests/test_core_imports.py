@@ -10,7 +10,7 @@ DEMO = Path(__file__).parent / "fixtures" / "real" / "docker-archive.tar"
 def test_model_and_report_import_no_textual():
     code = (
         "import sys, io, layerscope, layerscope.output.report, layerscope.insight.sharing, layerscope.insight.compare, "
-        "layerscope.views.tree, layerscope.output.ci_rules\n"
+        "layerscope.views.outline, layerscope.output.ci_rules\n"
         f"a = layerscope.open({str(DEMO)!r})\n"
         "img = a.images[0]\n"
         "img.hidden, img.dive, img.duplicate_bytes\n"

@@ -133,6 +133,30 @@ def test_a_well_formed_entry_of_another_shape_is_a_miss(tmp_path, cache_dir):
         assert (report(a), analysis_fields(a.images[0].analysis)) == first
 
 
+@pytest.mark.parametrize(
+    ("kind", "change"),
+    [
+        ("fig", lambda plain: plain["hidden"].update(kept=plain["hidden"].pop("kept_by_hardlink"))),
+        ("fig", lambda plain: plain["layer_changes"].pop("removed")),
+        ("fig", lambda plain: plain["dive"].update(extra=1)),
+        ("ana", lambda plain: plain.update(kept_refs=plain.pop("kept"))),
+    ],
+)
+def test_an_entry_is_read_by_field_names_and_refused_with_others(tmp_path, cache_dir, kind, change):
+    path = str(docker_archive(tmp_path / "a.tar", [IMG]))
+    with layerscope.open(path, cache=True) as a:
+        first = report(a), analysis_fields(a.images[0].analysis)
+        a.remember(a.images[0], analysis=True)
+        key = a.images[0].memo.key
+    cache = cache_mod.LayerCache(cache_dir)
+    plain = marshal.loads(cache.read(key, kind))
+    change(plain)
+    cache.write(key, kind, marshal.dumps(plain))
+    with layerscope.open(path, cache=True) as a:
+        assert (report(a), analysis_fields(a.images[0].analysis)) == first
+        assert not a.images[0].memo.holds(kind)
+
+
 def test_the_symlink_limit_is_part_of_the_key(tmp_path, cache_dir):
     chain = Img([Layer(Symlink("a", "b"), Symlink("b", "c"), Dir("c"), File("a/f", b"1"))])
     path = str(docker_archive(tmp_path / "a.tar", [chain]))

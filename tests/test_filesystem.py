@@ -308,13 +308,3 @@ def test_removed_counts_paths_taken_by_opaque_and_whiteouts_together(tmp_path):
         Layer(Opaque("d"), Whiteout("top"), Whiteout("never-there")),
     )
     assert img.layers[1].changes.removed == 3
-
-
-def test_visible_as_of_a_layer(tmp_path):
-    img = build(tmp_path, Layer(File("a", b"1")), Layer(File("a", b"2")), Layer(Whiteout("a")))
-    a = img.analysis
-    assert a.is_visible(0, 0, as_of=0)
-    assert not a.is_visible(0, 0, as_of=1)
-    assert a.is_visible(1, 0, as_of=1)
-    assert not a.is_visible(1, 0, as_of=2)
-    assert not a.is_visible(1, 0)

@@ -10,7 +10,7 @@ from builder import Dir, File, Img, Layer, Opaque, Whiteout, docker_archive, ope
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerscope.model.filesystem import IMPLIED, unpack
+from layerscope.model.analysis import IMPLIED, unpack
 
 NAMES = ["a", "b", "c"]
 paths = st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map("/".join)

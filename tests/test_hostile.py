@@ -59,7 +59,7 @@ import layerscope
 from layerscope.cli import main
 from layerscope.errors import LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS, Limits, MiB
-from layerscope.model.filesystem import IMPLIED, unpack
+from layerscope.model.analysis import IMPLIED, unpack
 from layerscope.read.records import FILE
 
 # -- harness ---------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from layerscope.read.records import (
     FILE,
     HARDLINK,
     SYMLINK,
-    TYPE_CODES,
     TYPE_NAMES,
     WHITEOUT,
+    EntryType,
     LayerIndex,
     flag_names,
     normalise,
@@ -57,12 +57,11 @@ def test_normalise(raw, path, dotdot):
     assert normalise(raw) == (path, dotdot)
 
 
-def test_type_codes_follow_the_report_names():
-    assert TYPE_NAMES == (
-        "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque"
-    )  # fmt: skip
-    assert all(TYPE_CODES[name] == code for code, name in enumerate(TYPE_NAMES))
-    assert (records.FILE, records.OPAQUE) == (0, 8)
+def test_entry_types_keep_their_values_and_the_report_names():
+    names = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque")
+    assert [(t.value, t.label) for t in EntryType] == list(enumerate(names))  # cached indexes
+    assert names == TYPE_NAMES
+    assert (records.FILE, records.OPAQUE) == (EntryType.FILE, EntryType.OPAQUE)
 
 
 def test_flag_names():
@@ -109,7 +108,8 @@ def test_layer_index_rows():
     assert [e.path for e in li] == [li.paths[i] for i in range(7)]
     # size: regular files, metadata aside
     assert li.size == 2 + 2**40
-    assert li.memory_bytes() > 0
+    assert li.digest_at(0) == d and li.digest_at(1) == bytes(32)
+    assert repr(li) == "<LayerIndex (no diff_id): 7 entries>"
 
 
 def test_empty_index():

@@ -472,7 +472,7 @@ def test_run_reports_a_bad_selector():
 
 
 def test_a_failing_worker_becomes_a_notification(monkeypatch):
-    import layerscope.ui.screens.main as main_module
+    import layerscope.ui.treebuild as treebuild_module
 
     def broken(*args, **kwargs):
         raise ValueError("no tree today")
@@ -480,7 +480,7 @@ def test_a_failing_worker_becomes_a_notification(monkeypatch):
     async def test(app, pilot):
         s = main_screen(app)
         # (not build_view: the views of the demo are built ahead, once every layer is read)
-        monkeypatch.setattr(main_module, "Listing", broken)
+        monkeypatch.setattr(treebuild_module, "Listing", broken)
         await press(pilot, "down")
         titles = [n.title for n in app._notifications]
         assert "Building the file tree failed" in titles
@@ -514,7 +514,7 @@ def test_run_opens_the_app_and_closes_the_archive(monkeypatch):
 
 
 def test_the_views_of_the_image_are_built_ahead(monkeypatch):
-    import layerscope.ui.screens.main as main_module
+    import layerscope.views.viewcache as viewcache_module
 
     def broken(*args, **kwargs):
         raise AssertionError("built on a key press")
@@ -522,12 +522,12 @@ def test_the_views_of_the_image_are_built_ahead(monkeypatch):
     async def test(app, pilot):
         s = main_screen(app)
         layers = len(s.image.layers)
-        assert set(s._views) >= {
+        assert set(s.views.keys()) >= {
             (s.image.number, layer, mode, True)
             for layer in range(layers)
             for mode in ("changes", "image")
         }
-        monkeypatch.setattr(main_module, "build_view", broken)
+        monkeypatch.setattr(viewcache_module, "build_view", broken)
         await press(pilot, "down", "m", "down")
         assert tree_title(s) == "Image as of layer 2" and shown(s)
         assert not app._notifications

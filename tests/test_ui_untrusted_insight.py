@@ -124,11 +124,11 @@ def test_waste_view_shows_names_commands_and_the_tag_as_text(tmp_path):
         assert f"/dup/{SHOWN}2  same bytes as /dup/{CLICK}{BOLD}" in "\n".join(lines)
         # the entry line under the tree: a hidden entry, then a duplicate
         await press(pilot, "down", "down", "down")
-        assert app.screen.tree.node.data.path == f"etc/{HOSTILE}"
+        assert app.screen.outline_view.node.data.path == f"etc/{HOSTILE}"
         entry = line_with(screen_lines(app), "overwritten by layer 1")
         assert f"/etc/{SHOWN} 9 bytes, stored by layer 0" in entry
         await press(pilot, "down", "down")
-        assert app.screen.tree.node.data.path == f"dup/{HOSTILE}2"
+        assert app.screen.outline_view.node.data.path == f"dup/{HOSTILE}2"
         assert f"/dup/{SHOWN}2 17 bytes" in line_with(screen_lines(app), "same content as")
         entry = str(app.screen.query_one("#waste-entry", Static).render())  # the line goes on
         assert f", same content as /dup/{SHOWN}1  (enter:" in entry
@@ -180,7 +180,7 @@ def test_compare_view_shows_image_names_and_paths_as_text(tmp_path):
         assert f"└─▾ {CLICK}{BOLD[:-3]}  added dir" in "\n".join(lines)
         assert f"└── {SHOWN[len(CLICK) + len(BOLD) - 2 :]}  added file" in "\n".join(lines)
         # the entry line, and the list a picker opens
-        index = next(i for i, row in enumerate(screen.tree.lines()) if "added file" in row)
+        index = next(i for i, row in enumerate(screen.outline_view.lines()) if "added file" in row)
         await press(pilot, *["down"] * index)
         assert f"/opt/{SHOWN}" in line_with(screen_lines(app), "enter: show it in")
         screen.query_one("#compare-b", Select).focus()

@@ -5,6 +5,7 @@ shows, and every jump between a view and the file tree."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from layerscope.ui.screens.main import MainScreen
 from layerscope.ui.screens.preview import PreviewScreen, decode, hex_dump, lexer_for
 from layerscope.ui.screens.sharing import SharingScreen
 from layerscope.ui.screens.waste import WasteScreen, waste_tree
-from layerscope.views.outline import Outline, OutlineNode, open_while_small
+from layerscope.views.outline import NodeOutline, OutlineNode, open_while_small
 
 MULTI = str(FIXTURES / "multi.tar")
 
@@ -55,7 +56,7 @@ def test_waste_view_groups_by_stored_layer_then_by_the_layer_that_made_it_dead()
         await press(pilot, "w")
         screen = app.screen
         assert isinstance(screen, WasteScreen)
-        lines = screen.tree.lines()
+        lines = screen.outline_view.lines()
         assert "stored by layer 0" in lines[0] and "148 B" in lines[0]
         assert "made dead by layer 2" in lines[1] and "7 entries" in lines[1]
         assert "/etc/motd" in lines[2] and "overwritten" in lines[2]
@@ -91,7 +92,7 @@ def test_enter_in_the_waste_view_goes_to_the_entry_at_the_layer_that_stored_it()
         assert s.mode == "image" and s.filter.active
         await press(pilot, "w")
         await press(pilot, "down", "down", "down")  # /etc/config/app.conf, rewritten
-        assert app.screen.tree.node.data.path == "etc/config/app.conf"
+        assert app.screen.outline_view.node.data.path == "etc/config/app.conf"
         await press(pilot, "enter")
         assert app.screen is s
         assert (s.layer_index, s.mode, s.layer_list.position) == (0, "changes", 0)
@@ -110,11 +111,11 @@ def test_waste_view_by_mouse_and_layer_table():
         table = screen.query_one("#waste-layers", DataTable)
         table.focus()
         await press(pilot, "down", "down", "enter")  # layer 2: it made bytes dead
-        assert screen.tree.has_focus and screen.tree.node.data == (0, 2)
+        assert screen.outline_view.has_focus and screen.outline_view.node.data == (0, 2)
         await press(pilot, "c")
-        assert len(screen.tree.lines()) == 1
+        assert len(screen.outline_view.lines()) == 1
         await press(pilot, "e")
-        assert len(screen.tree.lines()) == 14
+        assert len(screen.outline_view.lines()) == 14
         await press(pilot, "z")  # hidden entries of no bytes too: directories, links
         assert len(screen.found.items) > 10
         assert any(i.size == 0 for i in screen.found.items)
@@ -123,7 +124,7 @@ def test_waste_view_by_mouse_and_layer_table():
         # a click on an entry selects it, a second click goes to it
         await pilot.click("#waste-tree", offset=(30, 4))
         await settle(pilot)
-        assert screen.tree.node.data.path == "usr/share/doc/demo/LICENSE"
+        assert screen.outline_view.node.data.path == "usr/share/doc/demo/LICENSE"
         await pilot.click("#waste-tree", offset=(30, 4))
         await settle(pilot)
         s = main_screen(app)
@@ -158,7 +159,7 @@ def test_a_failing_view_worker_is_shown(monkeypatch):
     async def test(app, pilot):
         await press(pilot, "w")
         assert "Finding dead bytes failed" in [n.title for n in app._notifications]
-        assert "no waste today" in app.screen.tree.message_text
+        assert "no waste today" in app.screen.outline_view.message_text
 
     drive(test)
 
@@ -239,7 +240,7 @@ def test_compare_view_tree_summary_swap_and_jump():
         assert isinstance(screen, CompareScreen)
         summary = str(screen.query_one("#compare-summary", Static).render())
         assert summary.startswith("+12 added (74 B)  -8 removed (1.2 kB)  ~2 changed (-12 B)")
-        lines = screen.tree.lines()
+        lines = screen.outline_view.lines()
         assert lines[0].split() == ["-1.2", "kB", "├─▾", "usr", "-1.2", "kB"]
         readme = next(line for line in lines if "README" in line)
         assert readme.lstrip().startswith("-") and "removed file 1.2 kB" in readme
@@ -257,12 +258,12 @@ def test_compare_view_tree_summary_swap_and_jump():
         await press(pilot, "C", "s")  # swap: README is added now
         screen = app.screen
         assert (screen.a.number, screen.b.number) == (1, 0)
-        readme = next(line for line in screen.tree.lines() if "README" in line)
+        readme = next(line for line in screen.outline_view.lines() if "README" in line)
         assert readme.lstrip().startswith("+")
         # the selects pick the images
         screen.query_one("#compare-a").value = 0
         await settle(pilot)
-        assert screen.tree.message_text == "Pick two different images."
+        assert screen.outline_view.message_text == "Pick two different images."
         screen.query_one("#compare-b").value = 1
         await settle(pilot)
         assert (screen.a.number, screen.b.number) == (0, 1)
@@ -530,7 +531,7 @@ def test_outline_model_opens_closes_and_reveals():
     b = a.add(OutlineNode("b", branch=True))
     c = b.add(OutlineNode("c"))
     root.add(OutlineNode("d"))
-    outline = Outline(root)
+    outline = NodeOutline(root)
     assert [r.node.name for r in outline.rows] == ["a", "d"]
     assert outline.expand(0) == 1 and [r.node.name for r in outline.rows] == ["a", "b", "d"]
     assert outline.reveal(c) == 2 and outline.rows[2].guide == "│       "
@@ -543,7 +544,8 @@ def test_serve_options_are_left_out_of_each_session():
     given = ["a.tar", "--serve", "--port", "9000", "--image", "1", "--port=1"]
     assert web.without_serve_options(given) == ["a.tar", "--image", "1"]
     command = web.app_command(["a b.tar"])
-    assert "-m layerscope.ui.serve" in command and command.endswith(" 'a b.tar'")
+    assert command.startswith(f"LAYERSCOPE_SERVED_BY={os.getpid()} exec ")
+    assert command.endswith("-m layerscope 'a b.tar'")
 
 
 def test_bench_measures_the_demo():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from layerscope.model.analysis import unpack
 from layerscope.model.image import Image
 from layerscope.read.records import Entry
 
@@ -66,8 +67,6 @@ def _content(img: Image, path: str, e: Entry) -> tuple:
         ref = img.analysis.final[path]
         target = img.analysis.content_ref(ref)
         if target != ref:
-            from layerscope.model.filesystem import unpack
-
             pos, row = unpack(target)
             return ("file", img.layers[pos].data.entry(row).digest)  # type: ignore[union-attr]
     if e.type == "file":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from layerscope.model.filesystem import unpack
+from layerscope.model.analysis import pack, unpack
 from layerscope.model.image import Image
 from layerscope.read import compression
 from layerscope.read.layerreader import BlobLocation
@@ -19,8 +19,6 @@ def content_source(image: Image, layer: int, row: int) -> tuple[int, int]:
     """The (layer, row) whose bytes an entry shows: itself, or a hardlink's target file."""
     li = image.layers[layer].data
     if li is not None and li.types[row] == HARDLINK:
-        from layerscope.model.filesystem import pack
-
         target = image.analysis.hardlink_targets.get(pack(layer, row))
         if target is not None:
             return unpack(target)

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 from layerscope.errors import LayerscopeError
 from layerscope.insight.content import iter_entry
-from layerscope.model.filesystem import pack, unpack
+from layerscope.model.analysis import pack, unpack
 from layerscope.model.image import Image
-from layerscope.read.records import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES, LayerIndex
+from layerscope.read.records import DIR, FILE, HARDLINK, SYMLINK, EntryType, LayerIndex
 
 _O_BASE = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 TMP_PREFIX = ".layerscope-tmp-"  # temporary names, in the directory of the file being written
@@ -200,7 +200,7 @@ class _Writer:
             self._mkdirs(parts)
             return
         if t not in (FILE, HARDLINK, SYMLINK):
-            raise _Skip(f"a {TYPE_NAMES[t]} is not exported")
+            raise _Skip(f"a {EntryType(t).label} is not exported")
         content = pack(pos, row)
         if t == HARDLINK:
             target = self.image.analysis.hardlink_targets.get(content)
@@ -237,7 +237,7 @@ class _Writer:
         if ref is None:
             return f"a hard link to {target or 'nothing'}, which is not a file in the image"
         t = self.image.layers[ref[0]].data.types[ref[1]]  # type: ignore[union-attr]
-        return f"a hard link to {target}, a {TYPE_NAMES[t]}: only regular files are linked"
+        return f"a hard link to {target}, a {EntryType(t).label}: only regular files are linked"
 
     # -- directories ------------------------------------------------------------------------
     def _mkdirs(self, parts: list[str]) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerscope.model.filesystem import HOW_NAMES, NO_STATUS, STATUS_NAMES, pack
+from layerscope.model.analysis import VISIBLE, pack
 from layerscope.model.image import Image
+from layerscope.model.kinds import NO_STATUS, How, Kind
 
 
 @dataclass(frozen=True)
 class PathStep:
+    """What one layer did at the path."""
+
     layer: int
     action: str  # added | modified | metadata | rewritten | removed | hidden
     type: str | None
@@ -27,7 +30,7 @@ def path_history(image: Image, path: str) -> list[PathStep]:
     path = path.strip("/")
     a = image.analysis
     steps: list[PathStep] = []
-    removed: dict[int, str] = {}
+    removed: dict[int, How] = {}
     for pos, layer in enumerate(image.layers):
         li = layer.data
         status = a.status[pos]
@@ -41,7 +44,7 @@ def path_history(image: Image, path: str) -> list[PathStep]:
             steps.append(
                 PathStep(
                     pos,
-                    STATUS_NAMES[code],
+                    Kind(code).label,
                     e.type,
                     e.size,
                     e.mode & 0o7777,
@@ -52,18 +55,11 @@ def path_history(image: Image, path: str) -> list[PathStep]:
                 )
             )
             by = a.hidden_by[pos][row]
-            how = HOW_NAMES[a.how[pos][row]]
-            if by != -1 and how != "overwritten":
-                removed.setdefault(by, how or "")
+            if by != VISIBLE and a.how[pos][row] != How.OVERWRITTEN:
+                removed.setdefault(by, How(a.how[pos][row]))
+    action = Kind.REMOVED.label
     for by, how in removed.items():
-        detail = {
-            "whiteout": "deleted",
-            "parent-whiteout": "deleted with its directory",
-            "opaque": "cleared by an opaque directory",
-            "type-change": "replaced by another type",
-            "parent-replaced": "its directory was replaced",
-        }.get(how, how)
-        steps.append(PathStep(by, "removed", None, 0, None, None, None, None, None, detail))
+        steps.append(PathStep(by, action, None, 0, None, None, None, None, None, how.reason))
     # within a layer, removals come first: whiteouts act before the layer's own entries
-    steps.sort(key=lambda s: (s.layer, s.action != "removed", s.row or 0))
+    steps.sort(key=lambda s: (s.layer, s.action != action, s.row or 0))
     return steps

@@ -118,7 +118,7 @@ def _shared_contents(
         for row in range(len(li)):
             if li.types[row] != FILE or li.flags[row] & F_META or li.sizes[row] == 0:
                 continue
-            d = bytes(li.digests[row * 32 : row * 32 + 32])
+            d = li.digest_at(row)
             c = found.get(d)
             if c is None:
                 found[d] = SharedContent(

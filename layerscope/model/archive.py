@@ -22,7 +22,7 @@ ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
 REUSE = 4  # entries the images of one input may hold in all, in units of --max-entries
 
 
-@dataclass
+@dataclass(repr=False)
 class Archive:
     """Every image found in the inputs, and the layer blobs they use."""
 
@@ -111,17 +111,14 @@ class Archive:
             return
         hops = image.spec.max_symlink_hops
         image.memo = ImageMemo(self.cache, image_key(keys, hops))  # type: ignore[arg-type]
-        image.memo.recall(image)
+        image.recall_figures()
 
     def remember(self, image: Image, analysis: bool = False) -> None:
         """Store the image's figures in the cache, once all are computed; with `analysis`, its
         analysis too (what the UI needs to re-open at once; a report does not)."""
-        memo = image.memo
-        if memo is None:
-            return
-        memo.remember(image)
-        if analysis and "analysis" in image.__dict__:
-            memo.remember_analysis(image.analysis)
+        image.remember_figures()
+        if analysis:
+            image.remember_analysis()
 
     def _layer_error(self, layer: Layer, e: LayerscopeError) -> LayerscopeError:
         e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
@@ -237,8 +234,14 @@ class Archive:
                 )
 
     def close(self) -> None:
+        """Close every source (and remove the temporary copies they made)."""
         for s in self.sources:
             s.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self.sources)
+        images = f"{len(self.images)} image{'s' if len(self.images) != 1 else ''}"
+        return f"<Archive {names}: {images}, {len(self._blobs)} layer blobs read>"
 
     def __enter__(self) -> Archive:
         return self

@@ -51,7 +51,7 @@ from layerscope.text import one_line
 
 MAGIC = b"LSCACHE3"
 HEADER = len(MAGIC) + 9  # the magic, a CRC-32 of the rest, the lengths of the key's text and note
-FORMAT = 7  # bump when LayerIndex, the reader's output or a cached figure changes
+FORMAT = 8  # bump when LayerIndex, the reader's output or a cached figure changes
 DEFAULT_MAX = 2 << 30
 LOW_WATER = 0.9  # a trim leaves this share of the bound, so that the next one is far off
 STALE_TMP = 3600  # seconds: a `.tmp-*` file older than this is a killed run's leftover

@@ -9,29 +9,27 @@ refused. Two kinds of entry:
 
 - `fig`: what the report and the panes show (each layer's size and changes, the final size and
   files, the duplicates, the hidden entries, dive's figures): a few kilobytes to megabytes, enough
-  for `--json --no-files` and `--ci` without the analysis;
-- `ana`: the analysis itself (statuses, hiding, the final filesystem as refs), for the UI.
+  for `--json --no-files` and `--ci` without the analysis (`figures.Figures`);
+- `ana`: the analysis itself (statuses, hiding, the final filesystem as refs), for the UI
+  (`analysis.Analysis`).
+
+This module only stores and loads plain values under keys: their plain forms are made and read
+by figures.py and analysis.py, for the image (image.py).
 """
 
 from __future__ import annotations
 
 import marshal
-from array import array
-from collections.abc import Sequence
-from dataclasses import astuple
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from layerscope.model.cache import FORMAT, LayerCache, entry_name
-from layerscope.model.dive_compat import DiveFigures, InefficientPath
-from layerscope.model.filesystem import IMPLIED, Analysis
-from layerscope.read.records import LayerIndex
 from layerscope.version import __version__
 
-if TYPE_CHECKING:
-    from layerscope.model.image import Image
+T = TypeVar("T")
 
-FIGURES = ("dive", "_final_summary", "hidden")  # an Image's cached properties kept here
-LAYER_FIGURES = ("size", "changes")  # a Layer's
+FIGURES = "fig"  # the kind of entry that holds an image's figures (figures.Figures)
+ANALYSIS = "ana"  # the kind that holds its analysis (analysis.Analysis)
 
 
 def image_key(layer_keys: Sequence[str], max_symlink_hops: int) -> str:
@@ -44,147 +42,35 @@ def image_key(layer_keys: Sequence[str], max_symlink_hops: int) -> str:
 
 
 class ImageMemo:
-    """The cache entries of one image."""
+    """The cache entries of one image: plain values (marshal's types) stored and loaded under
+    its key, one entry of each kind. What the values mean is the image's business (image.py)."""
 
     def __init__(self, cache: LayerCache, key: str) -> None:
         self.cache = cache
         self.key = key
-        self.figures_stored = False
-        self.analysis_stored = False
+        self.held: set[str] = set()  # the kinds found or stored: not to be written again
 
-    # -- figures ------------------------------------------------------------------------------
-    def recall(self, image: Image) -> bool:
-        """Give `image` (and its layers) the figures stored for it, if any."""
-        payload = self.cache.read(self.key, "fig")
-        if payload is None:
-            return False
-        try:
-            values = _figures_from(marshal.loads(payload), image)
-        except Exception:  # from another version, or damaged in a way the CRC missed
-            self.cache.forget(self.key, "fig")
-            return False
-        for owner, name, value in values:
-            owner.__dict__.setdefault(name, value)
-        self.figures_stored = True
-        return True
+    def holds(self, kind: str) -> bool:
+        """Whether the entry of `kind` was found or stored by this memo."""
+        return kind in self.held
 
-    def remember(self, image: Image) -> None:
-        """Store the image's figures, when all of them were computed and none came from here."""
-        if self.figures_stored or not _all_computed(image):
-            return
-        self.cache.write(self.key, "fig", marshal.dumps(_figures_of(image)))
-        self.figures_stored = True
-
-    # -- analysis -----------------------------------------------------------------------------
-    def analysis(self, layers: Sequence[LayerIndex]) -> Analysis | None:
-        payload = self.cache.read(self.key, "ana")
+    def load(self, kind: str, decode: Callable[[Any], T]) -> T | None:
+        """The entry of `kind`, made by `decode` from its plain values; None when there is none,
+        or when it does not decode (from another version, or damaged in a way the CRC missed):
+        then it is removed."""
+        payload = self.cache.read(self.key, kind)
         if payload is None:
             return None
         try:
-            a = _analysis_from(marshal.loads(payload), layers)
+            value = decode(marshal.loads(payload))
         except Exception:
-            self.cache.forget(self.key, "ana")
+            self.cache.forget(self.key, kind)
             return None
-        self.analysis_stored = True
-        return a
+        self.held.add(kind)
+        return value
 
-    def remember_analysis(self, a: Analysis) -> None:
-        if not self.analysis_stored:
-            self.cache.write(self.key, "ana", marshal.dumps(_analysis_of(a)))
-            self.analysis_stored = True
-
-
-def _all_computed(image: Image) -> bool:
-    return all(name in image.__dict__ for name in FIGURES) and all(
-        name in layer.__dict__ for layer in image.layers for name in LAYER_FIGURES
-    )
-
-
-def _figures_of(image: Image) -> tuple:
-    d = image.__dict__
-    layers = [(ly.size, astuple(ly.changes)) for ly in image.layers]
-    hidden = [astuple(h) for h in d["hidden"]]
-    return layers, d["_final_summary"], hidden, astuple(d["dive"])
-
-
-def _figures_from(payload: tuple, image: Image) -> list[tuple[object, str, object]]:
-    from layerscope.model.image import Changes, Hidden
-
-    layers, final, hidden, dive = payload
-    if len(layers) != len(image.layers):
-        raise ValueError("another image")
-    out: list[tuple[object, str, object]] = []
-    for layer, (size, changes) in zip(image.layers, layers, strict=True):
-        out.append((layer, "size", size))
-        out.append((layer, "changes", Changes(*changes)))
-    total, files, dups = final
-    out.append((image, "_final_summary", (total, files, [tuple(d) for d in dups])))
-    out.append((image, "hidden", [Hidden(*h) for h in hidden]))
-    *head, inefficient, aborted = dive
-    figures = DiveFigures(
-        *head, inefficient=tuple(InefficientPath(*p) for p in inefficient), aborted_layers=aborted
-    )
-    out.append((image, "dive", figures))
-    return out
-
-
-def _analysis_of(a: Analysis) -> tuple:
-    refs = array("q", a.final.values())
-    implied = [path for path, ref in a.final.items() if ref == IMPLIED]
-    return (
-        [bytes(s) for s in a.status],
-        [h.tobytes() for h in a.hidden_by],
-        [bytes(h) for h in a.how],
-        a.removed,
-        refs.tobytes(),
-        implied,
-        a.real_paths,
-        a.hardlink_targets,
-        a.kept,
-        a.below,
-    )
-
-
-def _analysis_from(payload: tuple, layers: Sequence[LayerIndex]) -> Analysis:
-    status, hidden_by, how, removed, refs, implied, real_paths, targets, kept, below = payload
-    if len(status) != len(layers) or any(
-        len(s) != len(li) for s, li in zip(status, layers, strict=True)
-    ):
-        raise ValueError("another image")
-    hidden = []
-    for raw in hidden_by:
-        col = array("i")
-        col.frombytes(raw)
-        hidden.append(col)
-    a = Analysis(
-        layers=layers,
-        status=[bytearray(s) for s in status],
-        hidden_by=hidden,
-        how=[bytearray(h) for h in how],
-        removed=removed,
-        final={},
-        real_paths=real_paths,
-        hardlink_targets=targets,
-        kept=kept,
-        below=below,
-    )
-    final_refs = array("q")
-    final_refs.frombytes(refs)
-    a.final = _final(a, final_refs, implied)
-    return a
-
-
-def _final(a: Analysis, refs: array, implied: list[str]) -> dict[str, int]:
-    """The final filesystem again, in its order, its paths the index's own strings."""
-    final: dict[str, int] = {}
-    more = iter(implied)
-    real_paths, layers = a.real_paths, a.layers
-    for ref in refs:
-        if ref == IMPLIED:
-            final[next(more)] = IMPLIED
-            continue
-        path = real_paths.get(ref)
-        if path is None:
-            path = layers[ref >> 32].paths[ref & 0xFFFFFFFF]
-        final[path] = ref
-    return final
+    def store(self, kind: str, plain: Any) -> None:
+        """Store plain values as the entry of `kind`, unless this memo found or stored it."""
+        if kind not in self.held:
+            self.cache.write(self.key, kind, marshal.dumps(plain))
+            self.held.add(kind)

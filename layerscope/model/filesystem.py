@@ -7,7 +7,7 @@ One pass over every entry of every layer decides, for each entry:
 Because an entry once hidden never comes back, "visible as of layer N" is simply "stored in a layer
 <= N and not hidden by a layer <= N": one pass serves every layer's view, with no per-layer copy.
 
-Rows are named by a packed reference `layer_position << 32 | row`.
+Entries are named by packed references (analysis.py: `pack(layer position, row)`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from layerscope.limits import DEFAULT_LIMITS
+from layerscope.model.analysis import IMPLIED, MASK, SHIFT, VISIBLE, Analysis, pack, unpack
+from layerscope.model.kinds import NO_STATUS, How, Kind
 from layerscope.read.records import (
     DIR,
     F_ALSO_OPAQUE,
@@ -29,74 +31,20 @@ from layerscope.read.records import (
     LayerIndex,
 )
 
-# How an entry compares with what was visible below it.
-ADDED, MODIFIED, METADATA, REWRITTEN = range(4)
-NO_STATUS = 255  # markers and metadata entries
-STATUS_NAMES = ("added", "modified", "metadata", "rewritten")
-
-# How an entry was hidden (REPORT.md hidden[].how).
-OVERWRITTEN, WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW, TYPE_CHANGE, PARENT_REPLACED = range(1, 7)
-HOW_NAMES = (
-    None,
-    "overwritten",
-    "whiteout",
-    "parent-whiteout",
-    "opaque",
-    "type-change",
-    "parent-replaced",
-)
-VISIBLE = -1
 PATH_MAX = 4096  # as Linux: longest path a walk may build, and most steps it may take
-IMPLIED = -1  # a directory that exists because something lies under it, with no entry of its own
 
-SHIFT = 32
-MASK = (1 << SHIFT) - 1
+# Short names for the walk's loops (the enum members themselves).
+ADDED, MODIFIED, METADATA, REWRITTEN = Kind.ADDED, Kind.MODIFIED, Kind.METADATA, Kind.REWRITTEN
+OVERWRITTEN, TYPE_CHANGE, PARENT_REPLACED = How.OVERWRITTEN, How.TYPE_CHANGE, How.PARENT_REPLACED
 
-
-def pack(layer: int, row: int) -> int:
-    return (layer << SHIFT) | row
-
-
-def unpack(ref: int) -> tuple[int, int]:
-    return ref >> SHIFT, ref & MASK
+# The names views/treeview.py imports from here, until it reads model.kinds and model.analysis.
+WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW = How.WHITEOUT, How.PARENT_WHITEOUT, How.OPAQUE
+HOW_NAMES = (None, *(h.label for h in How))
 
 
 def _parent(path: str) -> str:
     i = path.rfind("/")
     return path[:i] if i >= 0 else ""
-
-
-@dataclass
-class Analysis:
-    """What the union of the layers shows: per-entry status and hiding, per-layer removals."""
-
-    layers: Sequence[LayerIndex]
-    status: list[bytearray]  # per layer position, per row
-    hidden_by: list[array]  # per layer position, per row: layer that hid it, or VISIBLE
-    how: list[bytearray]  # per layer position, per row: HOW code (0 when visible)
-    removed: list[int]  # per layer position: paths its whiteouts/opaques took away
-    final: dict[str, int]  # the final filesystem: real path -> ref (IMPLIED for implied dirs)
-    real_paths: dict[int, str] = field(default_factory=dict)  # ref -> real path where it differs
-    hardlink_targets: dict[int, int] = field(default_factory=dict)  # hardlink ref -> file ref
-    kept: set[int] = field(default_factory=set)  # hidden file refs whose content a hardlink keeps
-    below: dict[int, int] = field(default_factory=dict)  # ref -> ref it replaced from below
-
-    def real_path(self, ref: int) -> str:
-        p = self.real_paths.get(ref)
-        if p is not None:
-            return p
-        layer, row = unpack(ref)
-        return self.layers[layer].paths[row]
-
-    def content_ref(self, ref: int) -> int:
-        """The file entry whose bytes a ref shows (itself, or a hardlink's target)."""
-        return self.hardlink_targets.get(ref, ref)
-
-    def is_visible(self, layer: int, row: int, as_of: int | None = None) -> bool:
-        h = self.hidden_by[layer][row]
-        if as_of is None:
-            return h == VISIBLE
-        return layer <= as_of and (h == VISIBLE or h > as_of)
 
 
 class _Union:
@@ -109,9 +57,9 @@ class _Union:
         self.children: dict[str, list[str]] = {}  # dir path -> child paths (may hold stale names)
         self.symlinks: set[str] = set()  # real paths in fs that are symlinks
         self.resolve_cache: dict[str, str] = {}
-        self.status = [bytearray(b"\xff") * len(li) for li in layers]
+        self.status = [bytearray([NO_STATUS]) * len(li) for li in layers]
         self.hidden_by = [array("i", [VISIBLE]) * len(li) for li in layers]
-        self.how = [bytearray(len(li)) for li in layers]
+        self.how = [bytearray(len(li)) for li in layers]  # 0: visible
         self.removed = [0] * len(layers)
         self.real_paths: dict[int, str] = {}
         self.hardlink_targets: dict[int, int] = {}
@@ -258,7 +206,7 @@ class _Union:
                 continue
             if types[r] == WHITEOUT:
                 path = self.resolve(paths[r])  # `dir/.wh.NAME`: dir is followed, NAME is not
-                self.removed[pos] += self._remove_subtree(path, WHITEOUT_HOW, PARENT_WHITEOUT)
+                self.removed[pos] += self._remove_subtree(path, How.WHITEOUT, How.PARENT_WHITEOUT)
             elif types[r] == OPAQUE:
                 # `dir/.wh..wh..opq` lies inside dir: dir is followed like any parent
                 path = self.resolve(paths[r] + "/.wh..wh..opq")[: -len("/.wh..wh..opq")]
@@ -289,7 +237,7 @@ class _Union:
             if kref != IMPLIED and unpack(kref)[0] == pos:
                 keep.append(k)
                 continue
-            self.removed[pos] += self._remove_subtree(k, OPAQUE_HOW, OPAQUE_HOW)
+            self.removed[pos] += self._remove_subtree(k, How.OPAQUE, How.OPAQUE)
         self.children[path] = keep
 
     def _add(self, pos: int, row: int, t: int, path: str, status: bytearray) -> None:
@@ -373,7 +321,7 @@ class _Union:
             layer, row = unpack(target)
             li, t = self.layers[layer], FILE
         if t == FILE:
-            return (FILE, bytes(li.digests[row * 32 : row * 32 + 32]))
+            return (FILE, li.digest_at(row))
         if t == SYMLINK:
             return (SYMLINK, li.links.get(row))
         extra = li.extras.get(row) or {}
@@ -388,7 +336,9 @@ def _meta_differs(a: LayerIndex, ra: int, b: LayerIndex, rb: int) -> bool:
     )
 
 
-def analyse(layers: Sequence[LayerIndex], max_symlink_hops: int = 40) -> Analysis:
+def analyse(
+    layers: Sequence[LayerIndex], max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops
+) -> Analysis:
     """Walk the layers bottom to top once and return what the union shows."""
     u = _Union(layers, max_symlink_hops)
     for pos in range(len(layers)):

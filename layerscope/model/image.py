@@ -7,23 +7,15 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from layerscope.model.analysis import IMPLIED, VISIBLE, Analysis, pack, unpack
 from layerscope.model.dive_compat import DiveEntry, DiveFigures, dive_figures
-from layerscope.model.figurecache import ImageMemo
-from layerscope.model.filesystem import (
-    HOW_NAMES,
-    IMPLIED,
-    NO_STATUS,
-    STATUS_NAMES,
-    VISIBLE,
-    Analysis,
-    analyse,
-    pack,
-    unpack,
-)
+from layerscope.model.figurecache import ANALYSIS, FIGURES, ImageMemo
+from layerscope.model.figures import Changes, Duplicate, Figures, Hidden
+from layerscope.model.filesystem import analyse
+from layerscope.model.kinds import NO_STATUS, How, Kind
 from layerscope.read.config import HistoryStep, ImageConfig
 from layerscope.read.formats import ImageSpec, LayerSpec
 from layerscope.read.records import (
@@ -34,56 +26,15 @@ from layerscope.read.records import (
     TYPE_NAMES,
     WHITEOUT,
     Entry,
+    EntryType,
     LayerIndex,
 )
 
 # The bitmap that finds contents seen twice: at least 2**12 bits, and 16 or more a file (so
 # that few contents seen once share a bit with another).
 DUP_BITS_MIN, DUP_BITS_PER_FILE = 12, 16
-
-
-@dataclass(frozen=True)
-class Changes:
-    added: int = 0
-    modified: int = 0
-    metadata: int = 0
-    rewritten: int = 0
-    removed: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "added": self.added,
-            "modified": self.modified,
-            "metadata": self.metadata,
-            "rewritten": self.rewritten,
-            "removed": self.removed,
-        }
-
-
-@dataclass(frozen=True)
-class Hidden:
-    """An entry the final filesystem does not show, and why."""
-
-    path: str
-    type: str
-    size: int
-    layer: int  # the layer that stored it
-    hidden_by: int  # the layer that hid it
-    how: str
-    kept_by_hardlink: bool = False  # its content is still reachable through a visible hardlink
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {
-            "path": self.path,
-            "type": self.type,
-            "size": self.size,
-            "layer": self.layer,
-            "hidden_by": self.hidden_by,
-            "how": self.how,
-        }
-        if self.kept_by_hardlink:
-            d["kept_by_hardlink"] = True
-        return d
+LAYER_FIGURES = ("size", "changes")  # a Layer's cached properties the figure cache keeps
+IMAGE_FIGURES = ("_final_summary", "hidden", "dive")  # an Image's
 
 
 class Layer:
@@ -97,29 +48,30 @@ class Layer:
         self.error: str | None = None
 
     @property
-    def index(self) -> int:
-        return self.position
-
-    @property
     def diff_id(self) -> str:
+        """The digest of the layer's uncompressed tar, as the image's config names it."""
         return self.spec.diff_id
 
     @property
     def digest(self) -> str:
+        """The digest of the layer's blob (as read, else as the manifest says)."""
         if self.data is not None and self.data.digest:
             return self.data.digest
         return self.spec.digest or self.spec.diff_id
 
     @property
     def compression(self) -> str | None:
+        """How the blob is compressed (`none`, `gzip`, ...), None until it is read."""
         return self.data.compression if self.data is not None else None
 
     @property
     def stored_size(self) -> int:
+        """The bytes of the blob as stored in the archive."""
         return self.spec.location.size
 
     @property
     def loaded(self) -> bool:
+        """Whether the layer's blob was read."""
         return self.data is not None
 
     def _need(self) -> LayerIndex:
@@ -134,10 +86,12 @@ class Layer:
 
     @property
     def history(self) -> HistoryStep | None:
+        """The history step that made this layer, when the config's history lines up."""
         return self.image.config.layer_step(self.position)
 
     @property
     def created_by(self) -> str | None:
+        """The command that made this layer, if the history says."""
         step = self.history
         return step.created_by if step is not None else None
 
@@ -145,35 +99,39 @@ class Layer:
         return len(self._need())
 
     def entries(self) -> Iterator[Entry]:
+        """Every entry of the layer, in tar order."""
         return iter(self._need())
 
     @cached_property
     def changes(self) -> Changes:
+        """The layer's entries counted by status, and the paths it removed."""
         a = self.image.analysis
         counts = Counter(a.status[self.position])
         return Changes(
-            added=counts[0],
-            modified=counts[1],
-            metadata=counts[2],
-            rewritten=counts[3],
+            added=counts[Kind.ADDED],
+            modified=counts[Kind.MODIFIED],
+            metadata=counts[Kind.METADATA],
+            rewritten=counts[Kind.REWRITTEN],
             removed=a.removed[self.position],
         )
 
     def status(self, row: int) -> str | None:
-        """added / modified / metadata / rewritten, or None for a marker."""
+        """How a row compares with what the layers below showed (added / modified / metadata /
+        rewritten: a kinds.STATUSES label), or None for a marker or a metadata entry."""
         code = self.image.analysis.status[self.position][row]
-        return None if code == NO_STATUS else STATUS_NAMES[code]
+        return None if code == NO_STATUS else Kind(code).label
 
     def hidden_by(self, row: int) -> tuple[int, str] | None:
-        """(layer, how) if a layer hid this row, else None."""
+        """(layer, how: a kinds.How label) if a layer hid this row, else None."""
         a = self.image.analysis
         h = a.hidden_by[self.position][row]
         if h == VISIBLE:
             return None
-        return h, HOW_NAMES[a.how[self.position][row]]
+        return h, How(a.how[self.position][row]).label
 
     def __repr__(self) -> str:
-        return f"<Layer {self.position} {self.diff_id[:19]}>"
+        entries = f"{len(self.data)} entries" if self.data is not None else "not read"
+        return f"<Layer {self.position} {self.diff_id[:19]}: {entries}>"
 
 
 class Image:
@@ -196,20 +154,23 @@ class Image:
 
     @property
     def name(self) -> str:
+        """The image's first name, else the start of its config digest."""
         return self.ref or self.config_digest[:19]
 
     @property
     def loaded(self) -> bool:
+        """Whether every layer was read."""
         return all(layer.loaded for layer in self.layers)
 
     @cached_property
     def analysis(self) -> Analysis:
+        """What the union of the layers shows (from the cache when it holds it)."""
         missing = [layer.position for layer in self.layers if layer.data is None]
         if missing:
             raise RuntimeError(f"layers {missing} are not loaded")
         layers: list[LayerIndex] = [layer.data for layer in self.layers]  # type: ignore[misc]
         if self.memo is not None:
-            a = self.memo.analysis(layers)
+            a = self.memo.load(ANALYSIS, lambda plain: Analysis.from_plain(plain, layers))
             if a is not None:
                 return a
         return analyse(layers, self.spec.max_symlink_hops)
@@ -227,7 +188,7 @@ class Image:
         return sum(layer.size for layer in self.layers)
 
     @cached_property
-    def _final_summary(self) -> tuple[int, int, list[tuple[str, int, list[str]]]]:
+    def _final_summary(self) -> tuple[int, int, list[Duplicate]]:
         """final_size, final_files and duplicates, in two passes over the final filesystem that
         hold no per-file object: the first counts, and marks in a bitmap the contents seen
         twice (by a hash of their digest, so maybe a few more); the second groups only those by
@@ -258,7 +219,7 @@ class Image:
             if twice[h >> 3] & (1 << (h & 7)):
                 li: LayerIndex = self.layers[pos].data  # type: ignore[assignment]
                 if li.sizes[row]:
-                    d = bytes(li.digests[row * 32 : row * 32 + 32])
+                    d = li.digest_at(row)
                     groups.setdefault(d, []).append(path)
                     sizes[d] = li.sizes[row]
         dups = [("sha256:" + d.hex(), sizes[d], sorted(p)) for d, p in groups.items() if len(p) > 1]
@@ -277,8 +238,7 @@ class Image:
         for path, ref in a.final.items():
             if ref == IMPLIED:
                 continue
-            pos = ref >> 32
-            row = ref & 0xFFFFFFFF
+            pos, row = unpack(ref)
             t = types[pos][row]
             if t == FILE:
                 yield path, pos, row
@@ -290,7 +250,7 @@ class Image:
                     yield path, -1, 0
                 else:
                     seen_kept.add(target)
-                    yield path, target >> 32, target & 0xFFFFFFFF
+                    yield path, *unpack(target)
             else:
                 yield path, -1, 0
 
@@ -306,7 +266,7 @@ class Image:
         return self._final_summary[1]
 
     @property
-    def duplicates(self) -> list[tuple[str, int, list[str]]]:
+    def duplicates(self) -> list[Duplicate]:
         """(digest, size of one copy, paths) for each content at two or more final paths, most
         wasted bytes first. Hardlinks to a visible file are that file (one inode), not copies; a
         deleted file that visible hardlinks keep counts once, at its first hardlink's path."""
@@ -316,6 +276,7 @@ class Image:
     def hidden(self) -> list[Hidden]:
         """Every entry (markers aside) that the final filesystem does not show, largest first."""
         a = self.analysis
+        how_labels = {h.value: h.label for h in How}
         out = []
         for pos, layer in enumerate(self.layers):
             li = layer.data
@@ -333,7 +294,7 @@ class Image:
                         size=li.sizes[row] if t == FILE else 0,  # type: ignore[union-attr]
                         layer=pos,
                         hidden_by=h,
-                        how=HOW_NAMES[how[row]],  # type: ignore[arg-type]
+                        how=how_labels[how[row]],
                         kept_by_hardlink=pack(pos, row) in a.kept,
                     )
                 )
@@ -348,6 +309,7 @@ class Image:
 
     @property
     def reclaimable_fraction(self) -> float:
+        """Reclaimable bytes divided by the image size (0 for an empty image)."""
         return self.reclaimable_bytes / self.size if self.size else 0.0
 
     @cached_property
@@ -395,8 +357,55 @@ class Image:
                 pos, row = unpack(ref)
                 yield path, self.layers[pos].data.entry(row)  # type: ignore[union-attr]
 
+    # -- the figure cache ----------------------------------------------------------------------
+    def recall_figures(self) -> bool:
+        """Take the figures the cache holds for this image (through `memo`), if it holds them."""
+        if self.memo is None:
+            return False
+        layers = len(self.layers)
+        figures = self.memo.load(FIGURES, lambda plain: Figures.from_plain(plain, layers))
+        if figures is None:
+            return False
+        for layer, size, changes in zip(
+            self.layers, figures.layer_sizes, figures.layer_changes, strict=True
+        ):
+            layer.__dict__.setdefault("size", size)
+            layer.__dict__.setdefault("changes", changes)
+        summary = (figures.final_size, figures.final_files, figures.duplicates)
+        self.__dict__.setdefault("_final_summary", summary)
+        self.__dict__.setdefault("hidden", figures.hidden)
+        self.__dict__.setdefault("dive", figures.dive)
+        return True
+
+    def remember_figures(self) -> None:
+        """Store the image's figures in the cache, once all of them are computed (and unless
+        they came from it)."""
+        if self.memo is None or self.memo.holds(FIGURES) or not self._figures_computed():
+            return
+        total, files, duplicates = self._final_summary
+        figures = Figures(
+            layer_sizes=[layer.size for layer in self.layers],
+            layer_changes=[layer.changes for layer in self.layers],
+            final_size=total,
+            final_files=files,
+            duplicates=duplicates,
+            hidden=self.hidden,
+            dive=self.dive,
+        )
+        self.memo.store(FIGURES, figures.to_plain())
+
+    def remember_analysis(self) -> None:
+        """Store the image's analysis in the cache, if it was computed (and not read from it)."""
+        if self.memo is not None and "analysis" in self.__dict__:
+            self.memo.store(ANALYSIS, self.analysis.to_plain())
+
+    def _figures_computed(self) -> bool:
+        return all(name in self.__dict__ for name in IMAGE_FIGURES) and all(
+            name in layer.__dict__ for layer in self.layers for name in LAYER_FIGURES
+        )
+
     def __repr__(self) -> str:
-        return f"<Image {self.name} {len(self.layers)} layers>"
+        return f"<Image {self.name} ({self.platform}): {len(self.layers)} layers>"
 
 
 def _digest_heads(li: LayerIndex) -> memoryview:
@@ -423,7 +432,7 @@ def _dive_entries(li: LayerIndex) -> Iterator[DiveEntry]:
         t = types[r]
         name = TYPE_NAMES[t]
         if t == WHITEOUT and flags[r] & F_OVERLAY:
-            name = "char"
+            name = EntryType.CHAR.label
         extra = extras.get(r)
         yield DiveEntry(
             paths[r], name, sizes[r], links.get(r), extra.get("raw_name") if extra else None

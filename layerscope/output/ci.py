@@ -6,12 +6,13 @@ import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TextIO
+from typing import Any, TextIO
 
 from layerscope.errors import LayerscopeError
 from layerscope.model.image import Image
 from layerscope.output.ci_rules import (
     DIVE_DEFAULT_RULES,
+    RULES,
     ImageFigures,
     Rules,
     evaluate,
@@ -19,14 +20,6 @@ from layerscope.output.ci_rules import (
     read_dive_ci,
 )
 from layerscope.text import visible
-
-_FLAGS = (
-    "lowest_efficiency",
-    "highest_wasted_bytes",
-    "highest_user_wasted_percent",
-    "highest_reclaimable_bytes",
-    "highest_reclaimable_percent",
-)
 
 
 def rules_from(args: argparse.Namespace) -> Rules:
@@ -38,19 +31,19 @@ def rules_from(args: argparse.Namespace) -> Rules:
         raise LayerscopeError(f"cannot read the CI rules: {e.strerror}", source=path) from None
     except ValueError as e:
         raise LayerscopeError(f"CI rules misconfigured: {e}", source=path) from None
-    changes = {}
-    for name in _FLAGS:
-        value = getattr(args, name, None)
+    changes: dict[str, Any] = {}
+    for rule in RULES:
+        value = getattr(args, rule.field, None)
         if value is not None:
             try:
-                changes[name] = parse_rule(name, value)
+                changes[rule.field] = parse_rule(rule.field, value)
             except ValueError as e:
-                flag = "--" + name.replace("_", "-")
-                raise LayerscopeError(f"{flag} {value}: {e}") from None
+                raise LayerscopeError(f"{rule.flag} {value}: {e}") from None
     return replace(rules, **changes) if changes else rules
 
 
 def run_ci(args: argparse.Namespace, images: Sequence[Image], out: TextIO) -> int:
+    """Judge each image, write the verdicts to `out`; the exit status (0 pass, 1 a rule failed)."""
     rules = rules_from(args)
     failed = 0
     for img in images:

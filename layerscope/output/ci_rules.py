@@ -15,6 +15,10 @@ leaves a rule out, dive uses ``lowestEfficiency: 0.9``, ``highestWastedBytes: di
 file. Keys are case-insensitive (viper). Ours, which dive ignores in the same file:
 ``highestReclaimableBytes`` (a size) and ``highestReclaimablePercent`` (a ratio 0-1 of the image
 size), failing when the image's reclaimable bytes exceed them.
+
+Each rule is one entry of ``RULES``: its ``Rules`` field (and so its command-line flag), its
+.dive-ci key, how its threshold is read, the flag's help, and how it judges an image, in what
+words. The .dive-ci reader, ``ci.py`` and the command line all read that table.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from layerscope.model.dive_compat import DiveFigures
 
 __all__ = [
     "DIVE_DEFAULT_RULES",
+    "RULES",
     "FiguresLike",
     "ImageFigures",
+    "Rule",
     "RuleResult",
     "Rules",
     "Verdict",
@@ -60,7 +66,8 @@ _MAX_UINT64 = float(2**64)
 
 @dataclass(frozen=True)
 class Rules:
-    """Thresholds; ``None`` means the rule is disabled (or not set). Ratios are 0-1."""
+    """Thresholds; ``None`` means the rule is disabled (or not set). Ratios are 0-1. One field
+    per rule of ``RULES``, in its order."""
 
     lowest_efficiency: float | None = None
     highest_wasted_bytes: int | None = None
@@ -71,19 +78,10 @@ class Rules:
 
 DIVE_DEFAULT_RULES = Rules(lowest_efficiency=0.9, highest_user_wasted_percent=0.1)
 
-# the .dive-ci key of each field, in the order rules are reported
-_KEYS = {
-    "lowest_efficiency": "lowestEfficiency",
-    "highest_wasted_bytes": "highestWastedBytes",
-    "highest_user_wasted_percent": "highestUserWastedPercent",
-    "highest_reclaimable_bytes": "highestReclaimableBytes",
-    "highest_reclaimable_percent": "highestReclaimablePercent",
-}
-_FIELDS = {key.lower(): name for name, key in _KEYS.items()}
-_SIZE_FIELDS = {"highest_wasted_bytes", "highest_reclaimable_bytes"}
-
 
 class FiguresLike(Protocol):
+    """What the rules read of an image (``ImageFigures``, or anything with these figures)."""
+
     @property
     def efficiency(self) -> float: ...
     @property
@@ -108,6 +106,7 @@ class ImageFigures:
 
     @classmethod
     def from_dive(cls, dive: DiveFigures, reclaimable_bytes: int, size: int) -> ImageFigures:
+        """dive's figures of an image, with ours."""
         return cls(
             dive.efficiency, dive.wasted_bytes, dive.user_wasted_fraction, reclaimable_bytes, size
         )
@@ -115,6 +114,8 @@ class ImageFigures:
 
 @dataclass(frozen=True)
 class RuleResult:
+    """One rule's verdict on one image."""
+
     name: str  # the .dive-ci key, e.g. "lowestEfficiency"
     status: Status
     value: float | int  # the image's figure (a ratio for the percent rules; may be NaN or inf)
@@ -124,6 +125,8 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class Verdict:
+    """Every rule's verdict on one image."""
+
     rules: tuple[RuleResult, ...]
     passed: bool  # no rule failed
 
@@ -146,6 +149,26 @@ class Verdict:
                 for r in self.rules
             ],
         }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One CI rule: its names, how its threshold is read, what it judges and in what words."""
+
+    field: str  # the `Rules` field; the CLI flag is `--` and the field, `-` for `_`
+    key: str  # the .dive-ci key (dive's, or ours): the rule's name in verdicts and reports
+    parse: Callable[[str, str | float], float | int]  # (key, text or number) -> threshold
+    metavar: str  # the CLI flag's value
+    help: str  # the CLI flag's help
+    figure: Callable[[FiguresLike], float]  # what the rule judges of an image
+    fails: Callable[[float, float], bool]  # (threshold, value) -> whether the image fails
+    failed: Callable[[float, float], str]  # (value, threshold) -> why it failed
+    passed: Callable[[float, float], str]  # (value, threshold) -> why it passed
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag that sets the threshold."""
+        return "--" + self.field.replace("_", "-")
 
 
 def parse_size(text: str) -> int:
@@ -188,21 +211,28 @@ def parse_rule(key: str, value: str | float | None) -> float | int | None:
     ``None`` (or the text ``disabled``) disables the rule. Raises ``ValueError`` where dive would
     say "misconfigured", and for NaN (which dive accepts, making the rule never fail).
     """
-    field = _FIELDS.get(key.lower(), key if key in _KEYS else None)
-    if field is None:
-        raise ValueError(f"unknown rule {key!r}; known: {', '.join(_KEYS.values())}")
-    name = _KEYS[field]
+    rule = _BY_KEY.get(key.lower()) or _BY_FIELD.get(key)
+    if rule is None:
+        raise ValueError(f"unknown rule {key!r}; known: {_KNOWN}")
     if value is None or value == "disabled":
         return None
     if isinstance(value, bool):
-        raise ValueError(f"{name}: invalid value {value!r}")
-    if field in _SIZE_FIELDS:
-        if isinstance(value, (int, float)):
-            return _number_as_size(name, float(value))
-        try:
-            return parse_size(value)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
+        raise ValueError(f"{rule.key}: invalid value {value!r}")
+    return rule.parse(rule.key, value)
+
+
+def _size_threshold(name: str, value: str | float) -> int:
+    """A size threshold: text as go-humanize reads it, or a YAML number."""
+    if isinstance(value, (int, float)):
+        return _number_as_size(name, float(value))
+    try:
+        return parse_size(value)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def _ratio_threshold(name: str, value: str | float) -> float:
+    """A ratio threshold, 0-1: text as Go's ParseFloat reads it, or a YAML number."""
     try:
         ratio = float(value) if isinstance(value, (int, float)) else _go_float(value)
     except ValueError as err:
@@ -219,6 +249,75 @@ def _number_as_size(name: str, value: float) -> int:
     if not 0 <= value < _MAX_UINT64:
         raise ValueError(f"{name}: invalid size {value!r}")
     return int(value)
+
+
+def _reclaimable_fraction(figures: FiguresLike) -> float:
+    return figures.reclaimable_bytes / figures.size if figures.size else 0.0
+
+
+# Every rule, in the order they are reported: dive's three, then ours.
+RULES = (
+    Rule(
+        field="lowest_efficiency",
+        key="lowestEfficiency",
+        parse=_ratio_threshold,
+        metavar="X",
+        help="fail below this dive efficiency (0-1)",
+        figure=lambda f: f.efficiency,
+        fails=lambda t, v: t > v,
+        failed=lambda v, t: f"efficiency {_pct(v)} is below the lowest allowed {_pct(t)}",
+        passed=lambda v, t: f"efficiency {_pct(v)} is at least {_pct(t)}",
+    ),
+    Rule(
+        field="highest_wasted_bytes",
+        key="highestWastedBytes",
+        parse=_size_threshold,
+        metavar="SIZE",
+        help="fail above these dive wasted bytes",
+        figure=lambda f: f.wasted_bytes,
+        fails=lambda t, v: v > t,
+        failed=lambda v, t: f"{_bytes(v)} wasted, more than the {_bytes(t)} allowed",
+        passed=lambda v, t: f"{_bytes(v)} wasted, at most {_bytes(t)}",
+    ),
+    Rule(
+        field="highest_user_wasted_percent",
+        key="highestUserWastedPercent",
+        parse=_ratio_threshold,
+        metavar="X",
+        help="fail above this dive user wasted fraction (0-1)",
+        figure=lambda f: f.user_wasted_fraction,
+        fails=lambda t, v: t < v,
+        failed=lambda v, t: f"waste is {_pct(v)} of the bytes above the base layer, over {_pct(t)}",
+        passed=lambda v, t: (
+            f"waste is {_pct(v)} of the bytes above the base layer, at most {_pct(t)}"
+        ),
+    ),
+    Rule(
+        field="highest_reclaimable_bytes",
+        key="highestReclaimableBytes",
+        parse=_size_threshold,
+        metavar="SIZE",
+        help="fail above these reclaimable bytes",
+        figure=lambda f: f.reclaimable_bytes,
+        fails=lambda t, v: v > t,
+        failed=lambda v, t: f"{_bytes(v)} reclaimable, more than the {_bytes(t)} allowed",
+        passed=lambda v, t: f"{_bytes(v)} reclaimable, at most {_bytes(t)}",
+    ),
+    Rule(
+        field="highest_reclaimable_percent",
+        key="highestReclaimablePercent",
+        parse=_ratio_threshold,
+        metavar="X",
+        help="fail above this fraction of reclaimable bytes (0-1)",
+        figure=_reclaimable_fraction,
+        fails=lambda t, v: v > t,
+        failed=lambda v, t: f"{_pct(v)} of the image is reclaimable, more than {_pct(t)}",
+        passed=lambda v, t: f"{_pct(v)} of the image is reclaimable, at most {_pct(t)}",
+    ),
+)
+_BY_KEY = {rule.key.lower(): rule for rule in RULES}  # keys are case-insensitive (viper)
+_BY_FIELD = {rule.field: rule for rule in RULES}
+_KNOWN = ", ".join(rule.key for rule in RULES)
 
 
 def parse_dive_ci(text: str) -> Rules:
@@ -256,9 +355,10 @@ def parse_dive_ci(text: str) -> Rules:
         if not in_rules:
             raise ValueError(f"{where}: unexpected indentation")
         indent = depth
-        field = _FIELDS.get(key.lower())
-        if field is None:
-            raise ValueError(f"{where}: unknown rule {key!r}; known: {', '.join(_KEYS.values())}")
+        rule = _BY_KEY.get(key.lower())
+        if rule is None:
+            raise ValueError(f"{where}: unknown rule {key!r}; known: {_KNOWN}")
+        field = rule.field
         if field in values:
             raise ValueError(f"{where}: rule {key!r} is defined twice")
         values[field] = _scalar(rest, where)
@@ -346,66 +446,16 @@ def _escaped(text: str, index: int) -> bool:
 
 def evaluate(figures: FiguresLike, rules: Rules) -> Verdict:
     """Judge an image's figures against the rules (dive's comparisons for dive's rules)."""
-    size = figures.size
-    reclaimable_fraction = figures.reclaimable_bytes / size if size else 0.0
-    results = [
-        _judge(
-            "lowestEfficiency",
-            figures.efficiency,
-            rules.lowest_efficiency,
-            lambda t, v: t > v,
-            lambda v, t: f"efficiency {_pct(v)} is below the lowest allowed {_pct(t)}",
-            lambda v, t: f"efficiency {_pct(v)} is at least {_pct(t)}",
-        ),
-        _judge(
-            "highestWastedBytes",
-            figures.wasted_bytes,
-            rules.highest_wasted_bytes,
-            lambda t, v: v > t,
-            lambda v, t: f"{_bytes(v)} wasted, more than the {_bytes(t)} allowed",
-            lambda v, t: f"{_bytes(v)} wasted, at most {_bytes(t)}",
-        ),
-        _judge(
-            "highestUserWastedPercent",
-            figures.user_wasted_fraction,
-            rules.highest_user_wasted_percent,
-            lambda t, v: t < v,
-            lambda v, t: f"waste is {_pct(v)} of the bytes above the base layer, over {_pct(t)}",
-            lambda v, t: f"waste is {_pct(v)} of the bytes above the base layer, at most {_pct(t)}",
-        ),
-        _judge(
-            "highestReclaimableBytes",
-            figures.reclaimable_bytes,
-            rules.highest_reclaimable_bytes,
-            lambda t, v: v > t,
-            lambda v, t: f"{_bytes(v)} reclaimable, more than the {_bytes(t)} allowed",
-            lambda v, t: f"{_bytes(v)} reclaimable, at most {_bytes(t)}",
-        ),
-        _judge(
-            "highestReclaimablePercent",
-            reclaimable_fraction,
-            rules.highest_reclaimable_percent,
-            lambda t, v: v > t,
-            lambda v, t: f"{_pct(v)} of the image is reclaimable, more than {_pct(t)}",
-            lambda v, t: f"{_pct(v)} of the image is reclaimable, at most {_pct(t)}",
-        ),
-    ]
+    results = [_judge(rule, rule.figure(figures), getattr(rules, rule.field)) for rule in RULES]
     return Verdict(tuple(results), all(r.status != "FAIL" for r in results))
 
 
-def _judge(
-    name: str,
-    value: float,
-    threshold: float | None,
-    fails: Callable[[float, float], bool],
-    fail_message: Callable[[float, float], str],
-    pass_message: Callable[[float, float], str],
-) -> RuleResult:
+def _judge(rule: Rule, value: float, threshold: float | None) -> RuleResult:
     if threshold is None:
-        return RuleResult(name, "SKIP", value, None, "disabled")
-    if fails(threshold, value):
-        return RuleResult(name, "FAIL", value, threshold, fail_message(value, threshold))
-    return RuleResult(name, "PASS", value, threshold, pass_message(value, threshold))
+        return RuleResult(rule.key, "SKIP", value, None, "disabled")
+    if rule.fails(threshold, value):
+        return RuleResult(rule.key, "FAIL", value, threshold, rule.failed(value, threshold))
+    return RuleResult(rule.key, "PASS", value, threshold, rule.passed(value, threshold))
 
 
 def _pct(ratio: float) -> str:

@@ -10,18 +10,27 @@ from typing import IO, Any
 from layerscope.insight.compare import Comparison
 from layerscope.insight.sharing import sharing
 from layerscope.model.image import Image, Layer
-from layerscope.read.records import F_META, FILE, HARDLINK, SYMLINK, TYPE_NAMES, flag_names
+from layerscope.read.records import (
+    F_META,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    TYPE_NAMES,
+    LayerIndex,
+    flag_names,
+)
 from layerscope.version import __version__
 
 _dump = json.JSONEncoder(ensure_ascii=True).encode
 
 
-def _file_json(li, row: int) -> str:
+def _file_json(li: LayerIndex, row: int) -> str:
+    """One entry of a layer's `files` list, as JSON text."""
     t = li.types[row]
     link = li.links.get(row) if t in (SYMLINK, HARDLINK) else None
     digest = None
     if t == FILE and not li.flags[row] & F_META:
-        digest = "sha256:" + li.digests[row * 32 : row * 32 + 32].hex()
+        digest = "sha256:" + li.digest_at(row).hex()
     d = {
         "path": li.paths[row],
         "type": TYPE_NAMES[t],
@@ -38,6 +47,7 @@ def _file_json(li, row: int) -> str:
 
 
 def layer_dict(layer: Layer) -> dict[str, Any]:
+    """A layer's report entry, without its `files` list."""
     return {
         "index": layer.position,
         "diff_id": layer.diff_id,
@@ -108,7 +118,8 @@ def write_report(
                 body = _dump(ld)[:-1]
                 w(body + ', "files": [')
                 li = layer.data
-                for row in range(len(li)):  # type: ignore[arg-type]
+                assert li is not None  # the images are loaded
+                for row in range(len(li)):
                     if row:
                         w(", ")
                     w(_file_json(li, row))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from layerscope.errors import DigestMismatch, FormatError, LimitExceeded
+from layerscope.limits import DEFAULT_LIMITS
 from layerscope.read.config import ImageConfig, check_digest, load_json, parse_config
 from layerscope.read.layerreader import BlobLocation
 from layerscope.read.sources import DirSource, Source
@@ -54,7 +55,7 @@ class ImageSpec:
     config: ImageConfig
     layers: list[LayerSpec]
     notes: list[str] = field(default_factory=list)
-    max_symlink_hops: int = 40  # for the union filesystem (--max-symlink-hops)
+    max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops  # for the union filesystem
 
     @property
     def ref(self) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from layerscope.errors import Cancelled, DigestMismatch, LimitExceeded, TarError
 from layerscope.limits import DEFAULT_LIMITS, Limits
@@ -22,27 +23,19 @@ from layerscope.read.records import (
     F_META,
     F_OVERLAY,
     F_SPARSE,
-    FIFO,
     FILE,
     HARDLINK,
     NO_DIGEST,
     OPAQUE,
     SYMLINK,
     WHITEOUT,
+    EntryType,
     LayerIndex,
     normalise,
 )
 from layerscope.read.tarstream import ChunkStream, iter_members
 
-_TYPES = {
-    "file": FILE,
-    "dir": DIR,
-    "symlink": SYMLINK,
-    "hardlink": HARDLINK,
-    "char": CHAR,
-    "block": BLOCK,
-    "fifo": FIFO,
-}
+_TYPES = {t.label: t for t in EntryType}  # a tar member's type name -> its EntryType
 _ZEROS = bytes(1 << 16)
 _OPAQUE_XATTRS = ("SCHILY.xattr.trusted.overlay.opaque", "SCHILY.xattr.user.overlay.opaque")
 
@@ -187,8 +180,8 @@ def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits, work: _Wo
             flags |= F_DOTDOT
         if raw_name.startswith("/"):
             flags |= F_ABSOLUTE
-        type_ = _TYPES[m.type]
-        extra = None
+        type_: int = _TYPES[m.type]
+        extra: dict[str, Any] | None = None
         if type_ in (CHAR, BLOCK):
             if m.devmajor == 0 and m.devminor == 0 and override is None:
                 override = WHITEOUT

@@ -2,18 +2,43 @@
 
 A `LayerIndex` holds every tar entry of one layer blob after normalisation (FORMATS.md 25), with
 whiteout and opaque markers recognised (15-18). `Entry` is a light view of one row, made on demand.
+`EntryType` says what an entry is (its values fill the `types` column); `F_*` are its flags.
 """
 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import NamedTuple
 
-# Entry types, in the order of REPORT.md's `type` values.
-FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO, WHITEOUT, OPAQUE = range(9)
-TYPE_NAMES = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque")
-TYPE_CODES = {name: code for code, name in enumerate(TYPE_NAMES)}
+
+class EntryType(IntEnum):
+    """What an entry is, in the order of REPORT.md's `type` values. The values are stored in
+    `LayerIndex.types` (a bytearray) and in the cache: they never change."""
+
+    FILE = 0
+    DIR = 1
+    SYMLINK = 2
+    HARDLINK = 3
+    CHAR = 4
+    BLOCK = 5
+    FIFO = 6
+    WHITEOUT = 7  # a whiteout marker: the path it deletes
+    OPAQUE = 8  # an opaque-directory marker: the directory it clears
+
+    @property
+    def label(self) -> str:
+        """The report's spelling: `file`, `dir`, `symlink`, ..."""
+        return self.name.lower()
+
+
+# Short names for the loops over a types column (the members themselves).
+FILE, DIR, SYMLINK, HARDLINK = EntryType.FILE, EntryType.DIR, EntryType.SYMLINK, EntryType.HARDLINK
+CHAR, BLOCK, FIFO = EntryType.CHAR, EntryType.BLOCK, EntryType.FIFO
+WHITEOUT, OPAQUE = EntryType.WHITEOUT, EntryType.OPAQUE
+TYPE_NAMES = tuple(t.label for t in EntryType)  # the labels by value, for those loops
 
 # Flags: what a row is besides its type.
 F_META = 1  # not a user file: eStargz metadata, aufs `.wh..wh.*` bookkeeping; ignored by the model
@@ -39,6 +64,7 @@ NO_DIGEST = bytes(32)
 
 
 def flag_names(flags: int) -> list[str]:
+    """The names of the flags set in `flags` (the report's `flags` list)."""
     return [name for bit, name in FLAG_NAMES.items() if flags & bit]
 
 
@@ -85,6 +111,7 @@ class Entry(NamedTuple):
 
     @property
     def mode_octal(self) -> str:
+        """The permission bits as four octal digits: `0644`."""
         return f"{self.mode & 0o7777:04o}"
 
 
@@ -95,7 +122,7 @@ def _wide(col: array, value: int) -> array:
     return wide
 
 
-@dataclass
+@dataclass(repr=False)
 class LayerIndex:
     """Every entry of one layer blob, column by column, plus what was learnt of the blob."""
 
@@ -120,6 +147,7 @@ class LayerIndex:
 
     @classmethod
     def empty(cls) -> LayerIndex:
+        """An index with no rows, each column of its narrowest type."""
         return cls(
             paths=[],
             types=bytearray(),
@@ -153,6 +181,7 @@ class LayerIndex:
         link: str | None = None,
         extra: dict | None = None,
     ) -> int:
+        """Append an entry; its row number."""
         row = len(self.paths)
         self.paths.append(path)
         self.types.append(type_)
@@ -179,11 +208,18 @@ class LayerIndex:
             self.extras[row] = extra
         return row
 
+    def digest_at(self, row: int) -> bytes:
+        """The 32 bytes of a row's digest column (zeros where it has no content digest)."""
+        return bytes(self.digests[row * 32 : row * 32 + 32])
+
     def content_digest(self, row: int) -> bytes | None:
-        d = self.digests[row * 32 : row * 32 + 32]
-        return bytes(d) if self.types[row] == FILE and not self.flags[row] & F_META else None
+        """The sha256 of a regular file's content; None for anything else."""
+        if self.types[row] == FILE and not self.flags[row] & F_META:
+            return self.digest_at(row)
+        return None
 
     def entry(self, row: int) -> Entry:
+        """Row `row` as plain values."""
         d = self.content_digest(row)
         return Entry(
             path=self.paths[row],
@@ -199,7 +235,7 @@ class LayerIndex:
             flags=self.flags[row],
         )
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Entry]:
         return (self.entry(i) for i in range(len(self.paths)))
 
     @property
@@ -210,13 +246,5 @@ class LayerIndex:
             sizes[i] for i in range(len(types)) if types[i] == FILE and not flags[i] & F_META
         )
 
-    def memory_bytes(self) -> int:
-        """Approximate bytes held by this index (for the benchmark's bytes-per-entry figure)."""
-        import sys
-
-        n = sys.getsizeof(self.paths) + sum(sys.getsizeof(p) for p in self.paths)
-        for col in (self.types, self.flags, self.sizes, self.modes, self.uids, self.gids):
-            n += sys.getsizeof(col)
-        n += sys.getsizeof(self.mtimes) + sys.getsizeof(self.offsets) + sys.getsizeof(self.digests)
-        n += sys.getsizeof(self.links) + sum(sys.getsizeof(v) for v in self.links.values())
-        return n
+    def __repr__(self) -> str:
+        return f"<LayerIndex {self.diff_id[:19] or '(no diff_id)'}: {len(self.paths)} entries>"

@@ -161,8 +161,9 @@ def _discard(_: object) -> None:
     return None
 
 
-# Member types as they come from the tar typeflag, mapped to layerscope's type names.
-TYPE_NAMES = {
+# Member types as they come from the tar typeflag, mapped to layerscope's type names
+# (`records.EntryType` labels).
+TYPEFLAGS = {
     b"0": "file",
     b"\0": "file",
     b"7": "file",
@@ -424,7 +425,7 @@ def iter_members(
                 raise TarError("multi-volume tar archives are not supported")
             stream.skip(size + (-size % BLOCK))
             continue
-        ptype = TYPE_NAMES.get(flag, "file")  # unknown types read as regular files (POSIX)
+        ptype = TYPEFLAGS.get(flag, "file")  # unknown types read as regular files (POSIX)
         if long_name is not None:
             name = long_name
         else:

@@ -92,10 +92,7 @@ class LayerscopeApp(App[int]):
         main = MainScreen(self.archive, self.first_image)
         self.push_screen(main)
         if self.compare is not None:
-            from layerscope.ui.screens.compare import CompareScreen
-
-            a, b = self.compare
-            self.push_screen(CompareScreen(main, self.archive.images, a, b))
+            main.open_compare(*self.compare)
 
     def on_unmount(self) -> None:
         self._signal_loop = None  # the terminal is restored: a signal now ends run()

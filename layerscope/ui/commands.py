@@ -16,7 +16,7 @@ from textual.content import Content
 
 from layerscope.text import visible
 from layerscope.ui.screens.main import MainScreen
-from layerscope.views.tree import FILTER_KINDS
+from layerscope.views.listing import FILTER_KINDS
 
 MAX_PATH_HITS = 40
 

@@ -3,7 +3,6 @@ loader thread posts, and the loop it runs (layers of the image on screen first).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from textual.message import Message
 from layerscope.errors import Cancelled
 from layerscope.model.archive import Archive
 from layerscope.model.image import Image, Layer
-from layerscope.views.tree import removals
+from layerscope.views.treeview import removals
 
 WAITING, READING, DONE, FAILED = "waiting", "reading", "done", "failed"
 PROGRESS_INTERVAL = 0.05  # seconds between two progress messages of one layer
@@ -102,7 +101,9 @@ def load_order(archive: Archive, first: Image) -> list[Image]:
 
 
 def analyse(image: Image) -> None:
-    """Compute what the UI shows about an image, so the UI thread never waits on it."""
+    """Compute what the UI shows about an image (dive's figures too), so the UI thread never
+    waits on it. Every layer is read: nothing here is expected to fail, and a failure is a bug
+    the loader's worker reports."""
     for layer in image.layers:
         _ = layer.size, layer.changes
     _ = (
@@ -113,8 +114,7 @@ def analyse(image: Image) -> None:
         image.duplicate_bytes,
     )
     removals(image.analysis)
-    with contextlib.suppress(Exception):  # dive figures are optional: the pane shows "—"
-        _ = image.dive
+    _ = image.dive
 
 
 def read_layers(

@@ -10,10 +10,13 @@ undecodable characters shown as escapes).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.style import StyleType
 from rich.text import Text
-from textual.dom import DOMNode
+from textual.app import App
 from textual.notifications import SeverityLevel
+from textual.widget import Widget
 
 from layerscope.text import visible
 
@@ -24,7 +27,7 @@ def text(value: str, style: StyleType = "", **options: object) -> Text:
 
 
 def notify(
-    node: DOMNode,
+    node: Widget | App[Any],
     message: str,
     *,
     title: str = "",

@@ -23,12 +23,11 @@ from layerscope.insight.compare import Comparison, PathChange, compare
 from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.outline import OutlineView
 from layerscope.views import labels
-from layerscope.views.outline import OutlineNode, open_while_small
-from layerscope.views.tree import Row
+from layerscope.views.outline import OutlineNode, Row, open_while_small
 
 OPEN_ROWS = 400  # levels of the tree open at first while the rows shown stay under this
 MARKS = {"added": "+", "removed": "-", "changed": "~", None: " "}
@@ -78,11 +77,12 @@ def difference_tree(comparison: Comparison) -> OutlineNode:
             parent = node_for(change.path[:i] if i >= 0 else "")
             node = parent.add(OutlineNode(change.path[i + 1 :], Difference(change.path, change)))
         gained, lost = max(change.size_b - change.size_a, 0), max(change.size_a - change.size_b, 0)
-        while node is not None:
-            node.data.added += gained
-            node.data.removed += lost
-            node.size = node.data.added + node.data.removed
-            node = node.parent
+        up: OutlineNode | None = node
+        while up is not None:
+            up.data.added += gained
+            up.data.removed += lost
+            up.size = up.data.added + up.data.removed
+            up = up.parent
     for node in [root, *root.walk()]:
         if node.children:
             node.children.sort(key=lambda n: (-n.size, n.name))
@@ -156,8 +156,10 @@ def _note(change: PathChange) -> str:
     return f"{what} changed"
 
 
-class CompareScreen(InsightScreen):
-    """Two images' final filesystems, one tree of what differs."""
+class CompareScreen(InsightScreen[GoTo | None]):
+    """Two images' final filesystems, one tree of what differs (dismissed with the entry to go
+    to, or None). Until every layer is read (`loaded` false) it waits: whoever opened it calls
+    `layers_read` once they are."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("C", "back", "Back", show=False, id="compare.back"),
@@ -166,10 +168,11 @@ class CompareScreen(InsightScreen):
         Binding("c", "collapse_all", "Collapse all", id="compare.collapse_all"),
     ]
 
-    def __init__(self, main, images: list[Image], a: Image, b: Image) -> None:
-        super().__init__(main)
+    def __init__(self, images: list[Image], a: Image, b: Image, *, loaded: bool) -> None:
+        super().__init__()
         self.images = images
         self.a, self.b = a, b
+        self.loaded = loaded
         self.comparison: Comparison | None = None
         self.root: OutlineNode | None = None
 
@@ -188,19 +191,26 @@ class CompareScreen(InsightScreen):
         yield KeyBar()
 
     @property
-    def tree(self) -> CompareTree:
+    def outline_view(self) -> CompareTree:
+        """The tree of differences."""
         return self.query_one(CompareTree)
 
     def on_mount(self) -> None:
         self.title = "layerscope"
         self.query_one("#compare-pane").border_title = "Differences, largest first"
-        self.tree.focus()
-        if self.main.loading_done:
+        self.outline_view.focus()
+        if self.loaded:
             self.refresh_comparison()
         else:
             self.sub_title = self._pair()
-            self.tree.show_message("Reading the layers of both images…")
-            self.main.when_loaded(self.refresh_comparison)
+            self.outline_view.show_message("Reading the layers of both images…")
+
+    def layers_read(self) -> None:
+        """Every layer is read now: compare (at once if on screen, else once mounted; not at
+        all once dismissed)."""
+        self.loaded = True
+        if self.is_mounted and self.is_attached:
+            self.refresh_comparison()
 
     def _pair(self) -> str:
         """`compare A → B`, the names visible."""
@@ -212,10 +222,12 @@ class CompareScreen(InsightScreen):
         self.comparison = self.root = None
         if self.a is self.b:
             self.query_one("#compare-summary", Static).update("")
-            self.tree.show_message("Pick two different images.")
+            self.outline_view.show_message("Pick two different images.")
             return
         self.query_one("#compare-summary", Static).update("Comparing…")
-        self.tree.show_message(f"Comparing {visible(self.a.name)} with {visible(self.b.name)}…")
+        self.outline_view.show_message(
+            f"Comparing {visible(self.a.name)} with {visible(self.b.name)}…"
+        )
         self.compute(self.a, self.b)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare",
@@ -227,7 +239,7 @@ class CompareScreen(InsightScreen):
             self.post_message(ComparisonReady(comparison, root))
 
     def show_failure(self, error: BaseException) -> None:
-        self.tree.show_message(failure("The images could not be compared", error))
+        self.outline_view.show_message(failure("The images could not be compared", error))
 
     def on_comparison_ready(self, message: ComparisonReady) -> None:
         c = message.comparison
@@ -236,9 +248,9 @@ class CompareScreen(InsightScreen):
         self.comparison, self.root = c, message.root
         self._summary(c)
         if not message.root.children:
-            self.tree.show_message("The two final filesystems are the same.")
+            self.outline_view.show_message("The two final filesystems are the same.")
             return
-        self.tree.show(message.root, open_while_small(message.root, OPEN_ROWS))
+        self.outline_view.show(message.root, open_while_small(message.root, OPEN_ROWS))
 
     def _summary(self, c: Comparison) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -290,12 +302,12 @@ class CompareScreen(InsightScreen):
         if diff.change is None:
             return
         image = self.a if diff.change.kind == "removed" else self.b
-        self.jump(diff.path, len(image.layers) - 1, image, mode="image")
+        self.dismiss(GoTo(diff.path, len(image.layers) - 1, image, mode="image"))
 
     def action_expand_all(self) -> None:
         if self.root is not None:
-            self.tree.expand_all(self.root)
+            self.outline_view.expand_all(self.root)
 
     def action_collapse_all(self) -> None:
         if self.root is not None:
-            self.tree.collapse_all(self.root)
+            self.outline_view.collapse_all(self.root)

@@ -13,18 +13,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from layerscope.ui.widgets.file_tree import MARKS
-
-KIND_HELP = {
-    "added": "a path no lower layer had",
-    "modified": "other content or type than below",
-    "metadata": "same content, other mode or owner",
-    "rewritten": "same content and metadata, stored again",
-    "removed": "deleted by this layer (whiteout or opaque directory)",
-    "hidden": "a later layer hides it: its bytes are wasted",
-    "unchanged": "from a lower layer, as it was",
-    "pending": "read, but the image is not analysed yet",
-}
+from layerscope.model.kinds import Kind
 
 
 class HelpScreen(ModalScreen[None]):
@@ -70,9 +59,9 @@ class HelpScreen(ModalScreen[None]):
                 last = title
             table.add_row(keys, description)
         self._heading(table, "File tree marks")
-        for n, (kind, meaning) in enumerate(KIND_HELP.items(), 1):
-            key = f"{n}  " if n <= len(KIND_HELP) - 1 else "   "
-            table.add_row(f"{key}{MARKS[kind].strip() or ' '}  {kind}", meaning)
+        for n, kind in enumerate(Kind, 1):  # keys 1-7 hide or show a kind; pending has none
+            key = f"{n}  " if n <= len(Kind) - 1 else "   "
+            table.add_row(f"{key}{kind.mark.strip() or ' '}  {kind.label}", kind.help)
         self._heading(table, "Mouse")
         table.add_row("click", "a layer: select it; a directory: open or close it")
         table.add_row("wheel", "scroll the pane under the pointer")

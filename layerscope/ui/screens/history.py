@@ -20,9 +20,10 @@ from textual.worker import get_current_worker
 
 from layerscope.insight.pathhistory import PathStep, path_history
 from layerscope.model.image import Image
+from layerscope.model.kinds import Kind
 from layerscope.text import visible
 from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import KIND_COLOURS, InsightScreen, failure
+from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.views import labels
 
@@ -33,15 +34,15 @@ class HistoryReady(Message):
         self.steps = steps
 
 
-class HistoryScreen(InsightScreen):
-    """The story of one path, bottom layer first."""
+class HistoryScreen(InsightScreen[GoTo | None]):
+    """The story of one path, bottom layer first (dismissed with the step to go to, or None)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("H", "back", "Back", show=False, id="history.back"),
     ]
 
-    def __init__(self, main, image: Image, path: str) -> None:
-        super().__init__(main)
+    def __init__(self, image: Image, path: str) -> None:
+        super().__init__()
         self.image = image
         self.path = path.strip("/")
         self.steps: list[PathStep] = []
@@ -98,7 +99,7 @@ class HistoryScreen(InsightScreen):
         for n, step in enumerate(self.steps):
             table.add_row(
                 str(step.layer),
-                Text(step.action, style=self.theme_style(KIND_COLOURS.get(step.action, ""))),
+                Text(step.action, style=self.theme_style(Kind.from_label(step.action).colour)),
                 step.type or "—",
                 Text(labels.size(step.size) if step.type == "file" else "—", justify="right"),
                 labels.mode(step.mode, step.type),
@@ -143,4 +144,4 @@ class HistoryScreen(InsightScreen):
     def _go_to_step(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             step = self.steps[int(event.row_key.value)]
-            self.jump(self.path, step.layer, self.image)
+            self.dismiss(GoTo(self.path, step.layer, self.image))

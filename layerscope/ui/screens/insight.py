@@ -1,5 +1,7 @@
 """What every insight view (waste, history, sharing, compare, preview) shares: a way back to the
-main screen, a jump into its file tree, and one place where a failed worker becomes a message.
+screen that opened it, with where to go next (`GoTo`, `ShowImage`: the result it is dismissed
+with), and one place where a failed worker becomes a message. A view knows nothing of the main
+screen: the main screen opens it and follows its result.
 
 The views show text from an image (names, paths, link targets, tags, platforms, history commands,
 file contents, error messages naming members). None of it reaches a widget as a `str` Textual
@@ -12,29 +14,18 @@ escape and bidi characters shown as escapes) and, where a widget parses a `str` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from layerscope.model.image import Image
 from layerscope.text import one_line
 from layerscope.ui import untrusted
 
-if TYPE_CHECKING:
-    from layerscope.model.image import Image
-    from layerscope.ui.screens.main import MainScreen
-
-
-# The theme colour of each kind of change, as the file tree shows them (app.tcss).
-KIND_COLOURS = {
-    "added": "success",
-    "modified": "warning",
-    "metadata": "secondary-lighten-2",
-    "rewritten": "accent",
-    "removed": "error",
-    "changed": "warning",
-}
+ResultType = TypeVar("ResultType")
 
 
 def notify_failure(screen: Screen, worker: Worker) -> None:
@@ -54,27 +45,34 @@ def failure(what: str, error: BaseException) -> str:
     return one_line(f"{what}: {error}")
 
 
-class InsightScreen(Screen):
-    """A full-screen view opened from the main screen; escape goes back to it."""
+@dataclass(frozen=True)
+class GoTo:
+    """Go to `path` in the file tree, at `layer` of `image`, in `mode` ("changes" or "image")."""
+
+    path: str
+    layer: int
+    image: Image
+    mode: str = "changes"
+
+
+@dataclass(frozen=True)
+class ShowImage:
+    """Browse `image`, at `layer` (None: where browsing an image starts)."""
+
+    image: Image
+    layer: int | None = None
+
+
+class InsightScreen(Screen[ResultType]):
+    """A full-screen view opened from the main screen; escape goes back to it (dismissed with
+    None), a jump dismisses it with where to go (`GoTo`, `ShowImage`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="view.back"),
     ]
 
-    def __init__(self, main: MainScreen) -> None:
-        super().__init__()
-        self.main = main
-
     def action_back(self) -> None:
-        self.dismiss()
-
-    def jump(
-        self, path: str, layer: int, image: Image | None = None, mode: str = "changes"
-    ) -> None:
-        """Back to the main screen, its tree on `path` at `layer`."""
-        main = self.main
-        self.dismiss()
-        main.reveal(path, layer, image=image, mode=mode)
+        self.dismiss(None)
 
     def theme_style(self, variable: str) -> str:
         """A rich style string for a theme colour (for cells of a DataTable)."""

@@ -1,7 +1,14 @@
 """The main screen: layers, layer details and image details on the left, the file tree on the right.
 
-It owns the work: a loader thread reads the layers (the image on screen first) and a tree thread
-builds each view of the file tree, so the screen answers keys while both run.
+It owns the work: a loader thread reads the layers (the image on screen first, ui/loading.py)
+and a tree thread builds the rows of the file tree (ui/treebuild.py, the views kept in a
+`ViewCache`, views/viewcache.py), so the screen answers keys while both run.
+
+What it shows follows from a few reactive attributes — `image`, `layer_index`, `mode`, `sort`,
+`filter` — whose watchers redraw what depends on them (the layers pane, the details, the file
+tree); several set together (`_changes()`) redraw once. The insight views (waste, history,
+preview, sharing, compare) are opened from here and dismissed with where to go next (`GoTo`,
+`ShowImage`), which `follow` carries out: they know nothing of this screen.
 
 Names, paths, link targets and error messages come from the image: they reach the screen only as
 `rich.text.Text` built from `layerscope.text.visible` (`untrusted.text`), in notifications only
@@ -10,19 +17,15 @@ through `untrusted.notify` (no markup), so none is parsed as markup or reaches t
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from itertools import accumulate
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ClassVar, cast
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Header, Input, Label, ProgressBar, Static
@@ -34,60 +37,22 @@ from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import loading, untrusted
 from layerscope.ui.loading import DONE, FAILED, READING, LayerLoad
-from layerscope.ui.screens.insight import notify_failure
+from layerscope.ui.screens.insight import GoTo, ShowImage, notify_failure
+from layerscope.ui.treebuild import TreeReady, TreeRequest, build_rows
 from layerscope.ui.widgets.details import ImageDetails, LayerDetails
-from layerscope.ui.widgets.file_tree import FileTree
+from layerscope.ui.widgets.file_tree import FileTree, entry_text
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.layers import LayerList
 from layerscope.views import labels
-from layerscope.views.tree import (
-    AUTO_EXPAND_NODES,
-    FILTER_KINDS,
-    MODES,
-    Cancelled,
-    Filter,
-    Listing,
-    Node,
-    Outline,
-    TreeView,
-    build_view,
-    expanded_nodes,
-)
+from layerscope.views.listing import FILTER_KINDS, Filter
+from layerscope.views.treeview import Cancelled, Node
+from layerscope.views.viewcache import ViewCache
 
-VIEW_NODES = 2_000_000  # nodes of the views kept in all (the latest view is always kept)
 SEARCH_DELAY = 0.2  # seconds of quiet typing before a big view is searched
 BIG_VIEW = 50_000  # nodes from which a search waits for the typing to pause
 
 
-@dataclass(frozen=True)
-class TreeRequest:
-    """Everything a tree build depends on."""
-
-    serial: int
-    image: Image
-    layer: int
-    mode: str
-    analysed: bool
-    filter: Filter
-    sort: str
-    everything: bool | None
-    paths: frozenset[str] = field(default_factory=frozenset)
-    cursor_path: str = ""
-    generation: int = 0  # the tree's open/close count when asked
-
-
-class TreeReady(Message):
-    """A tree build finished: the rows to show, and where the cursor goes."""
-
-    def __init__(self, request: TreeRequest, outline: Outline, cursor: int, everything: bool):
-        super().__init__()
-        self.request = request
-        self.outline = outline
-        self.cursor = cursor
-        self.everything = everything
-
-
-class MainScreen(Screen):
+class MainScreen(Screen[None]):
     """Browse one image at a time (`i` shows the next one)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -127,14 +92,18 @@ class MainScreen(Screen):
         ),
     ]
 
+    # What the screen shows; setting one redraws what depends on it (the watchers below).
+    image: var[Image] = var(cast(Image, None), init=False)  # set before the screen is mounted
+    layer_index: var[int] = var(0, init=False)
+    mode: var[str] = var("changes", init=False)  # "changes" of the layer, or the "image" as of it
+    sort: var[str] = var("size", init=False)
+    # (set again to the same value, the tree is built again: esc in the filter box does)
+    filter: var[Filter] = var(Filter, init=False, always_update=True)
+
     def __init__(self, archive: Archive, image: Image | None = None) -> None:
         super().__init__()
         self.archive = archive
-        self.image = image or archive.images[0]
-        self.layer_index = 0
-        self.mode = "changes"
-        self.sort = "size"
-        self.filter = Filter()
+        self.set_reactive(MainScreen.image, image or archive.images[0])
         self.loads: dict[object, LayerLoad] = {  # by blob: positions sharing one share its read
             layer.spec.location: LayerLoad(
                 layer.stored_size, state=DONE if layer.loaded else loading.WAITING
@@ -144,13 +113,13 @@ class MainScreen(Screen):
         }
         self.analysed: set[int] = set()  # image numbers whose figures are computed
         self.loading_done = False
+        self.views = ViewCache(on_built=loading.keep)
         self._serial = 0
-        self._views: OrderedDict[tuple, TreeView] = OrderedDict()
-        self._view_nodes = 0  # nodes of the views kept
-        self._views_lock = threading.Lock()
         self._search_timer: Timer | None = None
         self._reveal: str | None = None  # a path to put the cursor on once the tree is built
         self._when_loaded: list[Callable[[], object]] = []
+        self._stale: set[str] = set()  # what to redraw: "image", "analysis", "layer", "tree"
+        self._batch = 0  # `_changes()` blocks open: the redraw waits for the last to end
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -179,10 +148,12 @@ class MainScreen(Screen):
 
     @property
     def file_tree(self) -> FileTree:
+        """The file tree widget."""
         return self.query_one("#tree", FileTree)
 
     @property
     def layer_list(self) -> LayerList:
+        """The layers pane's list."""
         return self.query_one("#layers", LayerList)
 
     def on_mount(self) -> None:
@@ -194,7 +165,7 @@ class MainScreen(Screen):
         )
         if not self._unread():
             self.query_one("#loading").display = False
-        self.show_image(self.image)
+        self._changed("image")  # the first drawing of everything
         self.layer_list.focus()
         # Reads what is not read yet and analyses every image; once the layers are on screen,
         # so the first paint does not share the interpreter with the reader.
@@ -208,23 +179,71 @@ class MainScreen(Screen):
                     seen[layer.spec.location] = self.loads[layer.spec.location]
         return list(seen.values())
 
-    # -- showing an image ------------------------------------------------------------------------
-    def show_image(self, image: Image, layer: int = 0) -> None:
-        self.image = image
-        self.layer_index = min(layer, max(len(image.layers) - 1, 0))
-        count = len(self.archive.images)
-        self.title = "layerscope"
-        self.sub_title = visible(image.name) + (
-            f"  ·  image {image.number + 1} of {count}" if count > 1 else ""
-        )
-        self.layer_list.show(image, self.loads, self.is_analysed(image), self.layer_index)
-        self.query_one("#layers-header", Static).update(self.layer_list.header())
-        self._show_image_details()
-        self._show_layer_details()
+    # -- what is shown follows the state -------------------------------------------------------
+    def watch_image(self) -> None:
+        self._changed("image")
+
+    def watch_layer_index(self) -> None:
+        self._changed("layer")
+
+    def watch_mode(self) -> None:
+        self._changed("tree")
+
+    def watch_sort(self) -> None:
+        self._changed("tree")
+
+    def watch_filter(self) -> None:
+        self._changed("tree")
+
+    @contextmanager
+    def _changes(self) -> Iterator[None]:
+        """Several changes to the state, redrawn once at the end."""
+        self._batch += 1
+        try:
+            yield
+        finally:
+            self._batch -= 1
+        self._changed()
+
+    def _changed(self, *parts: str) -> None:
+        """Redraw `parts` ("image": everything; "analysis": what the figures of the image on
+        screen change; "layer": the layer's selection and details; "tree": the file tree):
+        now, or at the end of the `_changes()` block under way."""
+        self._stale.update(parts)
+        if self._batch or not self._stale:
+            return
+        stale, self._stale = self._stale, set()
+        if "image" in stale:
+            count = len(self.archive.images)
+            self.title = "layerscope"
+            self.sub_title = visible(self.image.name) + (
+                f"  ·  image {self.image.number + 1} of {count}" if count > 1 else ""
+            )
+            self.layer_list.show(
+                self.image, self.loads, self.is_analysed(self.image), self.layer_index
+            )
+        elif "analysis" in stale:
+            self.layer_list.refresh_layers(analysed=True)
+        if "image" in stale or "analysis" in stale:
+            self.query_one("#layers-header", Static).update(self.layer_list.header())
+            self._show_image_details()
+        if "layer" in stale and self.image.layers:
+            self.layer_list.select_layer(self.layer_index)
+        if "image" in stale or "analysis" in stale or "layer" in stale:
+            self._show_layer_details()
         self.refresh_tree()
-        self.refresh_bindings()
+        if "image" in stale:
+            self.refresh_bindings()
+
+    # -- showing an image ------------------------------------------------------------------------
+    def show_image(self, image: Image) -> None:
+        """Browse `image`, from its first layer."""
+        with self._changes():
+            self.layer_index = 0
+            self.image = image
 
     def is_analysed(self, image: Image) -> bool:
+        """Whether every layer of `image` is read and its figures are computed."""
         return image.number in self.analysed
 
     def _failed_layers(self, image: Image) -> list[int]:
@@ -305,37 +324,6 @@ class MainScreen(Screen):
             )
         )
 
-    def _cached_view(self, key: tuple) -> TreeView | None:
-        with self._views_lock:
-            view = self._views.get(key)
-            if view is not None:
-                self._views.move_to_end(key)
-            return view
-
-    def _build_view(self, key: tuple, image: Image, worker: Worker) -> TreeView:
-        """Build a view (in a thread) and keep it, the least recently used ones making room."""
-        _, layer, mode, analysed = key
-        view = build_view(
-            image, layer, mode, analysed=analysed, cancelled=lambda: worker.is_cancelled
-        )
-        view.owner_width()  # scans every uid and gid once, here rather than on screen
-        loading.keep()
-        with self._views_lock:
-            old = self._views.pop(key, None)
-            self._view_nodes += len(view) - (len(old) if old is not None else 0)
-            self._views[key] = view
-            while self._view_nodes > VIEW_NODES and len(self._views) > 1:
-                _, dropped = self._views.popitem(last=False)
-                self._view_nodes -= len(dropped)
-        return view
-
-    def _view(self, req: TreeRequest) -> TreeView:
-        key = _view_key(req.image, req.layer, req.mode, req.analysed)
-        view = self._cached_view(key)
-        if view is None:
-            view = self._build_view(key, req.image, get_current_worker())
-        return view
-
     @work(
         thread=True,
         exclusive=True,
@@ -347,16 +335,7 @@ class MainScreen(Screen):
         """Build ahead the views of an analysed image not kept yet, the nearest layers first,
         while they fit in the room kept for views: switching to them is then instant."""
         worker = get_current_worker()
-        for key, nodes in _preparation_order(image, layer, mode):
-            with self._views_lock:
-                if key in self._views:
-                    continue
-                if self._view_nodes + nodes > VIEW_NODES:
-                    return
-            try:
-                self._build_view(key, image, worker)
-            except Cancelled:
-                return
+        self.views.prepare(image, layer, mode, cancelled=lambda: worker.is_cancelled)
 
     def _prepare_views(self) -> None:
         """Start preparing the views of the image on screen, once every layer is read (unless
@@ -374,34 +353,14 @@ class MainScreen(Screen):
         description="Building the file tree",
     )
     def build_tree(self, req: TreeRequest) -> None:
+        """Build the rows of the tree a request asks for (in the tree thread), and post them."""
         worker = get_current_worker()
         try:
-            view = self._view(req)
-            listing = Listing(view, req.filter, cancelled=lambda: worker.is_cancelled)
-            everything = req.everything
-            if everything is None:
-                everything = len(view) <= AUTO_EXPAND_NODES
-            expanded = expanded_nodes(
-                view, req.paths, everything=everything, except_paths=req.paths
-            )
-            outline = Outline(listing, req.sort, expanded, cancelled=lambda: worker.is_cancelled)
-            cursor = 0
-            if req.cursor_path:
-                node = view.find(req.cursor_path)
-                path = req.cursor_path
-                while node is None and "/" in path:
-                    path = path.rsplit("/", 1)[0]
-                    node = view.find(path)
-                if node is not None:
-                    index = outline.index_of(node)
-                    while index is None and node > 0:
-                        node = view.parents[node]
-                        index = outline.index_of(node) if node > 0 else None
-                    cursor = index or 0
+            ready = build_rows(self.views, req, lambda: worker.is_cancelled)
         except Cancelled:
             return
         if not worker.is_cancelled:
-            self.post_message(TreeReady(req, outline, cursor, everything))
+            self.post_message(ready)
 
     def on_tree_ready(self, message: TreeReady) -> None:
         if message.request.serial != self._serial:
@@ -435,7 +394,7 @@ class MainScreen(Screen):
 
     @on(FileTree.Highlighted)
     def _entry_info(self, event: FileTree.Highlighted) -> None:
-        self.query_one("#entry", Static).update(_entry_text(event.node), layout=False)
+        self.query_one("#entry", Static).update(entry_text(event.node), layout=False)
 
     # -- loading ---------------------------------------------------------------------------------
     @work(
@@ -446,6 +405,7 @@ class MainScreen(Screen):
         description="Reading layers",
     )
     def read_layers(self, first: Image) -> None:
+        """Read every layer not read yet, `first`'s first (in the loader thread)."""
         worker = get_current_worker()
         loading.read_layers(self.archive, first, self.post_message, lambda: worker.is_cancelled)
 
@@ -505,11 +465,7 @@ class MainScreen(Screen):
     def on_image_analysed(self, message: loading.ImageAnalysed) -> None:
         self.analysed.add(message.image.number)
         if message.image is self.image:
-            self.layer_list.refresh_layers(analysed=True)
-            self.query_one("#layers-header", Static).update(self.layer_list.header())
-            self._show_image_details()
-            self._show_layer_details()
-            self.refresh_tree()
+            self._changed("analysis")
 
     def on_loading_finished(self, message: loading.LoadingFinished) -> None:
         self.loading_done = True
@@ -544,21 +500,15 @@ class MainScreen(Screen):
     # -- layer selection -------------------------------------------------------------------------
     @on(LayerList.Selected)
     def _layer_selected(self, event: LayerList.Selected) -> None:
-        if event.position == self.layer_index:
-            return
         self.layer_index = event.position
-        self._show_layer_details()
-        self.refresh_tree()
 
     def select_layer(self, position: int) -> None:
+        """Select the layer at `position` of the image on screen (clamped to its layers)."""
         if not self.image.layers:
             return
         position = min(max(position, 0), len(self.image.layers) - 1)
         self.layer_list.select_layer(position)
-        if position != self.layer_index:
-            self.layer_index = position
-            self._show_layer_details()
-            self.refresh_tree()
+        self.layer_index = position
 
     # -- actions ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -570,18 +520,16 @@ class MainScreen(Screen):
 
     def action_toggle_mode(self) -> None:
         self.mode = "image" if self.mode == "changes" else "changes"
-        self.refresh_tree()
 
     def action_toggle_sort(self) -> None:
         self.sort = "name" if self.sort == "size" else "size"
-        self.refresh_tree()
 
     def action_toggle_attributes(self) -> None:
         self.file_tree.show_attributes = not self.file_tree.show_attributes
 
     def action_expand_all(self) -> None:
         self.file_tree.expand_all()
-        self.refresh_tree()
+        self.refresh_tree()  # the tree thread opens every directory
 
     def action_collapse_all(self) -> None:
         self.file_tree.collapse_all()
@@ -594,6 +542,7 @@ class MainScreen(Screen):
         self.switch_image(images[(self.image.number + 1) % len(images)])
 
     def switch_image(self, image: Image) -> None:
+        """Browse another image of the archive (its layers read first, if they are not yet)."""
         if image is self.image:
             return
         self.show_image(image)
@@ -602,7 +551,6 @@ class MainScreen(Screen):
 
     def action_toggle_kind(self, kind: str) -> None:
         self.filter = self.filter.toggled(kind)
-        self.refresh_tree()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -615,31 +563,30 @@ class MainScreen(Screen):
             self._search_timer = None
         box = self.query_one("#filter", Input)
         if box.value:
-            box.value = ""  # Input.Changed refreshes the tree
+            box.value = ""  # Input.Changed finds the filter cleared already
         box.remove_class("-open")
         self.filter = self.filter.searching("")  # kinds hidden with 1-7 stay hidden
-        self.refresh_tree()
         self.file_tree.focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         if event.value.strip() == self.filter.search.strip():
             return
-        self.filter = self.filter.searching(event.value)
         if self._search_timer is not None:
             self._search_timer.stop()
             self._search_timer = None
         view = self.file_tree.view
         if view is not None and len(view) >= BIG_VIEW:
             # Searching half a million paths takes a while: wait for the typing to pause.
+            self.set_reactive(MainScreen.filter, self.filter.searching(event.value))
             self._update_tree_title()
             self._search_timer = self.set_timer(SEARCH_DELAY, self._search_now)
         else:
-            self.refresh_tree()
+            self.filter = self.filter.searching(event.value)
 
     def _search_now(self) -> None:
         self._search_timer = None
-        self.refresh_tree()
+        self.refresh_tree()  # the filter typed meanwhile (set without redrawing)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -660,20 +607,29 @@ class MainScreen(Screen):
             self.switch_image(image)
         if not self.image.layers:
             return
-        self.mode = mode
-        if self.filter.active:
-            box = self.query_one("#filter", Input)
-            with box.prevent(Input.Changed):
-                box.value = ""
-            box.remove_class("-open")
-            self.filter = Filter()
-            self.notify("The filter was cleared to show the entry.")
-        self.layer_index = min(max(layer, 0), len(self.image.layers) - 1)
-        self.layer_list.select_layer(self.layer_index)
-        self._show_layer_details()
-        self._reveal = path.strip("/")
-        self.file_tree.cursor_path = self._reveal
-        self.refresh_tree()
+        with self._changes():
+            self.mode = mode
+            if self.filter.active:
+                box = self.query_one("#filter", Input)
+                with box.prevent(Input.Changed):
+                    box.value = ""
+                box.remove_class("-open")
+                self.filter = Filter()
+                self.notify("The filter was cleared to show the entry.")
+            self.layer_index = min(max(layer, 0), len(self.image.layers) - 1)
+            self._reveal = path.strip("/")
+            self.file_tree.cursor_path = self._reveal
+            self._changed("layer", "tree")  # even if nothing else changed: the cursor moves
+
+    def follow(self, result: GoTo | ShowImage | None) -> None:
+        """Go where a dismissed insight view asked: a path in the tree, or an image (at a
+        layer); None stays."""
+        if isinstance(result, GoTo):
+            self.reveal(result.path, result.layer, image=result.image, mode=result.mode)
+        elif isinstance(result, ShowImage):
+            self.switch_image(result.image)
+            if result.layer is not None:
+                self.select_layer(result.layer)
 
     def when_loaded(self, callback: Callable[[], object]) -> None:
         """Call `callback` once every layer is read (at once if they are)."""
@@ -710,29 +666,36 @@ class MainScreen(Screen):
         from layerscope.ui.screens.waste import WasteScreen
 
         if self._ready("The waste view"):
-            self.app.push_screen(WasteScreen(self, self.image))
+            self.app.push_screen(WasteScreen(self.image), self.follow)
 
     def action_history(self) -> None:
         from layerscope.ui.screens.history import HistoryScreen
 
         node = self._entry("Path history")
         if node is not None and self._ready("Path history"):
-            self.app.push_screen(HistoryScreen(self, self.image, node.path))
+            self.app.push_screen(HistoryScreen(self.image, node.path), self.follow)
 
     def action_sharing(self) -> None:
         from layerscope.ui.screens.sharing import SharingScreen
 
         if self._ready("The images view", everything=True):
-            self.app.push_screen(SharingScreen(self, self.archive.images))
+            self.app.push_screen(SharingScreen(self.archive.images, self.image), self.follow)
 
     def action_compare(self) -> None:
-        from layerscope.ui.screens.compare import CompareScreen
-
         if self._ready("Compare", everything=True):
             images = self.archive.images
             other = next((img for img in images if img is not self.image), self.image)
             first, second = sorted((self.image, other), key=lambda img: img.number)
-            self.app.push_screen(CompareScreen(self, images, first, second))
+            self.open_compare(first, second)
+
+    def open_compare(self, a: Image, b: Image) -> None:
+        """Open the compare view of `a` and `b` (it compares once every layer is read)."""
+        from layerscope.ui.screens.compare import CompareScreen
+
+        screen = CompareScreen(self.archive.images, a, b, loaded=self.loading_done)
+        self.app.push_screen(screen, self.follow)
+        if not self.loading_done:
+            self.when_loaded(screen.layers_read)
 
     def action_preview(self) -> None:
         from layerscope.ui.screens.preview import PreviewScreen
@@ -754,9 +717,7 @@ class MainScreen(Screen):
         if node.type == "hardlink" and not self._ready("Preview of a hardlink"):
             return
         layer, row = ref >> SHIFT, ref & ((1 << SHIFT) - 1)
-        self.app.push_screen(
-            PreviewScreen(self, self.image, layer, row, node, as_of=self.layer_index)
-        )
+        self.app.push_screen(PreviewScreen(self.image, layer, row, node, as_of=self.layer_index))
 
     @on(FileTree.Opened)
     def _open_entry(self, event: FileTree.Opened) -> None:
@@ -792,49 +753,3 @@ class MainScreen(Screen):
                     break
         found = sorted(set(found), key=lambda p: (len(p), p))
         return found[:limit]
-
-
-def _view_key(image: Image, layer: int, mode: str, analysed: bool) -> tuple:
-    return (image.number, layer, mode, analysed)
-
-
-def _preparation_order(image: Image, layer: int, mode: str) -> list[tuple[tuple, int]]:
-    """The views of an analysed image, nearest to `layer` and in `mode` first, each with the
-    nodes it may hold (entries of the layer; of the layers up to it for the image mode)."""
-    sizes = [len(lyr.data) if lyr.data is not None else 0 for lyr in image.layers]
-    below = list(accumulate(sizes))
-    order = sorted(
-        ((pos, m) for pos in range(len(sizes)) for m in MODES),
-        key=lambda pm: (abs(pm[0] - layer), pm[1] != mode, pm[0]),
-    )
-    return [
-        (_view_key(image, pos, m, True), sizes[pos] if m == "changes" else below[pos])
-        for pos, m in order
-    ]
-
-
-def _entry_text(node: Node | None) -> Text:
-    """The line under the tree: the entry at the cursor, in full (its path and link target
-    shown visibly)."""
-    text = Text(no_wrap=True, overflow="ellipsis")
-    if node is None:
-        return text
-    text.append("/" + visible(node.path), "bold")
-    if node.link:
-        text.append((" → " if node.type == "symlink" else " ⇒ /") + visible(node.link))
-    text.append(f"  {node.type} {labels.size(node.size)}")
-    if node.mode is not None:
-        text.append(f"  {node.mode_text} {node.uid}:{node.gid}")
-    if node.kind == "removed":
-        text.append(f"  removed by layer {node.hidden_by}")
-        if node.how:
-            text.append(f" ({visible(node.how)})")
-        return text
-    if node.layer is not None:
-        if node.status == "unchanged":
-            text.append(f"  from layer {node.layer}")
-        else:
-            text.append(f"  {node.status} in layer {node.layer}")
-    if node.kind == "hidden":
-        text.append(f", hidden by layer {node.hidden_by} ({visible(node.how or '')})")
-    return text

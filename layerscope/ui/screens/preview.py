@@ -11,6 +11,7 @@ visibly too, and none of it is ever parsed as markup."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.console import RenderableType
@@ -25,7 +26,7 @@ from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from layerscope.errors import Cancelled
-from layerscope.insight.content import content_source, iter_entry
+from layerscope.insight.content import content_source, read_entry
 from layerscope.model.filesystem import pack, unpack
 from layerscope.model.image import Image
 from layerscope.read.records import Entry
@@ -34,7 +35,7 @@ from layerscope.ui import untrusted
 from layerscope.ui.screens.insight import InsightScreen, failure
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.views import labels
-from layerscope.views.tree import Node
+from layerscope.views.treeview import Node
 
 TEXT_LIMIT = 64 * 1024  # bytes of a text file shown
 HEX_LIMIT = 8 * 1024  # bytes of a binary file shown as hex
@@ -102,7 +103,7 @@ class PreviewReady(Message):
         self.diff_note = diff_note
 
 
-class PreviewScreen(InsightScreen):
+class PreviewScreen(InsightScreen[None]):
     """One file's content, and what this layer changed in it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -110,8 +111,8 @@ class PreviewScreen(InsightScreen):
         Binding("d", "toggle_diff", "Diff/Content", id="preview.diff"),
     ]
 
-    def __init__(self, main, image: Image, layer: int, row: int, node: Node, *, as_of: int) -> None:
-        super().__init__(main)
+    def __init__(self, image: Image, layer: int, row: int, node: Node, *, as_of: int) -> None:
+        super().__init__()
         self.image = image
         self.entry_layer = layer
         self.row = row
@@ -232,7 +233,7 @@ class PreviewScreen(InsightScreen):
             background_color="default",  # the pane's own background
         )
 
-    def _diff(self, cancelled) -> tuple[RenderableType, str]:
+    def _diff(self, cancelled: Callable[[], bool]) -> tuple[RenderableType, str]:
         assert self.below is not None
         bpos, brow = self.below
         new, new_size = _read(self.image, self.entry_layer, self.row, DIFF_LIMIT, cancelled)
@@ -269,6 +270,7 @@ class PreviewScreen(InsightScreen):
         if self.ready is None:
             return
         body = self.ready.diff if self.showing_diff else self.ready.content
+        assert body is not None  # a diff is shown only when there is one
         self.query_one("#preview-content", Static).update(body)
         self._title()
 
@@ -309,13 +311,14 @@ def _lines(text: str) -> list[str]:
     return lines if lines[-1] else lines[:-1]
 
 
-def _read(image: Image, layer: int, row: int, limit: int, cancelled) -> tuple[bytes, int]:
-    """Up to `limit` bytes of an entry's content, and its full size."""
+def _read(
+    image: Image, layer: int, row: int, limit: int, cancelled: Callable[[], bool]
+) -> tuple[bytes, int]:
+    """Up to `limit` bytes of an entry's content (`content.read_entry`), and its full size;
+    `Cancelled` if the worker was cancelled meanwhile."""
     pos, r = content_source(image, layer, row)
     size = image.layers[pos].data.sizes[r]  # type: ignore[union-attr]
-    chunks = []
-    for chunk in iter_entry(image, layer, row, limit):
-        if cancelled():
-            raise Cancelled()
-        chunks.append(chunk)
-    return b"".join(chunks), size
+    data = read_entry(image, layer, row, limit)
+    if cancelled():
+        raise Cancelled()
+    return data, size

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 from layerscope.insight.sharing import SharedContent, SharedLayer, Sharing, sharing
 from layerscope.model.image import Image, Layer
 from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.screens.insight import GoTo, InsightScreen, ShowImage, failure
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.views import labels
 
@@ -34,16 +34,19 @@ class SharingReady(Message):
         self.found = found
 
 
-class SharingScreen(InsightScreen):
-    """Which images share what, by layer and by file content."""
+class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
+    """Which images share what, by layer and by file content (dismissed with the image, layer
+    or file to go to, or None). `current` is the image on the main screen: a layer it holds is
+    shown there."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("I", "back", "Back", show=False, id="sharing.back"),
     ]
 
-    def __init__(self, main, images: list[Image]) -> None:
-        super().__init__(main)
+    def __init__(self, images: list[Image], current: Image) -> None:
+        super().__init__()
         self.images = images
+        self.current = current
         self.found: Sharing | None = None
 
     def compose(self) -> ComposeResult:
@@ -196,10 +199,7 @@ class SharingScreen(InsightScreen):
     @on(DataTable.RowSelected, "#sharing-images")
     def _browse_image(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            img = self.images[int(event.row_key.value)]
-            main = self.main
-            self.dismiss()
-            main.switch_image(img)
+            self.dismiss(ShowImage(self.images[int(event.row_key.value)]))
 
     @on(DataTable.RowSelected, "#sharing-layers")
     def _go_to_layer(self, event: DataTable.RowSelected) -> None:
@@ -207,13 +207,10 @@ class SharingScreen(InsightScreen):
             return
         s = self.found.layers[int(event.row_key.value)]
         lyr = next(
-            (lyr for lyr in self.main.image.layers if lyr.diff_id == s.diff_id), None
+            (lyr for lyr in self.current.layers if lyr.diff_id == s.diff_id), None
         ) or self._layer(s)
         if lyr is not None:
-            main = self.main
-            self.dismiss()
-            main.switch_image(lyr.image)
-            main.select_layer(lyr.position)
+            self.dismiss(ShowImage(lyr.image, lyr.position))
 
     @on(DataTable.RowSelected, "#sharing-contents")
     def _go_to_content(self, event: DataTable.RowSelected) -> None:
@@ -224,5 +221,5 @@ class SharingScreen(InsightScreen):
         for img in self.images:
             for lyr in img.layers:
                 if lyr.diff_id == diff_id:
-                    self.jump(path, lyr.position, img)
+                    self.dismiss(GoTo(path, lyr.position, img))
                     return

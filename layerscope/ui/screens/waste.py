@@ -24,12 +24,11 @@ from layerscope.model.filesystem import pack
 from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import InsightScreen, failure
+from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.outline import OutlineView
 from layerscope.views import labels
-from layerscope.views.outline import OutlineNode, open_while_small
-from layerscope.views.tree import Row
+from layerscope.views.outline import OutlineNode, Row, open_while_small
 
 OPEN_ROWS = 300  # groups open at first while the rows shown stay under this
 
@@ -123,8 +122,9 @@ def _command(image: Image, layer: int) -> str:
     return labels.command(image.layers[layer].created_by) or "(no history)"
 
 
-class WasteScreen(InsightScreen):
-    """Where the dead bytes of the image on screen are, and which layer to fix."""
+class WasteScreen(InsightScreen[GoTo | None]):
+    """Where the dead bytes of the image on screen are, and which layer to fix (dismissed with
+    the entry to go to, or None)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "back", "Back", show=False, id="waste.back"),
@@ -133,8 +133,8 @@ class WasteScreen(InsightScreen):
         Binding("z", "toggle_empty", "Empty entries", id="waste.empty"),
     ]
 
-    def __init__(self, main, image: Image) -> None:
-        super().__init__(main)
+    def __init__(self, image: Image) -> None:
+        super().__init__()
         self.image = image
         self.found: Waste | None = None
         self.root: OutlineNode | None = None
@@ -152,7 +152,8 @@ class WasteScreen(InsightScreen):
         yield KeyBar()
 
     @property
-    def tree(self) -> WasteTree:
+    def outline_view(self) -> WasteTree:
+        """The tree of dead bytes."""
         return self.query_one(WasteTree)
 
     def on_mount(self) -> None:
@@ -161,8 +162,8 @@ class WasteScreen(InsightScreen):
         self.query_one("#waste-layers-pane").border_title = "Dead bytes per layer"
         self.query_one("#waste-tree-pane").border_title = "Dead bytes, largest first"
         self.query_one("#waste-summary", Static).update("Finding dead bytes…")
-        self.tree.show_message("Finding dead bytes…")
-        self.tree.focus()
+        self.outline_view.show_message("Finding dead bytes…")
+        self.outline_view.focus()
         self.compute()
 
     @work(
@@ -183,14 +184,14 @@ class WasteScreen(InsightScreen):
         self._summary(message.found)
         self._per_layer(message.found)
         if not message.found.items:
-            self.tree.show_message(
+            self.outline_view.show_message(
                 "No dead bytes: nothing is hidden and no content is stored twice."
             )
             return
-        self.tree.show(message.root, open_while_small(message.root, OPEN_ROWS))
+        self.outline_view.show(message.root, open_while_small(message.root, OPEN_ROWS))
 
     def show_failure(self, error: BaseException) -> None:
-        self.tree.show_message(failure("The dead bytes could not be found", error))
+        self.outline_view.show_message(failure("The dead bytes could not be found", error))
 
     def _summary(self, found: Waste) -> None:
         image = self.image
@@ -247,8 +248,8 @@ class WasteScreen(InsightScreen):
         if target is None:
             self.notify(f"Layer {layer} neither stored nor made dead any byte.")
             return
-        self.tree.go_to(target)
-        self.tree.focus()
+        self.outline_view.go_to(target)
+        self.outline_view.focus()
 
     @on(OutlineView.Highlighted, "#waste-tree")
     def _entry_line(self, event: OutlineView.Highlighted) -> None:
@@ -270,19 +271,19 @@ class WasteScreen(InsightScreen):
         item = event.node.data
         if isinstance(item, WasteItem):
             path = self.image.analysis.real_path(pack(item.layer, item.row))
-            self.jump(path, item.layer, self.image)
+            self.dismiss(GoTo(path, item.layer, self.image))
 
     def action_toggle_empty(self) -> None:
         self.include_empty = not self.include_empty
         what = "with" if self.include_empty else "without"
         self.query_one("#waste-tree-pane").border_subtitle = f"{what} empty entries (z)"
-        self.tree.show_message("Finding dead bytes…")
+        self.outline_view.show_message("Finding dead bytes…")
         self.compute()
 
     def action_expand_all(self) -> None:
         if self.root is not None:
-            self.tree.expand_all(self.root)
+            self.outline_view.expand_all(self.root)
 
     def action_collapse_all(self) -> None:
         if self.root is not None:
-            self.tree.collapse_all(self.root)
+            self.outline_view.collapse_all(self.root)

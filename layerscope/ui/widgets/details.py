@@ -175,16 +175,15 @@ class ImageDetails(Details):
         self.update(grid)
 
     def _dive(self, grid: Table, image: Image) -> None:
-        try:
-            dive = image.dive
-            eff = dive.efficiency
-            text = (
-                f"efficiency {labels.percent(eff)}, wasted {labels.size(dive.wasted_bytes)}, "
-                f"user wasted {labels.percent(dive.user_wasted_fraction)}"
-            )
-            style = "good" if not math.isnan(eff) and eff >= 0.9 else "warning"
-        except Exception:  # the dive figures are being written: show what is missing
-            text, style = "—", "dim"
+        """dive's figures of an analysed image (worked out with the analysis, in the loader's
+        thread); a figure dive cannot compute (0/0) shows as "—"."""
+        dive = image.dive
+        eff = dive.efficiency
+        text = (
+            f"efficiency {labels.percent(eff)}, wasted {labels.size(dive.wasted_bytes)}, "
+            f"user wasted {labels.percent(dive.user_wasted_fraction)}"
+        )
+        style = "good" if not math.isnan(eff) and eff >= 0.9 else "warning"
         self._add(grid, "dive", text, style)
 
 

@@ -1,5 +1,6 @@
 """The file tree: a line-API widget drawing an `Outline` row by row, so only the rows on screen
-cost anything, whatever the number of entries."""
+cost anything, whatever the number of entries; and `entry_text`, the line under it that tells
+the entry at the cursor in full."""
 
 from __future__ import annotations
 
@@ -12,20 +13,14 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 
+from layerscope.model.kinds import Kind
+from layerscope.read.records import DIR
+from layerscope.text import visible
 from layerscope.ui.widgets.cursor_view import CursorView, RowMessage, cursor_bindings
 from layerscope.views import labels
-from layerscope.views.tree import DIR, FILTER_KINDS, Filter, Node, Outline, TreeView
-
-MARKS = {
-    "added": "+",
-    "modified": "~",
-    "metadata": "*",
-    "rewritten": "=",
-    "removed": "-",
-    "hidden": "×",
-    "unchanged": " ",
-    "pending": "·",
-}
+from layerscope.views.listing import FILTER_KINDS, Filter
+from layerscope.views.outline import Outline
+from layerscope.views.treeview import Node, TreeView
 
 
 class FileTree(CursorView):
@@ -33,7 +28,7 @@ class FileTree(CursorView):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *cursor_bindings("tree"),
-        Binding("enter,space", "toggle", "Open/close", id="tree.toggle"),
+        Binding("enter,space", "toggle_node", "Open/close", id="tree.toggle"),
         Binding("right,l", "expand", "Open dir", show=False, id="tree.expand"),
         Binding("left,h", "collapse", "Close dir / go up", show=False, id="tree.collapse"),
     ]
@@ -50,7 +45,7 @@ class FileTree(CursorView):
         "file-tree--match",
         "file-tree--message",
         "file-tree--legend-off",
-        *(f"file-tree--{kind}" for kind in MARKS),
+        *(f"file-tree--{kind.label}" for kind in Kind),
     }
     COMPONENT_PREFIX = "file-tree"
 
@@ -160,7 +155,8 @@ class FileTree(CursorView):
         self.post_message(self.Highlighted(self, node))
 
     # -- actions ---------------------------------------------------------------------------------
-    def action_toggle(self) -> None:
+    def action_toggle_node(self) -> None:
+        """Open or close the directory at the cursor; on a file, post `Opened`."""
         if self.outline is None or not len(self.outline):
             return
         if self.outline.view.types[self.outline.node_at(self.cursor)] != DIR:
@@ -211,7 +207,7 @@ class FileTree(CursorView):
     def row_clicked(self, index: int, again: bool, event: events.Click) -> None:
         assert self.outline is not None
         if self.outline.view.types[self.outline.node_at(index)] == DIR or again:
-            self.action_toggle()  # a second click on a file opens it
+            self.action_toggle_node()  # a second click on a file opens it
 
     def watch_show_attributes(self) -> None:
         self.refresh()
@@ -231,7 +227,7 @@ class FileTree(CursorView):
             style = self.component_style(
                 "file-tree--legend-off" if kind in hide else f"file-tree--{kind}"
             )
-            mark = MARKS[kind].strip()
+            mark = Kind.from_label(kind).mark.strip()
             text.append(f"{mark} {kind} {count:,}" if mark else f"{kind} {count:,}", style)
             text.append("  ")
         pending = view.count("pending")
@@ -252,7 +248,7 @@ class FileTree(CursorView):
         node = view.node(row.node)
         style = self.component_style
         kind_style = style(f"file-tree--{node.kind}")
-        out = [Segment(f" {MARKS[node.kind]} ", kind_style)]
+        out = [Segment(f" {Kind.from_label(node.kind).mark} ", kind_style)]
         if self.show_attributes:
             owner = "" if node.uid is None else f"{node.uid}:{node.gid}"
             attrs = f"{node.mode_text} {owner:<{self.owner_width}} "
@@ -289,6 +285,33 @@ class FileTree(CursorView):
         if at < len(name):
             out.append(Segment(name[at:], name_style))
         return out
+
+
+def entry_text(node: Node | None) -> Text:
+    """The line under the tree: the entry at the cursor, in full (its path and link target
+    shown visibly)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if node is None:
+        return text
+    text.append("/" + visible(node.path), "bold")
+    if node.link:
+        text.append((" → " if node.type == "symlink" else " ⇒ /") + visible(node.link))
+    text.append(f"  {node.type} {labels.size(node.size)}")
+    if node.mode is not None:
+        text.append(f"  {node.mode_text} {node.uid}:{node.gid}")
+    if node.kind == "removed":
+        text.append(f"  removed by layer {node.hidden_by}")
+        if node.how:
+            text.append(f" ({visible(node.how)})")
+        return text
+    if node.layer is not None:
+        if node.status == "unchanged":
+            text.append(f"  from layer {node.layer}")
+        else:
+            text.append(f"  {node.status} in layer {node.layer}")
+    if node.kind == "hidden":
+        text.append(f", hidden by layer {node.hidden_by} ({visible(node.how or '')})")
+    return text
 
 
 def _note(node: Node, view: TreeView) -> str:

@@ -33,7 +33,7 @@ class Columns:
     """Widths shared by every row of one image, so columns line up."""
 
     index: int  # digits of the last layer's index
-    changes: tuple[int, int, int, int, int]  # digits of each count in CHANGE_KINDS order
+    changes: tuple[int, ...]  # digits of each count in CHANGE_KINDS order
 
     @property
     def changes_width(self) -> int:
@@ -97,8 +97,8 @@ class LayerList(ComponentStyles, OptionList):
         self._measure()
         self.largest = self._largest()
         options: list[Option] = []
-        for kind, item in _rows(image):
-            if kind == "layer":
+        for item in _rows(image):
+            if isinstance(item, Layer):
                 options.append(Option(self._layer_prompt(item), id=f"layer-{item.position}"))
             else:
                 options.append(Option(self._step_prompt(item), disabled=True))
@@ -168,12 +168,12 @@ class LayerList(ComponentStyles, OptionList):
     def _measure(self) -> None:
         image = self.image
         assert image is not None
-        digits = (1, 1, 1, 1, 1)
+        digits: tuple[int, ...] = (1, 1, 1, 1, 1)
         if self.analysed:
             for layer in image.layers:
                 counts = _counts(layer)
                 digits = tuple(max(d, len(str(n))) for d, n in zip(digits, counts, strict=True))
-        self.columns = Columns(len(str(max(len(image.layers) - 1, 0))), digits)  # type: ignore[arg-type]
+        self.columns = Columns(len(str(max(len(image.layers) - 1, 0))), digits)
 
     def _largest(self) -> int:
         assert self.image is not None
@@ -245,21 +245,20 @@ class LayerList(ComponentStyles, OptionList):
         event.stop()
 
 
-def _rows(image: Image) -> list[tuple[str, object]]:
+def _rows(image: Image) -> list[Layer | HistoryStep]:
     """Layers and empty history steps in history order, layers no step names last; a history
     that does not line up with the layers is shown whole after them, attributed to none."""
-    rows: list[tuple[str, object]] = []
+    rows: list[Layer | HistoryStep] = []
     if image.config.history_aligned and image.history:
         for step in image.history:
             if step.layer is not None:
-                rows.append(("layer", image.layers[step.layer]))
+                rows.append(image.layers[step.layer])
             elif step.empty_layer:
-                rows.append(("step", step))
+                rows.append(step)
         named = {step.layer for step in image.history if step.layer is not None}
         for layer in image.layers:
             if layer.position not in named:
-                rows.append(("layer", layer))
+                rows.append(layer)
         return rows
-    rows = [("layer", layer) for layer in image.layers]
-    rows += [("step", step) for step in image.history]
+    rows = [*image.layers, *image.history]
     return rows

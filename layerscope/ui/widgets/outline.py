@@ -1,4 +1,4 @@
-"""A line-API tree over an `Outline` (ui/outline.py): only the rows on screen are drawn, so a
+"""A line-API tree over a `NodeOutline` (views/outline.py): only the rows on screen are drawn, so a
 tree of any size moves as fast as a small one. Subclasses say how a row reads (`segments`); names
 from an image may go in as they are: CursorView shows every segment through `visible()`."""
 
@@ -17,8 +17,7 @@ from layerscope.ui.widgets.cursor_view import (
     cursor_bindings,
     visible_segments,
 )
-from layerscope.views.outline import Outline, OutlineNode
-from layerscope.views.tree import Row
+from layerscope.views.outline import NodeOutline, OutlineNode, Row
 
 
 class OutlineView(CursorView):
@@ -28,7 +27,7 @@ class OutlineView(CursorView):
     BINDINGS: ClassVar[list[BindingType]] = [
         *cursor_bindings("outline"),
         Binding("enter", "choose", "Open/go to", id="outline.choose"),
-        Binding("space", "toggle", "Open/close", show=False, id="outline.toggle"),
+        Binding("space", "toggle_node", "Open/close", show=False, id="outline.toggle"),
         Binding("right,l", "expand", "Open", show=False, id="outline.expand"),
         Binding("left,h", "collapse", "Close / go up", show=False, id="outline.collapse"),
     ]
@@ -53,7 +52,7 @@ class OutlineView(CursorView):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.outline: Outline | None = None
+        self.outline: NodeOutline | None = None
 
     # -- content ---------------------------------------------------------------------------------
     @property
@@ -67,7 +66,7 @@ class OutlineView(CursorView):
         return self.outline.rows[self.cursor].node
 
     def show(self, root: OutlineNode, expanded: set[OutlineNode], cursor: int = 0) -> None:
-        self.outline = Outline(root, expanded)
+        self.outline = NodeOutline(root, expanded)
         self.message_text = ""
         self.show_cursor(cursor)
 
@@ -119,11 +118,12 @@ class OutlineView(CursorView):
         if node is None:
             return
         if node.is_branch:
-            self.action_toggle()
+            self.action_toggle_node()
         else:
             self.post_message(self.Chosen(self, node))
 
-    def action_toggle(self) -> None:
+    def action_toggle_node(self) -> None:
+        """Open or close the branch at the cursor."""
         if self.outline is None or not len(self.outline):
             return
         if self.outline.is_expanded(self.cursor):
@@ -164,7 +164,7 @@ class OutlineView(CursorView):
         assert self.outline is not None
         node = self.outline.rows[index].node
         if node.is_branch:
-            self.action_toggle()
+            self.action_toggle_node()
         elif again or event.chain > 1:
             self.post_message(self.Chosen(self, node))
 

@@ -1,4 +1,5 @@
-"""The file tree the UI shows for one layer of an image, computed from the layer model (no UI here).
+"""One view of the files of an image at one layer, as data: nodes column by column, indexed by
+directory (no UI here).
 
 A `TreeView` is one view of an image at layer N, in one of two modes:
 
@@ -13,21 +14,19 @@ directories the sum of the regular-file sizes below it in that view. Nodes are s
 column and indexed by directory once, in O(entries of the view), so listing a directory costs
 O(its children) even with 500,000 entries.
 
-A `Listing` is a view with a `Filter` applied (kinds hidden, a search); an `Outline` is a listing
-flattened through its expanded directories into the rows a tree widget draws.
+What a user sees of a view is a `listing.Listing` (a filter applied), drawn through an
+`outline.Outline` (the rows of its expanded directories).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import stat
 import weakref
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
+from layerscope.errors import Cancelled
 from layerscope.model.filesystem import (
     HOW_NAMES,
     IMPLIED,
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
     from layerscope.model.image import Image
 
 MODES = ("changes", "image")
-SORTS = ("size", "name")
 
 # What a node is, for colours and filters. The first four are the model's statuses.
 ADDED, MODIFIED, METADATA, REWRITTEN, REMOVED, HIDDEN, UNCHANGED, PENDING = range(8)
@@ -70,8 +68,6 @@ KIND_NAMES = (
     "pending",  # the image is not analysed yet: the layer's entries, status unknown
 )
 KIND_CODES = {name: code for code, name in enumerate(KIND_NAMES)}
-# The kinds a user can hide or show, in the order of their keys (1-7).
-FILTER_KINDS = KIND_NAMES[:7]
 
 # Node flags.
 N_IMPLIED = 1  # a directory with no entry of its own in this view
@@ -79,13 +75,8 @@ N_OPAQUE = 2  # layer N made this directory opaque (cleared what lay below)
 
 ROOT = 0
 REMOVING = (WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW)  # how a layer removes paths below it
-AUTO_EXPAND_NODES = 400  # views this small open fully expanded
 
-CancelFn = Callable[[], bool]
-
-
-class Cancelled(Exception):
-    """Building a view was cancelled by its caller."""
+CancelFn = Callable[[], bool]  # asked now and then while building: True stops with Cancelled
 
 
 class Node(NamedTuple):
@@ -111,6 +102,7 @@ class Node(NamedTuple):
 
     @property
     def is_dir(self) -> bool:
+        """Whether the node is a directory."""
         return self.type == "dir"
 
     @property
@@ -140,7 +132,8 @@ def _parent(path: str) -> str:
     return path[:i] if i >= 0 else ""
 
 
-def _name(path: str) -> str:
+def base_name(path: str) -> str:
+    """The last part of a path."""
     return path[path.rfind("/") + 1 :]
 
 
@@ -202,7 +195,7 @@ class TreeView:
         self._lower: list[str] | None = None
         self._owner_width: int | None = None
         self._cancelled = cancelled
-        self._opaque: list[str] = []  # directories layer N made opaque
+        self._opaque: set[str] = set()  # directories layer N made opaque
         self._whiteouts: set[str] = set()  # paths layer N's whiteouts delete
         self._non_dirs: set[str] = set()  # paths where layer N stores something not a directory
         if mode == "changes":
@@ -325,7 +318,7 @@ class TreeView:
             if t in (WHITEOUT, OPAQUE):
                 marker = a.real_path(base | row) if a is not None else paths[row]
                 if t == OPAQUE:
-                    self._opaque.append(marker)
+                    self._opaque.add(marker)
                 elif a is None:  # without the analysis, show what the marker names
                     self._put(marker, base | row, WHITEOUT, REMOVED, pos, WHITEOUT_HOW, 0)
                 else:
@@ -384,7 +377,7 @@ class TreeView:
                     continue  # gone as of layer N
                 if t == OPAQUE:
                     if own:
-                        self._opaque.append(a.real_path(base | row))
+                        self._opaque.add(a.real_path(base | row))
                     continue
                 if t == WHITEOUT or f & F_META:
                     if own and t == WHITEOUT and not f & F_META:
@@ -465,7 +458,7 @@ class TreeView:
         """Whether layer N removed an implied directory (one that only holds what layer N
         removed): a whiteout of it or of a directory above it, an opaque directory above it, or
         something not a directory stored at its path or above it."""
-        opaque = set(self._opaque)
+        opaque = self._opaque
         if path in self._whiteouts or path in self._non_dirs:
             return True
         while path:
@@ -480,9 +473,11 @@ class TreeView:
         return len(self.paths)
 
     def kind(self, node: int) -> str:
+        """A node's kind (a KIND_NAMES value)."""
         return KIND_NAMES[self.kinds[node]]
 
     def node(self, node: int) -> Node:
+        """A node as plain values."""
         ref = self.refs[node]
         path = self.paths[node]
         h = self.hidden_by[node]
@@ -497,7 +492,7 @@ class TreeView:
             link = li.links.get(row)
         return Node(
             id=node,
-            name=_name(path),
+            name=base_name(path),
             path=path,
             type=TYPE_NAMES[self.types[node]],
             size=self.sizes[node],
@@ -572,296 +567,3 @@ def build_view(
     (status "pending"), before every layer of the image is read."""
     layers = [lyr.data for lyr in image.layers]
     return TreeView(layers, layer, mode, image.analysis if analysed else None, cancelled=cancelled)
-
-
-# -- filters -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Filter:
-    """What to show: kinds hidden, and a search (case-insensitive substring, or a glob when it
-    holds `*`, `?` or `[`)."""
-
-    hide: frozenset[str] = frozenset()
-    search: str = ""
-
-    @property
-    def active(self) -> bool:
-        return bool(self.hide) or bool(self.pattern)
-
-    @property
-    def pattern(self) -> str:
-        return self.search.strip().strip("/").lower()
-
-    @property
-    def is_glob(self) -> bool:
-        return any(c in self.pattern for c in "*?[")
-
-    def toggled(self, kind: str) -> Filter:
-        return Filter(self.hide ^ {kind}, self.search)
-
-    def searching(self, search: str) -> Filter:
-        return Filter(self.hide, search)
-
-    def path_matcher(self) -> Callable[[str], bool]:
-        """A test on a lower-cased full path: a substring of it, or a glob matching it or any
-        tail of it that starts after a `/` (so `*.conf` and `bin/*` work anywhere)."""
-        pat = self.pattern
-        if not self.is_glob:
-            return lambda p: pat in p
-        rx = re.compile(r"(?:^|/)" + fnmatch.translate(pat))
-        return lambda p: rx.search(p) is not None
-
-    def spans(self, name: str) -> list[tuple[int, int]]:
-        """Where to highlight a name: each occurrence of the substring, or the whole name when
-        the glob matches it."""
-        pat = self.pattern
-        if not pat:
-            return []
-        low = name.lower()
-        if self.is_glob:
-            if "/" not in pat and fnmatch.fnmatchcase(low, pat):
-                return [(0, len(name))]
-            return []
-        if "/" in pat:
-            pat = pat.rsplit("/", 1)[-1]
-            if not pat:
-                return []
-        out = []
-        start = low.find(pat)
-        while start >= 0:
-            out.append((start, start + len(pat)))
-            start = low.find(pat, start + len(pat))
-        return out
-
-
-class Listing:
-    """A view with a filter applied: which nodes stay (matches and their parent directories)."""
-
-    CHUNK = 1 << 16  # nodes tested between two looks at `cancelled`
-
-    def __init__(
-        self, view: TreeView, flt: Filter | None = None, *, cancelled: CancelFn | None = None
-    ) -> None:
-        self.view = view
-        self.filter = flt or Filter()
-        self.keep: bytearray | None = None  # None: every node stays
-        self.matches = 0  # nodes matching the filter themselves
-        hide = {KIND_CODES[k] for k in self.filter.hide}
-        if not self.filter.active:
-            self.matches = len(view) - 1
-            return
-        n = len(view)
-        table = bytes(0 if code in hide else 1 for code in range(256))
-        shown = view.kinds.translate(table)
-        test = self.filter.path_matcher() if self.filter.pattern else None
-        low = view.lower_paths() if test is not None else []
-        seeds: list[int] = []
-        for start in range(1, n, self.CHUNK):
-            if cancelled is not None and cancelled():
-                raise Cancelled()
-            span = range(start, min(start + self.CHUNK, n))
-            if test is None:
-                seeds += [i for i in span if shown[i]]
-            else:
-                seeds += [i for i in span if shown[i] and test(low[i])]
-        keep = bytearray(n)
-        keep[ROOT] = 1
-        parents = view.parents
-        for i in seeds:
-            while not keep[i]:
-                keep[i] = 1
-                i = parents[i]
-        self.keep = keep
-        self.matches = len(seeds)
-
-    def __contains__(self, node: int) -> bool:
-        return self.keep is None or bool(self.keep[node])
-
-    def children(self, node: int, sort: str = "size") -> list[int]:
-        """A directory's children that stay, largest first (or by name)."""
-        kids = self.view.children.get(node)
-        if not kids:
-            return []
-        keep = self.keep
-        if keep is not None:
-            kids = [k for k in kids if keep[k]]
-        paths = self.view.paths
-        if sort == "name":
-            return sorted(kids, key=lambda k: _name(paths[k]))
-        sizes = self.view.sizes
-        return sorted(kids, key=lambda k: (-sizes[k], _name(paths[k])))
-
-
-# -- the rows a tree shows ---------------------------------------------------------------------
-N = TypeVar("N")
-
-
-class Row(NamedTuple):
-    node: Any  # a node id of a TreeView here; an OutlineNode in the UI's small trees
-    depth: int
-    guide: str  # the tree lines of the ancestors
-    last: bool  # the last child of its parent
-
-
-class BaseOutline(Generic[N]):
-    """A tree flattened through its expanded branches: the rows a tree widget draws. Expanding or
-    collapsing one branch costs O(rows it adds or removes). Subclasses say what a node's children
-    are (in the order shown), whether it is a branch, and which branches lie above it."""
-
-    GUIDE_MORE = "│   "
-    GUIDE_NONE = "    "
-
-    def __init__(
-        self, root: N, expanded: Iterable[N] = (), *, cancelled: CancelFn | None = None
-    ) -> None:
-        self.expanded: set[N] = set(expanded)
-        self._cancelled = cancelled
-        self.rows: list[Row] = list(self._flatten(root, 0, ""))
-
-    def _children(self, node: N) -> Sequence[N]:
-        raise NotImplementedError
-
-    def _is_branch(self, node: N) -> bool:
-        raise NotImplementedError
-
-    def _ancestors(self, node: N) -> Iterable[N]:
-        """The branches above a node, the root excluded, top first."""
-        raise NotImplementedError
-
-    def _flatten(self, node: N, depth: int, guide: str) -> Iterator[Row]:
-        """Rows below a node, through expanded branches (iteratively: trees can be deep)."""
-        stack: list[Iterator[Row]] = [self._rows_of(node, depth, guide)]
-        expanded = self.expanded
-        count = 0
-        while stack:
-            row = next(stack[-1], None)
-            if row is None:
-                stack.pop()
-                continue
-            yield row
-            count += 1
-            if not count & 0x3FFF and self._cancelled is not None and self._cancelled():
-                raise Cancelled()
-            if row.node in expanded and self._is_branch(row.node):
-                sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
-                stack.append(self._rows_of(row.node, row.depth + 1, sub))
-
-    def _rows_of(self, node: N, depth: int, guide: str) -> Iterator[Row]:
-        kids = self._children(node)
-        last = len(kids) - 1
-        return (Row(k, depth, guide, i == last) for i, k in enumerate(kids))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def node_at(self, index: int) -> N:
-        return self.rows[index].node
-
-    def index_of(self, node: N) -> int | None:
-        for i, row in enumerate(self.rows):
-            if row.node == node:
-                return i
-        return None
-
-    def is_expanded(self, index: int) -> bool:
-        return self.rows[index].node in self.expanded
-
-    def expand(self, index: int) -> int:
-        """Open the branch at a row; returns the number of rows added."""
-        row = self.rows[index]
-        if row.node in self.expanded or not self._is_branch(row.node):
-            return 0
-        self.expanded.add(row.node)
-        sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
-        new = list(self._flatten(row.node, row.depth + 1, sub))
-        self.rows[index + 1 : index + 1] = new
-        return len(new)
-
-    def collapse(self, index: int) -> int:
-        """Close the branch at a row; returns the number of rows removed. Branches open below it
-        stay open for when it opens again."""
-        row = self.rows[index]
-        if row.node not in self.expanded:
-            return 0
-        self.expanded.discard(row.node)
-        end = index + 1
-        rows = self.rows
-        while end < len(rows) and rows[end].depth > row.depth:
-            end += 1
-        del rows[index + 1 : end]
-        return end - index - 1
-
-    def toggle(self, index: int) -> int:
-        if self.rows[index].node in self.expanded:
-            return -self.collapse(index)
-        return self.expand(index)
-
-    def parent_index(self, index: int) -> int | None:
-        """The row of the branch above a row, if any."""
-        depth = self.rows[index].depth
-        for i in range(index - 1, -1, -1):
-            if self.rows[i].depth < depth:
-                return i
-        return None
-
-    def reveal(self, node: N) -> int | None:
-        """Expand the branches above a node and return its row (None if it is not shown)."""
-        for anc in self._ancestors(node):
-            i = self.index_of(anc)
-            if i is None:
-                return None
-            self.expand(i)
-        return self.index_of(node)
-
-
-class Outline(BaseOutline[int]):
-    """A listing flattened through its expanded directories."""
-
-    def __init__(
-        self,
-        listing: Listing,
-        sort: str = "size",
-        expanded: Collection[int] = (),
-        *,
-        cancelled: CancelFn | None = None,
-    ) -> None:
-        if sort not in SORTS:
-            raise ValueError(f"sort must be one of {SORTS}, not {sort!r}")
-        self.listing = listing
-        self.view = listing.view
-        self.sort = sort
-        super().__init__(ROOT, expanded, cancelled=cancelled)
-
-    def _children(self, node: int) -> list[int]:
-        return self.listing.children(node, self.sort)
-
-    def _is_branch(self, node: int) -> bool:
-        return self.view.types[node] == DIR
-
-    def _ancestors(self, node: int) -> list[int]:
-        return self.view.ancestors(node)
-
-    def reveal(self, node: int) -> int | None:
-        if node not in self.listing:
-            return None  # filtered out
-        return super().reveal(node)
-
-
-def all_dirs(view: TreeView) -> list[int]:
-    """Every directory node with children (what "expand all" opens)."""
-    return [d for d, kids in view.children.items() if kids and d != ROOT]
-
-
-def expanded_nodes(
-    view: TreeView, paths: Iterable[str], *, everything: bool, except_paths: Iterable[str] = ()
-) -> set[int]:
-    """Node ids to open in a view: the directories at `paths`, or every directory but those at
-    `except_paths` when `everything` is set."""
-    if everything:
-        closed = {view.find(p) for p in except_paths}
-        return {d for d in all_dirs(view) if d not in closed}
-    out = set()
-    for p in paths:
-        node = view.find(p)
-        if node is not None and view.types[node] == DIR:
-            out.add(node)
-    return out

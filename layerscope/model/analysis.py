@@ -1,0 +1,140 @@
+"""What the union of an image's layers shows (`Analysis`, computed by filesystem.py), how its
+numbers name entries, and its plain form for the cache.
+
+An entry is named by a packed reference, `ref = pack(layer position, row)`: one int, cheap to
+keep by the million in dicts and arrays. `unpack(ref)` gives the two back.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from layerscope.read.records import LayerIndex
+
+SHIFT = 32  # a ref is `layer << SHIFT | row`
+MASK = (1 << SHIFT) - 1
+VISIBLE = -1  # in `Analysis.hidden_by`: no layer hides the entry
+IMPLIED = -1  # in `Analysis.final`: a directory that exists only because something lies under it
+
+
+def pack(layer: int, row: int) -> int:
+    """The ref of row `row` of the layer at position `layer`."""
+    return (layer << SHIFT) | row
+
+
+def unpack(ref: int) -> tuple[int, int]:
+    """The (layer position, row) a ref names."""
+    return ref >> SHIFT, ref & MASK
+
+
+@dataclass(repr=False)
+class Analysis:
+    """What the union of the layers shows: per-entry status and hiding, per-layer removals."""
+
+    layers: Sequence[LayerIndex]
+    status: list[bytearray]  # per layer position, per row: a kinds.STATUSES value, or NO_STATUS
+    hidden_by: list[array]  # per layer position, per row: layer that hid it, or VISIBLE
+    how: list[bytearray]  # per layer position, per row: a kinds.How value (0 when visible)
+    removed: list[int]  # per layer position: paths its whiteouts/opaques took away
+    final: dict[str, int]  # the final filesystem: real path -> ref (IMPLIED for implied dirs)
+    real_paths: dict[int, str] = field(default_factory=dict)  # ref -> real path where it differs
+    hardlink_targets: dict[int, int] = field(default_factory=dict)  # hardlink ref -> file ref
+    kept: set[int] = field(default_factory=set)  # hidden file refs whose content a hardlink keeps
+    below: dict[int, int] = field(default_factory=dict)  # ref -> ref it replaced from below
+
+    def real_path(self, ref: int) -> str:
+        """Where an entry lies once symlinked parent directories are followed."""
+        p = self.real_paths.get(ref)
+        if p is not None:
+            return p
+        layer, row = unpack(ref)
+        return self.layers[layer].paths[row]
+
+    def content_ref(self, ref: int) -> int:
+        """The file entry whose bytes a ref shows (itself, or a hardlink's target)."""
+        return self.hardlink_targets.get(ref, ref)
+
+    def __repr__(self) -> str:
+        return f"<Analysis of {len(self.layers)} layers: {len(self.final)} final paths>"
+
+    # -- the plain form (marshal's types only), for the cache -----------------------------------
+    def to_plain(self) -> dict[str, Any]:
+        """The analysis as named plain values (`from_plain` makes it again)."""
+        return {
+            "status": [bytes(s) for s in self.status],
+            "hidden_by": [h.tobytes() for h in self.hidden_by],
+            "how": [bytes(h) for h in self.how],
+            "removed": self.removed,
+            "final": array("q", self.final.values()).tobytes(),
+            "implied": [path for path, ref in self.final.items() if ref == IMPLIED],
+            "real_paths": self.real_paths,
+            "hardlink_targets": self.hardlink_targets,
+            "kept": self.kept,
+            "below": self.below,
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any], layers: Sequence[LayerIndex]) -> Analysis:
+        """The analysis `to_plain` gave, of these layers; ValueError (or another error) if the
+        plain form is of another shape or another image's."""
+        if not isinstance(plain, dict) or set(plain) != set(_PLAIN_FIELDS):
+            raise ValueError("another shape")
+        status = plain["status"]
+        if len(status) != len(layers) or any(
+            len(s) != len(li) for s, li in zip(status, layers, strict=True)
+        ):
+            raise ValueError("another image")
+        hidden_by = []
+        for raw in plain["hidden_by"]:
+            col = array("i")
+            col.frombytes(raw)
+            hidden_by.append(col)
+        a = cls(
+            layers=layers,
+            status=[bytearray(s) for s in status],
+            hidden_by=hidden_by,
+            how=[bytearray(h) for h in plain["how"]],
+            removed=plain["removed"],
+            final={},
+            real_paths=plain["real_paths"],
+            hardlink_targets=plain["hardlink_targets"],
+            kept=plain["kept"],
+            below=plain["below"],
+        )
+        refs = array("q")
+        refs.frombytes(plain["final"])
+        a.final = a._final_from(refs, plain["implied"])
+        return a
+
+    def _final_from(self, refs: array, implied: list[str]) -> dict[str, int]:
+        """The final filesystem again, in its order, its paths the index's own strings."""
+        final: dict[str, int] = {}
+        more = iter(implied)
+        real_paths, layers = self.real_paths, self.layers
+        for ref in refs:
+            if ref == IMPLIED:
+                final[next(more)] = IMPLIED
+                continue
+            path = real_paths.get(ref)
+            if path is None:
+                layer, row = unpack(ref)
+                path = layers[layer].paths[row]
+            final[path] = ref
+        return final
+
+
+_PLAIN_FIELDS = (
+    "status",
+    "hidden_by",
+    "how",
+    "removed",
+    "final",
+    "implied",
+    "real_paths",
+    "hardlink_targets",
+    "kept",
+    "below",
+)
