@@ -1,4 +1,4 @@
-"""Compression by magic bytes and streaming decompression of every member / frame (FORMATS.md 11-12)."""
+"""Compression by magic bytes and streaming decompression of every member / frame (docs/formats.md 11-12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The image config: diff_ids, history attached to the right layer or to none (FORMATS.md 9),
+"""The image config: diff_ids, history attached to the right layer or to none (docs/formats.md 9),
 runtime settings."""
 
 from __future__ import annotations

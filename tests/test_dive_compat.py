@@ -350,7 +350,7 @@ def write_docker_archive(path: Path, layers: list[list[RawEntry]]) -> None:
 
 
 def normalise(name: str, kind: bytes, size: int, link: str | None) -> DiveEntry:
-    """A tar entry as layerscope reports it (see REPORT.md)."""
+    """A tar entry as layerscope reports it (see docs/report.md)."""
     parts = [p for p in name.split("/") if p not in ("", ".")]
     is_dir = kind == tarfile.DIRTYPE
     if not parts:

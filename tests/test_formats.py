@@ -1,4 +1,4 @@
-"""Every saved-image format of issue 2, told by content (FORMATS.md 1-10), through the public
+"""Every saved-image format of issue 2, told by content (docs/formats.md 1-10), through the public
 entry point `layerscope.open`: docker-archive (legacy, podman, Docker 25 blobs), the Docker 25
 dual layout and its fall-back, containerd-store exports, oci-archive, OCI directories,
 docker-dir, whole-archive compression, several images, platforms."""
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import tarfile
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,18 +33,11 @@ from layerscope.errors import DigestMismatch, FormatError, LayerscopeError, Limi
 from layerscope.limits import Limits
 from layerscope.read import formats
 
+pytestmark = pytest.mark.usefixtures("spool_dir")  # no spooled copy is left behind
+
 A = Layer(File("etc/motd", b"A-motd"), Dir("var"), created_by="add A")
 B = Layer(File("usr/bin/tool", b"#!tool", mode=0o755), Whiteout("etc/motd"), created_by="add B")
 C = Layer(File("srv/c", b"c" * 3000), Symlink("srv/l", "c"), created_by="add C")
-
-
-@pytest.fixture(autouse=True)
-def _spool_dir(tmp_path, monkeypatch):
-    d = tmp_path / "spool"
-    d.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(d))
-    yield
-    assert list(d.iterdir()) == [], "a spooled archive was left behind"
 
 
 @contextmanager
@@ -87,7 +79,7 @@ def outer_members(path: Path) -> dict[str, tarfile.TarInfo]:
 
 
 def test_legacy_docker_archive_with_a_repeated_layer(tmp_path):
-    """A-B-A: the second A is stored as `<id>/layer.tar -> ../<id0>/layer.tar` (FORMATS.md 3, 10)."""
+    """A-B-A: the second A is stored as `<id>/layer.tar -> ../<id0>/layer.tar` (docs/formats.md 3, 10)."""
     img = Img([A, B, A])
     p = docker_archive(tmp_path / "legacy.tar", [img])
     members = outer_members(p)

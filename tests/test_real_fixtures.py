@@ -57,7 +57,7 @@ def oracle(name: str) -> dict:
 
 def expected_rows(entries: list[dict]) -> list[tuple]:
     """The oracle's raw entries as layerscope should report them: names normalised, whiteout
-    and opaque markers turned into the path they act on (REPORT.md), the root entry dropped."""
+    and opaque markers turned into the path they act on (docs/report.md), the root entry dropped."""
     out = []
     for e in entries:
         path, _ = normalise(e["name"])

@@ -1,4 +1,4 @@
-"""Columnar layer records: name normalisation (FORMATS.md 25), type codes, flags, rows."""
+"""Columnar layer records: name normalisation (docs/formats.md 25), type codes, flags, rows."""
 
 from __future__ import annotations
 

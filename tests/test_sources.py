@@ -1,4 +1,4 @@
-"""The container of images: outer tar members (symlinks resolved inside the archive, FORMATS.md
+"""The container of images: outer tar members (symlinks resolved inside the archive, docs/formats.md
 3 and 30), directories, compressed archives and standard input spooled to a temporary file that
 never has a name (read through /proc, by any of our processes) and is gone once closed, and
 image names saved by docker or podman (after `--`)."""

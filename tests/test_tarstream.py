@@ -1,4 +1,4 @@
-"""The streaming tar parser (FORMATS.md 24-29), checked against Python's tarfile as a writer and,
+"""The streaming tar parser (docs/formats.md 24-29), checked against Python's tarfile as a writer and,
 where tarfile cannot write a shape (sparse files, odd number fields), against headers made by hand."""
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import layerscope
+from layerscope.model.analysis import pack
 from layerscope.model.filesystem import analyse
 from layerscope.read.records import DIR, FILE, OPAQUE, SYMLINK, WHITEOUT, LayerIndex
 from layerscope.views.listing import Filter, Listing
@@ -409,7 +410,7 @@ def test_views_agree_with_the_model(layers_entries):
         assert len(entries_removed) <= a.removed[n]
         image = TreeView(layers, n, "image", a)
         visible = {
-            a.real_path((pos << 32) | row)
+            a.real_path(pack(pos, row))
             for pos in range(n + 1)
             for row in range(len(layers[pos]))
             if layers[pos].types[row] not in (WHITEOUT, OPAQUE)

@@ -30,7 +30,7 @@ def iter_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
     `limit` bytes. Sparse files come back with their holes as zeros."""
     layer, row = content_source(image, layer, row)
     lyr = image.layers[layer]
-    li: LayerIndex = lyr.data  # type: ignore[assignment]
+    li = lyr.index
     if li.types[row] != FILE:
         return
     size = li.sizes[row]

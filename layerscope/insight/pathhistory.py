@@ -32,15 +32,15 @@ def path_history(image: Image, path: str) -> list[PathStep]:
     steps: list[PathStep] = []
     removed: dict[int, How] = {}
     for pos, layer in enumerate(image.layers):
-        li = layer.data
+        li = layer.index
         status = a.status[pos]
-        for row in range(len(li)):  # type: ignore[arg-type]
+        for row in range(len(li)):
             code = status[row]
             if code == NO_STATUS:
                 continue
             if a.real_path(pack(pos, row)) != path:
                 continue
-            e = li.entry(row)  # type: ignore[union-attr]
+            e = li.entry(row)
             steps.append(
                 PathStep(
                     pos,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from layerscope.model.image import Image
+from layerscope.model.image import Image, Layer
 from layerscope.read.records import F_META, FILE
 
 
@@ -107,13 +107,13 @@ def _shared_contents(
     """Contents that two or more images store in different layers."""
     if len(images) < 2:
         return []
-    seen_layers: dict[str, object] = {}
+    seen_layers: dict[str, Layer] = {}
     for img in images:
         for layer in img.layers:
             seen_layers.setdefault(layer.diff_id, layer)
     found: dict[bytes, SharedContent] = {}
     for diff_id, layer in seen_layers.items():
-        li = layer.data  # type: ignore[attr-defined]
+        li = layer.index
         imgs = by_diff[diff_id].images
         for row in range(len(li)):
             if li.types[row] != FILE or li.flags[row] & F_META or li.sizes[row] == 0:

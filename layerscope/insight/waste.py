@@ -83,16 +83,16 @@ def waste(image: Image, *, include_empty: bool = False) -> Waste:
     items: list[WasteItem] = []
     per_layer = [LayerWaste() for _ in image.layers]
     for h_pos, layer in enumerate(image.layers):
-        li = layer.data
+        li = layer.index
         hb = a.hidden_by[h_pos]
-        for row in range(len(li)):  # type: ignore[arg-type]
+        for row in range(len(li)):
             by = hb[row]
             if by == VISIBLE:
                 continue
             ref = pack(h_pos, row)
             if ref in a.kept:
                 continue  # a visible hardlink still shows these bytes
-            size = li.sizes[row] if li.types[row] == FILE else 0  # type: ignore[union-attr]
+            size = li.sizes[row] if li.types[row] == FILE else 0
             if size == 0 and not include_empty:
                 continue
             how = hows[a.how[h_pos][row]]
@@ -104,7 +104,7 @@ def waste(image: Image, *, include_empty: bool = False) -> Waste:
                     status = a.status[npos][nrow]
                     if status in (Kind.REWRITTEN, Kind.METADATA):
                         reason = Kind(status).label
-            items.append(WasteItem(li.paths[row], size, h_pos, by, reason, row))  # type: ignore[union-attr]
+            items.append(WasteItem(li.paths[row], size, h_pos, by, reason, row))
             per_layer[h_pos].stored += size
             per_layer[by].caused += size
     for _digest, size, paths in image.duplicates:

@@ -7,7 +7,7 @@ import bz2
 import lzma
 import zlib
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -226,8 +226,10 @@ def _zstd(raw: Iterator[bytes], max_memory: int) -> Iterator[bytes]:
 
     # zstd windows are powers of two (plus eighths): allow the largest one within the budget
     window = max(1 << 10, min(max_memory, 1 << 31))
+    # zstandard reads its source through read(size) alone; its stubs ask for a whole IO[bytes]
+    source = cast(BinaryIO, _IterReader(walked()))
     reader = zstandard.ZstdDecompressor(max_window_size=window).stream_reader(
-        _IterReader(walked()), read_across_frames=True, read_size=CHUNK
+        source, read_across_frames=True, read_size=CHUNK
     )
     try:
         while True:

@@ -28,6 +28,12 @@ def check_digest(value: object, what: str) -> str:
     return value
 
 
+def json_object(value: object) -> dict[str, Any]:
+    """The value if it is a JSON object, else an empty one (a field that is absent or malformed
+    reads as having no keys)."""
+    return value if isinstance(value, dict) else {}
+
+
 def load_json(data: bytes, what: str) -> Any:
     try:
         return json.loads(data)
@@ -125,14 +131,14 @@ def parse_config(data: bytes, what: str = "config") -> ImageConfig:
             )
         )
     # Attach steps to layers only when the non-empty steps line up one to one with the layers:
-    # a history that does not line up is shown as it is, never attributed (FORMATS.md 9).
+    # a history that does not line up is shown as it is, never attributed (docs/formats.md 9).
     non_empty = [s for s in steps if not s.empty_layer]
     aligned = len(non_empty) == len(diff_ids)
     if aligned:
         for i, s in enumerate(non_empty):
             s.layer = i
-    cfg = doc.get("config") if isinstance(doc.get("config"), dict) else {}
-    labels = cfg.get("Labels") if isinstance(cfg.get("Labels"), dict) else {}
+    cfg = json_object(doc.get("config"))
+    labels = json_object(cfg.get("Labels"))
     return ImageConfig(
         diff_ids=diff_ids,
         history=steps,

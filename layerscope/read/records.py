@@ -1,6 +1,6 @@
 """Compact per-layer entry records: one column per field, so 500,000 entries cost tens of MB, not GB.
 
-A `LayerIndex` holds every tar entry of one layer blob after normalisation (FORMATS.md 25), with
+A `LayerIndex` holds every tar entry of one layer blob after normalisation (docs/formats.md 25), with
 whiteout and opaque markers recognised (15-18). `Entry` is a light view of one row, made on demand.
 `EntryType` says what an entry is (its values fill the `types` column); `F_*` are its flags.
 """
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 
 class EntryType(IntEnum):
-    """What an entry is, in the order of REPORT.md's `type` values. The values are stored in
+    """What an entry is, in the order of docs/report.md's `type` values. The values are stored in
     `LayerIndex.types` (a bytearray) and in the cache: they never change."""
 
     FILE = 0

@@ -23,9 +23,12 @@ CHUNK = 1 << 20
 
 
 class ByteStream(Protocol):
+    """What the tar reader reads from: exact reads and skips that count the offset."""
+
     offset: int
 
     def read(self, n: int) -> bytes: ...
+    def read_block_or_eof(self) -> bytes | None: ...
     def skip(self, n: int) -> None: ...
     def feed(self, n: int, sink: Callable[[bytes | memoryview], object]) -> None: ...
 
@@ -384,7 +387,7 @@ def iter_members(
     long_link: bytes | None = None
     pax: dict[str, bytes] | None = None
     first = True
-    read_block = stream.read_block_or_eof  # type: ignore[attr-defined]
+    read_block = stream.read_block_or_eof
     while True:
         block = read_block()
         if block is None:

@@ -9,19 +9,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from layerscope.views.treeview import (
-    KIND_CODES,
-    KIND_NAMES,
-    ROOT,
-    CancelFn,
-    Cancelled,
-    TreeView,
-    base_name,
-)
+from layerscope.model.kinds import Kind
+from layerscope.views.treeview import ROOT, CancelFn, Cancelled, TreeView, base_name
 
 SORTS = ("size", "name")  # how a directory's children are ordered
-# The kinds a user can hide or show, in the order of their keys (1-7).
-FILTER_KINDS = KIND_NAMES[:7]
+# The labels of the kinds a user can hide or show, in the order of their keys (1-7): every kind
+# but PENDING (a view of a layer read before the image is analysed), which no filter hides.
+FILTER_KINDS = tuple(kind.label for kind in Kind if kind is not Kind.PENDING)
 
 
 @dataclass(frozen=True)
@@ -29,7 +23,7 @@ class Filter:
     """What to show: kinds hidden, and a search (case-insensitive substring, or a glob when it
     holds `*`, `?` or `[`)."""
 
-    hide: frozenset[str] = frozenset()
+    hide: frozenset[str] = frozenset()  # labels of FILTER_KINDS
     search: str = ""
 
     @property
@@ -99,7 +93,7 @@ class Listing:
         self.filter = flt or Filter()
         self.keep: bytearray | None = None  # None: every node stays
         self.matches = 0  # nodes matching the filter themselves
-        hide = {KIND_CODES[k] for k in self.filter.hide}
+        hide = {Kind.from_label(k) for k in self.filter.hide}
         if not self.filter.active:
             self.matches = len(view) - 1
             return

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from layerscope.model.kinds import Kind
+from layerscope.views.listing import FILTER_KINDS
 
 
 class HelpScreen(ModalScreen[None]):
@@ -59,8 +60,9 @@ class HelpScreen(ModalScreen[None]):
                 last = title
             table.add_row(keys, description)
         self._heading(table, "File tree marks")
-        for n, kind in enumerate(Kind, 1):  # keys 1-7 hide or show a kind; pending has none
-            key = f"{n}  " if n <= len(Kind) - 1 else "   "
+        filter_keys = {label: f"{n}  " for n, label in enumerate(FILTER_KINDS, 1)}
+        for kind in Kind:  # keys 1-7 hide or show a kind; pending has none
+            key = filter_keys.get(kind.label, "   ")
             table.add_row(f"{key}{kind.mark.strip() or ' '}  {kind.label}", kind.help)
         self._heading(table, "Mouse")
         table.add_row("click", "a layer: select it; a directory: open or close it")

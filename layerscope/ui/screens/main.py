@@ -31,8 +31,8 @@ from textual.timer import Timer
 from textual.widgets import Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from layerscope.model.analysis import unpack
 from layerscope.model.archive import Archive
-from layerscope.model.filesystem import SHIFT
 from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import loading, untrusted
@@ -716,7 +716,7 @@ class MainScreen(Screen[None]):
             return
         if node.type == "hardlink" and not self._ready("Preview of a hardlink"):
             return
-        layer, row = ref >> SHIFT, ref & ((1 << SHIFT) - 1)
+        layer, row = unpack(ref)
         self.app.push_screen(PreviewScreen(self.image, layer, row, node, as_of=self.layer_index))
 
     @on(FileTree.Opened)

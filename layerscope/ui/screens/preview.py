@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 
 from layerscope.errors import Cancelled
 from layerscope.insight.content import content_source, read_entry
-from layerscope.model.filesystem import pack, unpack
+from layerscope.model.analysis import pack, unpack
 from layerscope.model.image import Image
 from layerscope.read.records import Entry
 from layerscope.text import visible, visible_lines

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from layerscope.insight.waste import Waste, WasteItem, waste
-from layerscope.model.filesystem import pack
+from layerscope.model.analysis import pack
 from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import untrusted

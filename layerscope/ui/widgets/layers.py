@@ -13,19 +13,19 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from layerscope.model.image import Image, Layer
+from layerscope.model.kinds import CHANGES
 from layerscope.read.config import HistoryStep
 from layerscope.ui.loading import FAILED, READING, LayerLoad
 from layerscope.ui.widgets.styling import ComponentStyles
 from layerscope.views import labels
 
 BAR_WIDTH = 10
-CHANGE_KINDS = ("added", "modified", "metadata", "rewritten", "removed")
-CHANGE_MARKS = ("+", "~", "*", "=", "-")  # as the file tree marks them
 
 
-def _counts(layer: Layer) -> tuple[int, int, int, int, int]:
+def _counts(layer: Layer) -> tuple[int, ...]:
+    """The layer's change counts, in kinds.CHANGES order."""
     ch = layer.changes
-    return ch.added, ch.modified, ch.metadata, ch.rewritten, ch.removed
+    return tuple(getattr(ch, kind.label) for kind in CHANGES)
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Columns:
     """Widths shared by every row of one image, so columns line up."""
 
     index: int  # digits of the last layer's index
-    changes: tuple[int, ...]  # digits of each count in CHANGE_KINDS order
+    changes: tuple[int, ...]  # digits of each count, in kinds.CHANGES order
 
     @property
     def changes_width(self) -> int:
@@ -57,7 +57,7 @@ class LayerList(ComponentStyles, OptionList):
         "layer-list--progress",
         "layer-list--waiting",
         "layer-list--failed",
-        *(f"layer-list--{kind}" for kind in CHANGE_KINDS),
+        *(f"layer-list--{kind.label}" for kind in CHANGES),
         "layer-list--command",
         "layer-list--step",
     }
@@ -168,7 +168,7 @@ class LayerList(ComponentStyles, OptionList):
     def _measure(self) -> None:
         image = self.image
         assert image is not None
-        digits: tuple[int, ...] = (1, 1, 1, 1, 1)
+        digits: tuple[int, ...] = (1,) * len(CHANGES)
         if self.analysed:
             for layer in image.layers:
                 counts = _counts(layer)
@@ -201,10 +201,8 @@ class LayerList(ComponentStyles, OptionList):
             text.append(f"{'stored':<{BAR_WIDTH}}", style("layer-list--waiting"))
         text.append(" ")
         if self.analysed:
-            for mark, n, width, kind in zip(
-                CHANGE_MARKS, _counts(layer), c.changes, CHANGE_KINDS, strict=True
-            ):
-                text.append(f"{mark}{n:<{width}} ", style(f"layer-list--{kind}"))
+            for kind, n, width in zip(CHANGES, _counts(layer), c.changes, strict=True):
+                text.append(f"{kind.mark}{n:<{width}} ", style(f"layer-list--{kind.label}"))
         else:
             text.append(" " * (c.changes_width + 1))
         text.append(
