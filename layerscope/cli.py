@@ -13,14 +13,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from layerscope import lifecycle
 from layerscope.errors import LayerscopeError
-from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.limits import DEFAULT_LIMITS, Limits, size_text
 from layerscope.model.archive import Archive, discover, select_image
+from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image
-from layerscope.output.ci_rules import RULES
+from layerscope.output.ci_rules import RULES, default_text, parse_size
 from layerscope.text import one_line, visible
 from layerscope.version import __version__
 
@@ -35,7 +36,7 @@ def _error(message: str) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         _error(message)
         sys.exit(EXIT_ERROR)
@@ -64,14 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-files", action="store_true", help="leave the files lists out of the report"
     )
-    p.add_argument("--ci", action="store_true", help="print a verdict and exit 0/1/2; no UI")
+    p.add_argument(
+        "--ci",
+        action="store_true",
+        help="print a verdict and exit 0/1/2; no UI. Its first line says which rules run: "
+        "without a .dive-ci or a rule flag, dive's defaults; layerscope's own rules are off",
+    )
     p.add_argument(
         "--ci-config",
         metavar="FILE",
-        help="dive's .dive-ci rules file (default: ./.dive-ci when present)",
+        help="dive's .dive-ci rules file (default: ./.dive-ci when present); the rule flags "
+        "override it",
     )
     for rule in RULES:
-        p.add_argument(rule.flag, metavar=rule.metavar, help=f"CI: {rule.help}")
+        p.add_argument(
+            rule.flag, metavar=rule.metavar, help=f"CI: {rule.help} ({default_text(rule)})"
+        )
     p.add_argument(
         "--compare",
         action="store_true",
@@ -85,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--platform",
         metavar="OS/ARCH[/VARIANT]",
         help="platform to pick from a multi-platform index",
+    )
+    p.add_argument(
+        "--apply",
+        choices=APPLY_MODES,
+        default=OVERLAY,
+        help="how layers are applied: 'overlay' as overlay-based storage does (Docker, "
+        "containerd, podman's overlay driver: each layer's entries at their own paths), or "
+        "'follow' through the symlinks of lower layers (podman's vfs driver, umoci) (overlay)",
+    )
+    p.add_argument(
+        "--fail-on-through-symlink",
+        action="store_true",
+        help="CI: fail when an entry is placed differently by overlay storage and by an applier "
+        "that follows lower symlinks (default: a warning)",
     )
     p.add_argument(
         "--source",
@@ -128,37 +151,85 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
-    lim = p.add_argument_group("limits (raise them for unusual but trusted archives)")
-    for name, help_ in (
-        ("max_json_bytes", "largest manifest/index/config, in bytes"),
-        ("max_header_bytes", "largest tar extended header (PAX, long name, sparse map)"),
-        ("max_entries", "most entries in one layer (4x: in all images, each use counted)"),
-        ("max_members", "most members in the outer archive"),
-        ("max_layers", "most layers in the images of one archive, each use counted"),
-        ("max_path_length", "longest entry name or link target, in bytes"),
-        ("max_path_depth", "deepest entry name, in components"),
-        ("max_symlink_hops", "symlinks followed for one path"),
-        ("max_index_depth", "nesting of OCI indexes"),
-        ("max_ratio", "decompressed/stored ratio of a layer or a compressed archive"),
-        ("max_decoder_memory", "memory a zstd or xz stream may ask for, in bytes"),
-    ):
-        default = getattr(DEFAULT_LIMITS, name)
-        lim.add_argument(
-            "--" + name.replace("_", "-"),
-            type=_positive,
-            metavar="N",
-            help=f"{help_} (default {default})",
-        )
+    _add_limit_flags(p)
     return p
 
 
-def _positive(text: str) -> int:
+# The limit flags (limits.py), with their help; sizes take units (`300GiB`, `2TB`).
+_LIMIT_FLAGS = (
+    ("max_json_bytes", "largest manifest/index/config"),
+    ("max_header_bytes", "largest tar extended header (PAX, long name, sparse map)"),
+    ("max_entries", "most entries in one layer (4x: in all images, each use counted)"),
+    ("max_members", "most members in the outer archive"),
+    ("max_layers", "most layers in the images of one archive, each use counted"),
+    ("max_path_length", "longest entry name or link target, in bytes"),
+    ("max_symlink_hops", "symlinks followed for one path"),
+    ("max_index_depth", "nesting of OCI indexes"),
+    ("max_layer_bytes", "most bytes a layer makes layerscope read: tar and sparse holes"),
+    (
+        "max_archive_bytes",
+        "the same, all layers of an archive (each use counted); and the most "
+        "a compressed archive decompresses to",
+    ),
+    ("max_ratio", "most decompressed bytes per stored byte of a layer or a compressed archive"),
+    ("max_decoder_memory", "memory a zstd or xz stream may ask for"),
+)
+_SIZE_LIMITS = {"max_json_bytes", "max_header_bytes", "max_layer_bytes", "max_archive_bytes",
+                "max_decoder_memory"}  # fmt: skip
+
+
+def _add_limit_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per limit, its default in its help."""
+    lim = p.add_argument_group(
+        "limits (raise them for unusual but trusted archives; a SIZE takes a unit: 300GiB, 2TB)"
+    )
+    for name, help_ in _LIMIT_FLAGS:
+        default = getattr(DEFAULT_LIMITS, name)
+        if name in _SIZE_LIMITS:
+            lim.add_argument(
+                "--" + name.replace("_", "-"),
+                type=_size,
+                metavar="SIZE",
+                help=f"{help_} (default {size_text(default)})",
+            )
+        elif name == "max_ratio":
+            lim.add_argument(
+                "--max-ratio", type=_whole, metavar="N", help=f"{help_} (default 0: off)"
+            )
+        else:
+            lim.add_argument(
+                "--" + name.replace("_", "-"),
+                type=_positive,
+                metavar="N",
+                help=f"{help_} (default {default})",
+            )
+
+
+def _whole(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return n
+
+
+def _positive(text: str) -> int:
+    n = _whole(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return n
+
+
+def _size(text: str) -> int:
+    """A size limit: bytes, or a number with a unit (`300GiB`, `2TB`: see ci_rules.parse_size)."""
+    try:
+        n = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text!r}")
     return n
 
 
@@ -331,6 +402,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
                 engine=args.source,
                 limits=limits,
                 cache=not args.no_cache,
+                apply=args.apply,
             ) as archive:
                 return _headless(args, archive)
         if args.serve:
@@ -354,6 +426,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
             compare=(args.image or []) if args.compare else None,
             limits=limits,
             cache=not args.no_cache,
+            apply=args.apply,
         )
     except LayerscopeError as e:
         if args.debug:

@@ -32,6 +32,46 @@ def test_dive_defaults_apply_without_a_config(tmp_path):
     assert out.stdout.splitlines()[-1] == "FAIL: 1 of 1 image failed a rule"
 
 
+def test_the_first_line_says_which_rules_run(tmp_path):
+    """Without flags or a .dive-ci: dive's defaults, and layerscope's rules off."""
+    out = ci(cwd=tmp_path)
+    assert out.stdout.splitlines()[0] == (
+        "rules: dive's defaults (lowestEfficiency 0.9, highestWastedBytes disabled, "
+        "highestUserWastedPercent 0.1); layerscope's rules off (--highest-reclaimable-bytes, "
+        "--highest-reclaimable-percent); throughSymlink warns (--fail-on-through-symlink fails)"
+    )
+
+
+def test_the_rules_line_says_where_each_threshold_came_from(tmp_path):
+    (tmp_path / ".dive-ci").write_text(
+        "rules:\n  lowestEfficiency: 0.95\n  highestReclaimableBytes: 50MiB\n"
+        "  highestWastedBytes: disabled\n  highestUserWastedPercent:\n"
+    )
+    out = ci("--highest-reclaimable-percent", "0.2", "--lowest-efficiency", "0.5", cwd=tmp_path)
+    assert out.stdout.splitlines()[0] == (
+        "rules: from the command line (--lowest-efficiency 0.5, --highest-reclaimable-percent "
+        "0.2); from .dive-ci (highestWastedBytes disabled, highestReclaimableBytes 50MiB); "
+        "dive's defaults (highestUserWastedPercent 0.1); throughSymlink warns "
+        "(--fail-on-through-symlink fails)"
+    )
+    assert "PASS  highestReclaimableBytes: 148 B reclaimable, at most 52 MB (52428800" in out.stdout
+
+
+def test_the_help_gives_each_rule_its_default():
+    out = subprocess.run([sys.executable, "-m", "layerscope", "--help"],
+                         capture_output=True, text=True)  # fmt: skip
+    text = " ".join(out.stdout.split())
+    for flag, default in [
+        ("--lowest-efficiency X", "(default: 0.9, as in dive)"),
+        ("--highest-wasted-bytes SIZE", "(default: disabled, as in dive)"),
+        ("--highest-user-wasted-percent X", "(default: 0.1, as in dive)"),
+        ("--highest-reclaimable-bytes SIZE", "(default: off)"),
+        ("--highest-reclaimable-percent X", "(default: off)"),
+    ]:
+        help_ = text.split(flag + " CI: fail ", 1)[1].split(" --", 1)[0]
+        assert help_.endswith(default), (flag, help_)
+
+
 def test_flags_override_and_pass(tmp_path):
     out = ci("--highest-user-wasted-percent", "disabled", "--highest-reclaimable-bytes", "148B",
              cwd=tmp_path)  # fmt: skip

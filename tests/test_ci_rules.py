@@ -23,11 +23,13 @@ from layerscope.output.ci_rules import (
     RULES,
     ImageFigures,
     Rules,
+    dive_ci_overrides,
     evaluate,
     parse_dive_ci,
     parse_rule,
     parse_size,
     read_dive_ci,
+    threshold_text,
 )
 
 
@@ -371,3 +373,16 @@ def test_matches_dive_ci(tmp_path: Path, ci_file: str) -> None:
     ours = {r.name: r.status for r in verdict.rules[:3]}
     assert ours == theirs
     assert run.returncode == (0 if verdict.passed else 1)
+
+
+def test_what_a_dive_ci_sets_and_how_thresholds_are_written() -> None:
+    """The rules line of a verdict needs what the file set (an empty value sets nothing, as in
+    dive), and each threshold written back in a form the flags and the file read."""
+    text = "rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: disabled\n  highestUserWastedPercent:\n"
+    assert dive_ci_overrides(text) == {"lowest_efficiency": 0.95, "highest_wasted_bytes": None}
+    by_field = {r.field: r for r in RULES}
+    size, ratio = by_field["highest_reclaimable_bytes"], by_field["lowest_efficiency"]
+    for value, written in [(50 * 2**20, "50MiB"), (20_000_000, "20MB"), (1500, "1500"), (0, "0")]:
+        assert threshold_text(size, value) == written
+        assert parse_size(written) == value
+    assert [threshold_text(ratio, v) for v in (0.9, 1, None)] == ["0.9", "1.0", "disabled"]

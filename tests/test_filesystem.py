@@ -20,8 +20,8 @@ from builder import (
 )
 
 
-def build(tmp_path, *layers: Layer):
-    return open_image(docker_archive(tmp_path / "img.tar", [Img(list(layers))]))
+def build(tmp_path, *layers: Layer, apply: str = "overlay"):
+    return open_image(docker_archive(tmp_path / "img.tar", [Img(list(layers))]), apply=apply)
 
 
 def hidden(img) -> set[tuple[str, int, int, str]]:
@@ -156,18 +156,31 @@ def test_directory_over_directory_merges(tmp_path):
     assert hidden(img) == {("d", 0, 1, "overwritten")}
 
 
+SYMLINKED_LIB = (
+    Layer(Dir("usr"), Dir("usr/lib"), Symlink("lib", "usr/lib"), File("usr/lib/x", b"abc")),
+    Layer(File("lib/x", b"abcd")),
+    Layer(File("lib/y", b"yy")),
+    Layer(Whiteout("lib/y")),
+)
+
+
 def test_symlinked_parent_is_followed_for_entries_and_whiteouts(tmp_path):
-    img = build(
-        tmp_path,
-        Layer(Dir("usr"), Dir("usr/lib"), Symlink("lib", "usr/lib"), File("usr/lib/x", b"abc")),
-        Layer(File("lib/x", b"abcd")),
-        Layer(File("lib/y", b"yy")),
-        Layer(Whiteout("lib/y")),
-    )
+    img = build(tmp_path, *SYMLINKED_LIB, apply="follow")
     assert ("usr/lib/x", 0, 1, "overwritten") in hidden(img)
     assert ("lib/y", 2, 3, "whiteout") in hidden(img)
     assert statuses(img, 1) == [("lib/x", "modified")]
     assert final(img) == {"usr": "dir", "usr/lib": "dir", "lib": "symlink", "usr/lib/x": "file"}
+
+
+def test_overlay_storage_places_entries_at_their_own_paths(tmp_path):
+    """The same layers as overlay storage applies them: layer 1's `lib/` is a directory of its
+    own, which hides the symlink; the later layers act under that directory."""
+    img = build(tmp_path, *SYMLINKED_LIB)
+    assert ("lib", 0, 1, "type-change") in hidden(img)
+    assert ("lib/y", 2, 3, "whiteout") in hidden(img)
+    assert statuses(img, 1) == [("lib/x", "added")]
+    assert final(img) == {"usr": "dir", "usr/lib": "dir", "usr/lib/x": "file", "lib": "implied",
+                          "lib/x": "file"}  # fmt: skip
 
 
 def test_absolute_symlink_parent_is_relative_to_the_image_root(tmp_path):
@@ -175,6 +188,7 @@ def test_absolute_symlink_parent_is_relative_to_the_image_root(tmp_path):
         tmp_path,
         Layer(Dir("real"), Symlink("link", "/real"), File("real/f", b"1")),
         Layer(Whiteout("link/f")),
+        apply="follow",
     )
     assert final(img) == {"real": "dir", "link": "symlink"}
 

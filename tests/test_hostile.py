@@ -68,8 +68,8 @@ from layerscope.read.records import FILE
 @pytest.fixture(autouse=True)
 def _sandbox(tmp_path, monkeypatch, tmp_path_factory):
     """Spools go to tmp_path/spool and must be gone at the end; the working directory is an
-    empty directory that must stay empty (FORMATS.md 31: a reader writes nothing); the cache is
-    private; and no program may be run (FORMATS.md 33)."""
+    empty directory that must stay empty (docs/formats.md 31: a reader writes nothing); the cache is
+    private; and no program may be run (docs/formats.md 33)."""
     spool = tmp_path / "spool"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))
@@ -230,10 +230,11 @@ def test_defaults_are_the_documented_ones():
             max_members=1_000_000,
             max_layers=4096,
             max_path_length=4096,
-            max_path_depth=256,
             max_symlink_hops=40,
             max_index_depth=8,
-            max_ratio=1000,
+            max_layer_bytes=256 * 1024 * MiB,
+            max_archive_bytes=1024 * 1024 * MiB,
+            max_ratio=0,
             max_decoder_memory=256 * MiB,
         )
         == DEFAULT_LIMITS
@@ -247,8 +248,11 @@ def test_every_limit_has_a_flag(capsys):
     for name in DEFAULT_LIMITS.__dataclass_fields__:
         assert "--" + name.replace("_", "-") in helptext
     with pytest.raises(SystemExit) as info:
-        main(["x.tar", "--max-ratio", "0"])
+        main(["x.tar", "--max-entries", "0"])
     assert info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["x.tar", "--max-ratio=-1"])
+    assert info.value.code == 2 and "must not be negative" in capsys.readouterr().err
 
 
 def test_json_manifest_over_the_limit(tmp_path, capsys):
@@ -523,16 +527,13 @@ def test_manifest_path_longer_than_any_member(tmp_path, capsys):
     refused(p, f"{long[:200]}... is missing from the archive", capsys=capsys)
 
 
-def test_path_depth(tmp_path, capsys):
-    p = mini(tmp_path, layer_tar(File("/".join("d" * 11))))
-    refused(
-        p,
-        "layer 0 (l0.tar): an entry name has over 10 components; raise with --max-path-depth",
-        "--max-path-depth",
-        "10",
-        capsys=capsys,
-    )
-    accepted(p, "--max-path-depth", "11", capsys=capsys)
+def test_path_depth_is_bounded_by_the_path_length(tmp_path, capsys):
+    """No limit on components: 4096 bytes hold at most 2048 (tests/test_limits.py reads them)."""
+    p = mini(tmp_path, layer_tar(File("/".join("d" * 2048))))
+    assert accepted(p, capsys=capsys)["images"][0]["final_files"] == 1
+    with pytest.raises(SystemExit):
+        main(["x.tar", "--max-path-depth", "10"])
+    assert "unrecognized arguments: --max-path-depth" in capsys.readouterr().err
 
 
 def test_symlink_hops_in_the_outer_archive(tmp_path, capsys):
@@ -566,14 +567,17 @@ def test_symlink_hops_in_the_outer_archive(tmp_path, capsys):
 
 
 def test_symlink_hops_in_the_union_filesystem(tmp_path):
-    """A chain of 45 symlinks is not followed by default (the entry under it stays at its
-    written name, replacing the symlink with a directory); --max-symlink-hops 50 follows it."""
+    """Following symlinks, a chain of 45 is not followed by default (the entry under it stays at
+    its written name, replacing the symlink with a directory); --max-symlink-hops 50 follows it."""
     chain = [Symlink(f"s{i}", f"s{i + 1}") for i in range(45)] + [Dir("s45")]
     p = mini(tmp_path, layer_tar(*chain), layer_tar(File("s0/f", b"x")))
-    fs = final(image(p))
+    fs = final(image(p, apply="follow"))
     assert fs["s0/f"] == "file:x" and fs["s0"] == "dir" and "s45/f" not in fs
-    fs = final(image(p, limits=Limits(max_symlink_hops=50)))
+    fs = final(image(p, apply="follow", limits=Limits(max_symlink_hops=50)))
     assert fs["s45/f"] == "file:x" and fs["s0"] == "symlink:s1"
+    # in one layer, overlay storage follows the layer's own chain the same way
+    q = mini(tmp_path, layer_tar(*chain, File("s0/f", b"x")), name="one")
+    assert final(image(q, limits=Limits(max_symlink_hops=50)))["s45/f"] == "file:x"
 
 
 def _nested(depth: int) -> dict[str, bytes]:
@@ -638,13 +642,17 @@ def test_index_cycle(tmp_path, capsys):
 
 
 def test_ratio_of_a_layer(tmp_path, capsys):
-    """8 MiB of zeros gzip to 8 KiB, a ratio of 1030: over the default of 1000."""
+    """8 MiB of zeros gzip to 8 KiB, a ratio of 1030: read by default (no ratio limit), over
+    --max-ratio 1000 when it is asked for."""
     tar = layer_tar(File("zeros", bytes(8 * MiB)))
     p = mini(tmp_path, Layer(tar=tar, compression="gzip"))
+    accepted(p, capsys=capsys)
     refused(
         p,
-        "layer 0 (l0.tar): the layer decompresses to over 1000x its stored size (a "
-        "decompression bomb?); raise with --max-ratio",
+        "layer 0 (l0.tar): the layer decompresses to over 1000x its stored size; raise with "
+        "--max-ratio",
+        "--max-ratio",
+        "1000",
         capsys=capsys,
     )
     accepted(p, "--max-ratio", "2000", capsys=capsys)
@@ -654,8 +662,7 @@ def test_ratio_of_a_whole_archive(tmp_path, capsys):
     p = mini(tmp_path, layer_tar(File("zeros", bytes(8 * MiB))), whole="xz")
     refused(
         p,
-        "the archive decompresses to over 100x its stored size (a decompression bomb?); "
-        "raise with --max-ratio",
+        "the archive decompresses to over 100x its stored size; raise with --max-ratio",
         "--max-ratio",
         "100",
         capsys=capsys,
@@ -663,16 +670,16 @@ def test_ratio_of_a_whole_archive(tmp_path, capsys):
     accepted(p, "--max-ratio", "100000", capsys=capsys)
 
 
-def test_ratio_counts_the_holes_of_sparse_files(tmp_path, capsys):
+def test_layer_bytes_count_the_holes_of_sparse_files(tmp_path, capsys):
     """A sparse file claiming 10 TB of holes: hashing them would take hours. The holes count
-    as bytes the layer makes the reader process."""
+    as bytes the layer makes the reader process, and are refused before any is hashed."""
     recs = {"GNU.sparse.size": str(10**13), "GNU.sparse.map": "0,1"}
     tar = raw_tar(pax_member(recs) + member(b"s", b"x"))
     start = time.monotonic()
     refused(
         mini(tmp_path, tar),
-        "layer 0 (l0.tar): the layer decompresses to over 1000x its "
-        "stored size (a decompression bomb?); raise with --max-ratio",
+        "layer 0 (l0.tar): the layer holds over 256 GiB (its tar and the holes of its sparse "
+        "files); raise with --max-layer-bytes",
         capsys=capsys,
     )
     assert time.monotonic() - start < 5
@@ -1127,13 +1134,16 @@ def test_an_entry_under_a_symlink_loop_stays_at_its_written_name(tmp_path):
 
 
 def test_whiteouts_through_a_symlink_apply_in_tar_order(tmp_path):
-    """`.wh.l` deletes the symlink l, not its target; `l/.wh.passwd` deletes etc/passwd through
-    l while l stands: markers apply in tar order, as an engine extracting the tar would."""
+    """Following symlinks (--apply follow): `.wh.l` deletes the symlink l, not its target;
+    `l/.wh.passwd` deletes etc/passwd through l while l stands: markers apply in tar order, as
+    an engine extracting the tar would. Overlay storage never deletes through l."""
     lower = layer_tar(File("etc/passwd", b"lower"), Symlink("l", "/etc"))
-    img = image(mini(tmp_path, lower, layer_tar(Whiteout("l"), Whiteout("l/passwd"))))
-    assert final(img) == {"etc": "dir", "etc/passwd": "file:lower"}
-    img = image(mini(tmp_path, lower, layer_tar(Whiteout("l/passwd"), Whiteout("l")), name="b"))
-    assert final(img) == {"etc": "dir"}
+    first = mini(tmp_path, lower, layer_tar(Whiteout("l"), Whiteout("l/passwd")))
+    assert final(image(first, apply="follow")) == {"etc": "dir", "etc/passwd": "file:lower"}
+    then = mini(tmp_path, lower, layer_tar(Whiteout("l/passwd"), Whiteout("l")), name="b")
+    assert final(image(then, apply="follow")) == {"etc": "dir"}
+    for p in (first, then):
+        assert final(image(p))["etc/passwd"] == "file:lower"
 
 
 def test_opaque_through_a_symlinked_parent(tmp_path):
@@ -1142,7 +1152,8 @@ def test_opaque_through_a_symlinked_parent(tmp_path):
             tmp_path,
             layer_tar(File("real/a", b"lower"), Symlink("link", "real")),
             layer_tar(Opaque("link"), File("link/b", b"upper")),
-        )
+        ),
+        apply="follow",
     )
     assert final(img) == {"real": "dir", "real/b": "file:upper", "link": "symlink:real"}
 
@@ -1357,7 +1368,10 @@ BREAKOUTS = {
 def test_containerd_breakouts(tmp_path, case):
     lower, upper, expected = BREAKOUTS[case]
     layers = ([layer_tar(*lower)] if lower else []) + [layer_tar(*upper)]
-    fs = final(image(mini(tmp_path, *layers)))
+    archive = mini(tmp_path, *layers)
+    overlay = final(image(archive))  # nothing followed across layers: nothing to escape by
+    assert all(not p.startswith(("/", "../")) and "/../" not in p for p in overlay)
+    fs = final(image(archive, apply="follow"))  # as containerd applies a layer onto a root
     got = {path: fs.get(path) for path in expected}
     assert got == expected, fs
     assert all(not p.startswith(("/", "../")) and "/../" not in p for p in fs)
@@ -1365,7 +1379,7 @@ def test_containerd_breakouts(tmp_path, case):
 
 @pytest.mark.parametrize("case", sorted(BREAKOUTS))
 def test_export_of_a_breakout_image_stays_in_its_destination(tmp_path, case):
-    """FORMATS.md 31, with the export feature: the whole image written out, each breakout
+    """docs/formats.md 31, with the export feature: the whole image written out, each breakout
     case's symlinks and `..` names included, and nothing appears outside the destination."""
     from layerscope.insight.export import export
 
@@ -1389,7 +1403,8 @@ def test_whiteouts_through_symlinks_never_reach_outside_the_root(tmp_path):
             tmp_path,
             layer_tar(File("etc/passwd", b"lower"), Symlink("up", "../../..")),
             layer_tar(_raw("up/.wh.etc")),
-        )
+        ),
+        apply="follow",
     )
     assert final(img) == {"up": "symlink:../../.."}
 
@@ -1435,7 +1450,7 @@ def test_every_corrupt_header_block_is_one_line(tmp_path, capsys):
 
 
 def test_no_program_is_run_for_any_compression(tmp_path, capsys):
-    """gzip, zstd, bzip2 and xz, whole and per layer, decoded in process (FORMATS.md 33); the
+    """gzip, zstd, bzip2 and xz, whole and per layer, decoded in process (docs/formats.md 33); the
     sandbox fixture fails the test if anything is run."""
     for kind in ("gzip", "zstd", "bzip2", "xz"):
         p = mini(

@@ -68,7 +68,7 @@ def test_ci_verdict_shows_hostile_names_visibly(tmp_path):
     for raw in RAW_BYTES:
         assert raw not in out.stdout
     assert b"other/[@click=app.quit]\\x1b]52;c;UFdORUQ=\\x07:2" in out.stdout
-    assert all(line.startswith((b"  ", b"PASS", b"FAIL", b"evil/", b"other/"))
+    assert all(line.startswith((b"rules: ", b"  ", b"PASS", b"FAIL", b"evil/", b"other/"))
                for line in out.stdout.splitlines())  # fmt: skip
 
 

@@ -68,7 +68,7 @@ def _content(img: Image, path: str, e: Entry) -> tuple:
         target = img.analysis.content_ref(ref)
         if target != ref:
             pos, row = unpack(target)
-            return ("file", img.layers[pos].data.entry(row).digest)  # type: ignore[union-attr]
+            return ("file", img.layers[pos].index.entry(row).digest)
     if e.type == "file":
         return ("file", e.digest)
     return (e.type, e.link)
@@ -80,12 +80,16 @@ def compare(a: Image, b: Image) -> Comparison:
     fb = dict(b.final_entries())
     out = Comparison(a.name, b.name)
     for path in sorted(fa.keys() | fb.keys()):
-        ea, eb = fa.get(path, False), fb.get(path, False)
-        if ea is False:
+        if path not in fa:
+            eb = fb[path]
             out.added.append(PathChange(path, "added", eb.type if eb else "dir", 0, _size(eb)))
-        elif eb is False:
+            continue
+        if path not in fb:
+            ea = fa[path]
             out.removed.append(PathChange(path, "removed", ea.type if ea else "dir", _size(ea), 0))
-        elif ea is not None and eb is not None:
+            continue
+        ea, eb = fa[path], fb[path]
+        if ea is not None and eb is not None:  # None: an implied directory, no entry to compare
             what = []
             if ea.type != eb.type:
                 what.append("type")

@@ -89,10 +89,10 @@ def view_as_of(image: Image, layer: int) -> dict[str, tuple[int, int]]:
     a = image.analysis
     out: dict[str, tuple[int, int]] = {}
     for pos in range(layer + 1):
-        li = image.layers[pos].data
+        li = image.layers[pos].index
         hb = a.hidden_by[pos]
         status = a.status[pos]
-        for row in range(len(li)):  # type: ignore[arg-type]
+        for row in range(len(li)):
             if status[row] == 255:  # markers and metadata entries are not in the filesystem
                 continue
             h = hb[row]
@@ -135,7 +135,7 @@ def export(
     writer = _Writer(image, view, root_fd, overwrite)
     base = path.rsplit("/", 1)[-1] if path else ""
     try:
-        if top is not None and image.layers[top[0]].data.types[top[1]] != DIR:  # type: ignore[union-attr]
+        if top is not None and image.layers[top[0]].index.types[top[1]] != DIR:
             writer.entry(base, top)
             return writer.result
         prefix = path + "/" if path else ""
@@ -182,7 +182,7 @@ class _Writer:
             raise self._stop(shown, f"cannot read it from the archive: {e}") from None
 
     def _is_dir(self, ref: tuple[int, int] | None) -> bool:
-        return ref is None or self.image.layers[ref[0]].data.types[ref[1]] == DIR  # type: ignore[union-attr]
+        return ref is None or self.image.layers[ref[0]].index.types[ref[1]] == DIR
 
     def _stop(self, rel: str, problem: str) -> ExportError:
         n = len(self.result.written)
@@ -194,7 +194,7 @@ class _Writer:
             self._mkdirs(parts)
             return
         pos, row = ref
-        li: LayerIndex = self.image.layers[pos].data  # type: ignore[assignment]
+        li = self.image.layers[pos].index
         t = li.types[row]
         if t == DIR:
             self._mkdirs(parts)
@@ -236,7 +236,7 @@ class _Writer:
         ref = self.view.get(target) if target else None
         if ref is None:
             return f"a hard link to {target or 'nothing'}, which is not a file in the image"
-        t = self.image.layers[ref[0]].data.types[ref[1]]  # type: ignore[union-attr]
+        t = self.image.layers[ref[0]].index.types[ref[1]]
         return f"a hard link to {target}, a {EntryType(t).label}: only regular files are linked"
 
     # -- directories ------------------------------------------------------------------------
@@ -305,7 +305,7 @@ class _Writer:
     def _write(self, fd: int, name: str, content: int) -> tuple[bool, os.stat_result]:
         """Write the content under a temporary name, then move it to `name`."""
         layer, row = unpack(content)
-        li: LayerIndex = self.image.layers[layer].data  # type: ignore[assignment]
+        li = self.image.layers[layer].index
         size = li.sizes[row]
         with _Temporary(fd) as tmp:
             out = tmp.create()

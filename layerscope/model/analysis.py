@@ -8,7 +8,7 @@ keep by the million in dicts and arrays. `unpack(ref)` gives the two back.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,11 @@ def unpack(ref: int) -> tuple[int, int]:
     return ref >> SHIFT, ref & MASK
 
 
+def layer_rows(refs: Iterable[int], layer: int) -> set[int]:
+    """The rows of the layer at position `layer` among `refs`."""
+    return {ref & MASK for ref in refs if ref >> SHIFT == layer}
+
+
 @dataclass(repr=False)
 class Analysis:
     """What the union of the layers shows: per-entry status and hiding, per-layer removals."""
@@ -44,6 +49,9 @@ class Analysis:
     hardlink_targets: dict[int, int] = field(default_factory=dict)  # hardlink ref -> file ref
     kept: set[int] = field(default_factory=set)  # hidden file refs whose content a hardlink keeps
     below: dict[int, int] = field(default_factory=dict)  # ref -> ref it replaced from below
+    # refs that the other way of applying layers (overlay storage / following lower symlinks)
+    # places at another path: the image runs differently on different engines
+    through_symlink: set[int] = field(default_factory=set)
 
     def real_path(self, ref: int) -> str:
         """Where an entry lies once symlinked parent directories are followed."""
@@ -74,6 +82,7 @@ class Analysis:
             "hardlink_targets": self.hardlink_targets,
             "kept": self.kept,
             "below": self.below,
+            "through_symlink": self.through_symlink,
         }
 
     @classmethod
@@ -103,6 +112,7 @@ class Analysis:
             hardlink_targets=plain["hardlink_targets"],
             kept=plain["kept"],
             below=plain["below"],
+            through_symlink=plain["through_symlink"],
         )
         refs = array("q")
         refs.frombytes(plain["final"])
@@ -137,4 +147,5 @@ _PLAIN_FIELDS = (
     "hardlink_targets",
     "kept",
     "below",
+    "through_symlink",
 )

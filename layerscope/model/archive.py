@@ -4,17 +4,19 @@ distinct blob once, whatever the number of images or positions that use it)."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from layerscope.errors import Cancelled, LayerscopeError, LimitExceeded
-from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.limits import DEFAULT_LIMITS, ArchiveBudget, ArchiveLimitExceeded, Limits
 from layerscope.model.cache import LayerCache, layer_key
 from layerscope.model.figurecache import ImageMemo, image_key
+from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image, Layer
 from layerscope.read.formats import find_images
-from layerscope.read.layerreader import BlobLocation, read_layer
-from layerscope.read.parallel import default_workers, read_in_processes
+from layerscope.read.layerreader import BlobLocation, read_layer, work_bytes
+from layerscope.read.parallel import Task, default_workers, read_in_processes
 from layerscope.read.records import LayerIndex
 from layerscope.read.sources import Source, open_source
 
@@ -35,6 +37,7 @@ class Archive:
     _by_loc: tuple[int, dict[BlobLocation, list[Layer]]] | None = field(
         default=None, repr=False, compare=False
     )
+    _work: ArchiveBudget | None = field(default=None, repr=False, compare=False)
 
     def distinct_layers(self) -> list[Layer]:
         """One Layer per distinct blob, in image then layer order."""
@@ -60,7 +63,9 @@ class Archive:
     ) -> LayerIndex:
         """Read a layer's blob (once) and attach it to every position that uses it."""
         loc = layer.spec.location
-        index = self._blobs.get(loc) or self._cached(layer)
+        index = self._blobs.get(loc)
+        if index is None and (index := self._cached(layer)) is not None:
+            self._admit(layer, index)
         if index is None:
             try:
                 index = read_layer(
@@ -71,12 +76,16 @@ class Archive:
                     limits=self.limits,
                     progress=(lambda n: progress(layer, n)) if progress else None,
                     cancelled=cancelled,
+                    archive_left=self._left(layer),
                 )
             except LayerscopeError as e:
+                if isinstance(e, ArchiveLimitExceeded):
+                    self._budget.spend(self._uses(layer))
                 raise self._layer_error(layer, e) from None
             except OSError as e:
                 err = LayerscopeError(f"cannot be read ({e.strerror or e})")
                 raise self._layer_error(layer, err) from None
+            self._admit(layer, index)
             self._store(layer, index)
         self._attach(loc, index)
         return index
@@ -106,11 +115,11 @@ class Archive:
         the means to find its analysis there and to store what it computes (`remember`)."""
         if image.memo is not None or self.cache is None or not image.loaded:
             return
-        keys = [self._key(layer) for layer in image.layers]
-        if any(k is None for k in keys):
+        keys = [k for layer in image.layers if (k := self._key(layer)) is not None]
+        if len(keys) != len(image.layers):
             return
-        hops = image.spec.max_symlink_hops
-        image.memo = ImageMemo(self.cache, image_key(keys, hops))  # type: ignore[arg-type]
+        spec = image.spec
+        image.memo = ImageMemo(self.cache, image_key(keys, spec.max_symlink_hops, spec.apply))
         image.recall_figures()
 
     def remember(self, image: Image, analysis: bool = False) -> None:
@@ -123,6 +132,31 @@ class Archive:
     def _layer_error(self, layer: Layer, e: LayerscopeError) -> LayerscopeError:
         e.message = f"layer {layer.position} ({layer.spec.member}): {e.message}"
         return e.with_source(layer.image.source)
+
+    @property
+    def _budget(self) -> ArchiveBudget:
+        """--max-archive-bytes: the work the layers of each input have made so far."""
+        if self._work is None:
+            self._work = ArchiveBudget(self.limits.max_archive_bytes)
+        return self._work
+
+    def _uses(self, layer: Layer) -> Counter[str]:
+        """The positions that use a layer's blob, counted by input."""
+        return Counter(ly.image.source for ly in self._positions().get(layer.spec.location, ()))
+
+    def _left(self, layer: Layer) -> int:
+        """The work a read of a layer's blob may do before its input crosses --max-archive-bytes."""
+        return self._budget.left(self._uses(layer))
+
+    def _admit(self, layer: Layer, index: LayerIndex) -> None:
+        """Check a blob's work (read or cached) against --max-layer-bytes, and count it against
+        --max-archive-bytes, every use of it; crossing a limit is the layer's error."""
+        work = work_bytes(index)
+        try:
+            self.limits.check_layer(work, index.stored_size)
+            self._budget.admit(self._uses(layer), work)
+        except LayerscopeError as e:
+            raise self._layer_error(layer, e) from None
 
     def _attach(self, loc: BlobLocation, index: LayerIndex) -> None:
         self._blobs[loc] = index
@@ -175,6 +209,11 @@ class Archive:
             if hit is None:
                 todo.append(ly)
                 continue
+            try:
+                self._admit(ly, hit)
+            except LayerscopeError as e:
+                yield ly, e
+                continue
             self._attach(loc, hit)
             if progress is not None:
                 progress(ly, ly.stored_size)
@@ -192,23 +231,61 @@ class Archive:
                     continue
                 yield layer, None
             return
-        tasks = [(ly.spec.location, ly.spec.diff_id, ly.spec.digest) for ly in todo]
+        yield from self._read_in_workers(todo, progress, cancelled, workers)
+
+    def _read_in_workers(
+        self,
+        todo: list[Layer],
+        progress: ProgressFn | None,
+        cancelled: Callable[[], bool] | None,
+        workers: int,
+    ) -> Iterator[tuple[Layer, LayerscopeError | None]]:
+        """`read_each` in worker processes. Each read is given its input's share of
+        --max-archive-bytes as it was when the reads started; once an input crosses it, the
+        workers are stopped and the blobs not read yet go through `read_each` again (those of
+        that input are refused at once), so the reads of one run stay bounded."""
+        tasks: list[Task] = [
+            (ly.spec.location, ly.spec.diff_id, ly.spec.digest, self._left(ly)) for ly in todo
+        ]
         report = (lambda i, n: progress(todo[i], n)) if progress else None
-        for i, result in read_in_processes(
-            tasks, self.verify, self.limits, workers, report, cancelled
-        ):
-            layer = todo[i]
-            if isinstance(result, LayerscopeError):
-                yield layer, self._layer_error(layer, result)
-            elif isinstance(result, OSError):
-                err = LayerscopeError(f"cannot be read ({result.strerror or result})")
-                yield layer, self._layer_error(layer, err)
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                self._attach(layer.spec.location, result)
-                self._store(layer, result)
-                yield layer, None
+        results = read_in_processes(tasks, self.verify, self.limits, workers, report, cancelled)
+        finished: set[int] = set()
+        try:
+            for i, result in results:
+                finished.add(i)
+                layer = todo[i]
+                error = self._result_error(layer, result)
+                if error is None:
+                    assert isinstance(result, LayerIndex)
+                    self._attach(layer.spec.location, result)
+                    self._store(layer, result)
+                yield layer, error
+                if isinstance(error, ArchiveLimitExceeded) and len(finished) < len(todo):
+                    break
+        finally:
+            results.close()
+        rest = [ly for i, ly in enumerate(todo) if i not in finished]
+        if rest:
+            yield from self.read_each(rest, progress, cancelled, workers)
+
+    def _result_error(
+        self, layer: Layer, result: LayerIndex | BaseException
+    ) -> LayerscopeError | None:
+        """What a worker's result makes of a layer: None (read and admitted) or its error."""
+        if isinstance(result, ArchiveLimitExceeded):
+            self._budget.spend(self._uses(layer))
+        if isinstance(result, LayerscopeError):
+            return self._layer_error(layer, result)
+        if isinstance(result, OSError):
+            err = LayerscopeError(f"cannot be read ({result.strerror or result})")
+            return self._layer_error(layer, err)
+        if isinstance(result, BaseException):
+            raise result
+        try:
+            self._admit(layer, result)
+        except LayerscopeError as e:
+            return e
+        return None
 
     def _loaded(self) -> Archive:
         self._check_reuse()
@@ -251,23 +328,27 @@ class Archive:
 
 
 def discover(
-    names: str | os.PathLike | Iterable[str | os.PathLike],
+    names: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     platform: str | None = None,
     verify: bool = True,
     engine: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     cache: bool = False,
+    apply: str = OVERLAY,
 ) -> Archive:
     """Find every image in the inputs without reading any layer (fast: manifests and configs).
-    With `cache`, layer indexes are kept in the user's cache directory (see cache.py)."""
-    if isinstance(names, str | os.PathLike):
-        names = [names]
-    names = [os.fspath(n) for n in names]
+    With `cache`, layer indexes are kept in the user's cache directory (see cache.py). `apply`:
+    how layers are applied, "overlay" (as overlay-based storage does) or "follow" (through the
+    symlinks of lower layers, as podman's vfs driver and umoci do)."""
+    if apply not in APPLY_MODES:
+        raise LayerscopeError(f"--apply {apply}: must be one of {', '.join(APPLY_MODES)}")
+    inputs = [names] if isinstance(names, str | os.PathLike) else names
+    paths = [os.fspath(n) for n in inputs]
     sources: list[Source] = []
     images: list[Image] = []
     try:
-        for name in names:
+        for name in paths:
             try:
                 src = open_source(name, engine=engine, limits=limits)
             except LayerscopeError as e:
@@ -283,6 +364,7 @@ def discover(
                 raise LayerscopeError(e.strerror or str(e), source=name) from None
             for spec in specs:
                 spec.max_symlink_hops = limits.max_symlink_hops
+                spec.apply = apply
                 images.append(Image(spec, len(images)))
     except BaseException:
         for s in sources:
@@ -294,7 +376,7 @@ def discover(
 
 
 def open(
-    names: str | os.PathLike | Iterable[str | os.PathLike],
+    names: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     platform: str | None = None,
     verify: bool = True,
@@ -302,10 +384,17 @@ def open(
     limits: Limits = DEFAULT_LIMITS,
     progress: ProgressFn | None = None,
     cache: bool = False,
+    apply: str = OVERLAY,
 ) -> Archive:
     """Open archives and read every layer: `layerscope.open("app.tar").images[0].hidden`."""
     archive = discover(
-        names, platform=platform, verify=verify, engine=engine, limits=limits, cache=cache
+        names,
+        platform=platform,
+        verify=verify,
+        engine=engine,
+        limits=limits,
+        cache=cache,
+        apply=apply,
     )
     try:
         return archive.load(progress)

@@ -51,7 +51,7 @@ from layerscope.text import one_line
 
 MAGIC = b"LSCACHE3"
 HEADER = len(MAGIC) + 9  # the magic, a CRC-32 of the rest, the lengths of the key's text and note
-FORMAT = 8  # bump when LayerIndex, the reader's output or a cached figure changes
+FORMAT = 9  # bump when LayerIndex, the reader's output or a cached figure changes
 DEFAULT_MAX = 2 << 30
 LOW_WATER = 0.9  # a trim leaves this share of the bound, so that the next one is far off
 STALE_TMP = 3600  # seconds: a `.tmp-*` file older than this is a killed run's leftover
@@ -137,7 +137,8 @@ def _identity(loc: BlobLocation) -> str:
         f"{os.path.realpath(loc.file)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
         f"|{st.st_ctime_ns}"
     )
-    return hashlib.sha256(f"{who}|{loc.offset}|{loc.size}".encode()).hexdigest()[:32]
+    text = f"{who}|{loc.offset}|{loc.size}"  # a file name need not be UTF-8
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _blob_digest(loc: BlobLocation) -> str:

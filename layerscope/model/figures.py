@@ -1,5 +1,5 @@
-"""The figures an image keeps once computed (REPORT.md defines them), and their plain form for the
-figure cache (figurecache.py stores it; image.py gives and takes it).
+"""The figures an image keeps once computed (docs/report.md defines them), and their plain
+form for the figure cache (figurecache.py stores it; image.py gives and takes it).
 
 The plain form holds marshal's types only, every field under its name (a list of dataclasses as
 one list per field): fields are found by name when read back, whatever their order, and a
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from layerscope.model.dive_compat import DiveFigures, InefficientPath
 from layerscope.model.kinds import CHANGES
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Figures(NamedTuple):
     duplicates: list[Duplicate]
     hidden: list[Hidden]
     dive: DiveFigures
+    through_symlink: list[int]  # refs placed differently by overlay storage and by following
 
     def to_plain(self) -> dict[str, Any]:
         """The figures as named plain values (`from_plain` makes them again)."""
@@ -86,6 +90,7 @@ class Figures(NamedTuple):
             "duplicates": self.duplicates,
             "hidden": _columns(self.hidden, Hidden),
             "dive": dive,
+            "through_symlink": self.through_symlink,
         }
 
     @classmethod
@@ -107,6 +112,7 @@ class Figures(NamedTuple):
             duplicates=[(d, size, list(paths)) for d, size, paths in plain["duplicates"]],
             hidden=_rows(plain["hidden"], Hidden),
             dive=DiveFigures(**dive),
+            through_symlink=list(plain["through_symlink"]),
         )
 
 
@@ -124,6 +130,6 @@ def _columns(items: Sequence[Any], cls: type) -> dict[str, list[Any]]:
 def _rows(columns: dict[str, list[Any]], cls: type[T]) -> list[T]:
     """The instances `_columns` gave: each column found by its field's name, the values passed
     in the order of the fields as they are now."""
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in fields(cls)]
     _check(columns, names, cls.__name__)
     return [cls(*values) for values in zip(*(columns[n] for n in names), strict=True)]

@@ -1,4 +1,6 @@
-"""The union filesystem, layer by layer, with OCI semantics (FORMATS.md 15-23), built incrementally.
+"""The union filesystem, layer by layer (docs/formats.md 15-23), built incrementally, as
+overlay-based storage applies layers (each layer's entries at their own paths) or, with
+`follow`, through the symlinks of lower layers (the README's "How layers are applied").
 
 One pass over every entry of every layer decides, for each entry:
   - how it compares with what the layers below showed at its path (added, modified, metadata,
@@ -31,15 +33,17 @@ from layerscope.read.records import (
     LayerIndex,
 )
 
+# How layers are applied (`--apply`): as overlay-based storage does (Docker's overlay2,
+# containerd's overlayfs snapshotter, podman's overlay driver: each layer extracted into a
+# directory of its own), or following the symlinks of lower layers (podman's vfs driver, umoci).
+OVERLAY, FOLLOW = "overlay", "follow"
+APPLY_MODES = (OVERLAY, FOLLOW)
+
 PATH_MAX = 4096  # as Linux: longest path a walk may build, and most steps it may take
 
 # Short names for the walk's loops (the enum members themselves).
 ADDED, MODIFIED, METADATA, REWRITTEN = Kind.ADDED, Kind.MODIFIED, Kind.METADATA, Kind.REWRITTEN
 OVERWRITTEN, TYPE_CHANGE, PARENT_REPLACED = How.OVERWRITTEN, How.TYPE_CHANGE, How.PARENT_REPLACED
-
-# The names views/treeview.py imports from here, until it reads model.kinds and model.analysis.
-WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW = How.WHITEOUT, How.PARENT_WHITEOUT, How.OPAQUE
-HOW_NAMES = (None, *(h.label for h in How))
 
 
 def _parent(path: str) -> str:
@@ -50,9 +54,14 @@ def _parent(path: str) -> str:
 class _Union:
     """The mutable state of the walk."""
 
-    def __init__(self, layers: Sequence[LayerIndex], max_hops: int) -> None:
+    def __init__(self, layers: Sequence[LayerIndex], max_hops: int, follow: bool = False) -> None:
         self.layers = layers
         self.max_hops = max_hops
+        self.follow = follow  # place entries through lower layers' symlinks (else: overlay)
+        self.own_links: set[str] = set()  # symlinks the layer being applied made (real paths)
+        self.own_cache: dict[str, str] = {}  # resolve() through own_links only
+        self.own_dirs: frozenset[str] = frozenset()  # the directory entries of that layer
+        self.through_symlink: set[int] = set()  # refs the other semantics would place elsewhere
         self.fs: dict[str, int] = {}  # real path -> ref or IMPLIED
         self.children: dict[str, list[str]] = {}  # dir path -> child paths (may hold stale names)
         self.symlinks: set[str] = set()  # real paths in fs that are symlinks
@@ -96,8 +105,7 @@ class _Union:
         del self.fs[path]
         self._hide(ref, how_top)
         if path in self.symlinks:
-            self.symlinks.discard(path)
-            self.resolve_cache.clear()
+            self._unlink(path)
         count = 1
         stack = [path]
         while stack:
@@ -113,14 +121,13 @@ class _Union:
                 del self.fs[k]
                 self._hide(kref, how_below)
                 if k in self.symlinks:
-                    self.symlinks.discard(k)
-                    self.resolve_cache.clear()
+                    self._unlink(k)
                 count += 1
                 stack.append(k)
         return count
 
     def _ensure_parents(self, path: str) -> None:
-        """Imply missing parent directories (FORMATS.md 21); a non-directory in the way is
+        """Imply missing parent directories (docs/formats.md 21); a non-directory in the way is
         replaced by the implied directory."""
         parent = _parent(path)
         chain = []
@@ -137,22 +144,46 @@ class _Union:
             self.fs[p] = IMPLIED
             self.children.setdefault(_parent(p), []).append(p)
 
+    def _unlink(self, path: str) -> None:
+        """`path` is no longer a symlink of the union."""
+        self.symlinks.discard(path)
+        self.own_links.discard(path)
+        self.resolve_cache.clear()
+        self.own_cache.clear()
+
     def resolve(self, path: str) -> str:
-        """The real path of `path`: symlinked parent components followed inside the image root
-        (absolute targets are relative to the root), at most max_hops symlinks."""
-        if not self.symlinks:
+        """Where the layer being applied places `path`: overlay-based storage extracts each
+        layer into a directory of its own, so only that layer's own symlinks are followed
+        (`follow`: every symlink of the union, as podman's vfs driver and umoci do)."""
+        if self.follow:
+            return self._resolve(path, self.symlinks, self.resolve_cache)
+        return self._resolve(path, self.own_links, self.own_cache)
+
+    def elsewhere(self, path: str, placed: str, ref: int) -> None:
+        """Note `ref` if the other semantics would place `path` somewhere else than `placed`."""
+        if self.follow:
+            other = self._resolve(path, self.own_links, self.own_cache)
+        else:
+            other = self._resolve(path, self.symlinks, self.resolve_cache)
+        if other != placed:
+            self.through_symlink.add(ref)
+
+    def _resolve(self, path: str, links: set[str], cache: dict[str, str]) -> str:
+        """The real path of `path`: its parent components followed through `links` inside the
+        image root (absolute targets are relative to the root), at most max_hops symlinks."""
+        if not links:
             return path
         i = path.rfind("/")
         if i < 0:
             return path
         parent, name = path[:i], path[i + 1 :]
-        cached = self.resolve_cache.get(parent)
+        cached = cache.get(parent)
         if cached is None:
-            cached = self._resolve_dir(parent)
-            self.resolve_cache[parent] = cached
+            cached = self._resolve_dir(parent, links)
+            cache[parent] = cached
         return f"{cached}/{name}" if cached else name
 
-    def _resolve_dir(self, path: str) -> str:
+    def _resolve_dir(self, path: str, links: set[str]) -> str:
         """Walk `path` component by component, following symlinks as the kernel would inside a
         chroot: `..` stops at the root, absolute targets restart from it. A walk that follows more
         than max_hops symlinks (a loop), or that would take over PATH_MAX steps or build a path
@@ -175,7 +206,7 @@ class _Union:
             cand = f"{done[-1]}/{part}" if done else part
             if len(cand) > PATH_MAX:
                 return path
-            if cand in self.symlinks:
+            if cand in links and cand not in self.own_dirs:  # a directory of this layer wins
                 hops += 1
                 if hops > self.max_hops:
                     return path  # a loop: keep the name as written
@@ -195,6 +226,16 @@ class _Union:
         self.lower_view = {}
         types, flags, paths = li.types, li.flags, li.paths
         n = len(paths)
+        self.own_links = set()
+        self.own_cache = {}
+        # the layer's own directories: where a lower symlink stood, the layer's directory
+        # replaces it, and its markers act there (not where the old symlink pointed)
+        self.own_dirs = (
+            frozenset(paths[r] for r in range(n) if types[r] == DIR)
+            if self.symlinks
+            else frozenset()
+        )
+        self.resolve_cache.clear()
         # 1. whiteouts and opaque markers act on the layers below only, wherever they stand.
         markers = [
             r
@@ -206,13 +247,20 @@ class _Union:
                 continue
             if types[r] == WHITEOUT:
                 path = self.resolve(paths[r])  # `dir/.wh.NAME`: dir is followed, NAME is not
+                self._note_elsewhere(paths[r], path, pack(pos, r))
+                self._layer_dir(path)
                 self.removed[pos] += self._remove_subtree(path, How.WHITEOUT, How.PARENT_WHITEOUT)
             elif types[r] == OPAQUE:
                 # `dir/.wh..wh..opq` lies inside dir: dir is followed like any parent
-                path = self.resolve(paths[r] + "/.wh..wh..opq")[: -len("/.wh..wh..opq")]
+                inside = paths[r] + "/.wh..wh..opq"
+                placed = self.resolve(inside)
+                self._note_elsewhere(inside, placed, pack(pos, r))
+                path = placed[: -len("/.wh..wh..opq")]
+                self._layer_dir(path + "/.wh..wh..opq")
                 self._clear_dir(path, pos)
             else:  # a directory entry carrying the opaque xattr: it is the directory itself
                 path = self.resolve(paths[r])
+                self._note_elsewhere(paths[r], path, pack(pos, r))
                 self._clear_dir(path, pos)
             if path != paths[r]:  # where the marker acted, for the views
                 self.real_paths[pack(pos, r)] = path
@@ -223,6 +271,23 @@ class _Union:
             if t in (WHITEOUT, OPAQUE) or flags[r] & F_META:
                 continue
             self._add(pos, r, t, paths[r], status)
+
+    def _note_elsewhere(self, path: str, placed: str, ref: int) -> None:
+        if self.symlinks:
+            self.elsewhere(path, placed, ref)
+
+    def _layer_dir(self, path: str) -> None:
+        """Overlay storage: a marker lies in directories of its layer's own, which replace any
+        non-directory (a lower symlink, a file) standing at one of their paths."""
+        if self.follow:
+            return
+        parent = _parent(path)
+        while parent:
+            ref = self.fs.get(parent)
+            if ref is not None and self._type(ref) != DIR:
+                self._ensure_parents(path)
+                return
+            parent = _parent(parent)
 
     def _clear_dir(self, path: str, pos: int) -> None:
         ref = self.fs.get(path) if path else IMPLIED
@@ -243,7 +308,11 @@ class _Union:
     def _add(self, pos: int, row: int, t: int, path: str, status: bytearray) -> None:
         # the hottest code of the analysis: the common cases are inlined
         ref = (pos << SHIFT) | row
-        real = self.resolve(path) if self.symlinks else path
+        if self.symlinks:
+            real = self.resolve(path)
+            self.elsewhere(path, real, ref)
+        else:
+            real = path
         if real != path:
             self.real_paths[ref] = real
         fs, layers = self.fs, self.layers
@@ -269,14 +338,15 @@ class _Union:
             else:
                 self._hide(old, OVERWRITTEN if old_t == t else TYPE_CHANGE)
                 if real in self.symlinks:
-                    self.symlinks.discard(real)
-                    self.resolve_cache.clear()
+                    self._unlink(real)
         if real not in fs:
             self.children.setdefault(parent, []).append(real)
         fs[real] = ref
         if t == SYMLINK:
             self.symlinks.add(real)
+            self.own_links.add(real)
             self.resolve_cache.clear()
+            self.own_cache.clear()
         elif t == HARDLINK:
             self._link(ref, pos, row)
         below = lower[real]
@@ -337,10 +407,14 @@ def _meta_differs(a: LayerIndex, ra: int, b: LayerIndex, rb: int) -> bool:
 
 
 def analyse(
-    layers: Sequence[LayerIndex], max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops
+    layers: Sequence[LayerIndex],
+    max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops,
+    follow: bool = False,
 ) -> Analysis:
-    """Walk the layers bottom to top once and return what the union shows."""
-    u = _Union(layers, max_symlink_hops)
+    """Walk the layers bottom to top once and return what the union shows: as overlay-based
+    storage shows it (each layer's entries at their own paths), or with `follow` as an applier
+    that follows the symlinks of lower layers shows it (podman's vfs driver, umoci)."""
+    u = _Union(layers, max_symlink_hops, follow)
     for pos in range(len(layers)):
         u.apply(pos)
     a = Analysis(
@@ -353,6 +427,7 @@ def analyse(
         real_paths=u.real_paths,
         hardlink_targets=u.hardlink_targets,
         below=u.below,
+        through_symlink=u.through_symlink,
     )
     for h, f in u.hardlink_targets.items():
         hl, hr = unpack(h)

@@ -1,4 +1,4 @@
-"""An image and its layers, with every figure layerscope shows (REPORT.md defines them)."""
+"""An image and its layers, with every figure layerscope shows (docs/report.md defines them)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from layerscope.model.analysis import IMPLIED, VISIBLE, Analysis, pack, unpack
 from layerscope.model.dive_compat import DiveEntry, DiveFigures, dive_figures
 from layerscope.model.figurecache import ANALYSIS, FIGURES, ImageMemo
 from layerscope.model.figures import Changes, Duplicate, Figures, Hidden
-from layerscope.model.filesystem import analyse
+from layerscope.model.filesystem import FOLLOW, analyse
 from layerscope.model.kinds import NO_STATUS, How, Kind
 from layerscope.read.config import HistoryStep, ImageConfig
 from layerscope.read.formats import ImageSpec, LayerSpec
@@ -34,7 +34,7 @@ from layerscope.read.records import (
 # that few contents seen once share a bit with another).
 DUP_BITS_MIN, DUP_BITS_PER_FILE = 12, 16
 LAYER_FIGURES = ("size", "changes")  # a Layer's cached properties the figure cache keeps
-IMAGE_FIGURES = ("_final_summary", "hidden", "dive")  # an Image's
+IMAGE_FIGURES = ("_final_summary", "hidden", "dive", "through_symlink_refs")  # an Image's
 
 
 class Layer:
@@ -74,7 +74,9 @@ class Layer:
         """Whether the layer's blob was read."""
         return self.data is not None
 
-    def _need(self) -> LayerIndex:
+    @property
+    def index(self) -> LayerIndex:
+        """The layer's entries, column by column (`data`, once read: a RuntimeError before)."""
         if self.data is None:
             raise RuntimeError(f"layer {self.position} is not loaded")
         return self.data
@@ -82,7 +84,7 @@ class Layer:
     @cached_property
     def size(self) -> int:
         """Sum of the sizes of the regular files in the layer's tar."""
-        return self._need().size
+        return self.index.size
 
     @property
     def history(self) -> HistoryStep | None:
@@ -96,11 +98,11 @@ class Layer:
         return step.created_by if step is not None else None
 
     def __len__(self) -> int:
-        return len(self._need())
+        return len(self.index)
 
     def entries(self) -> Iterator[Entry]:
         """Every entry of the layer, in tar order."""
-        return iter(self._need())
+        return iter(self.index)
 
     @cached_property
     def changes(self) -> Changes:
@@ -129,6 +131,12 @@ class Layer:
             return None
         return h, How(a.how[self.position][row]).label
 
+    def through_symlink(self, row: int) -> bool:
+        """Whether overlay-based storage and an applier that follows lower symlinks place this
+        row at different paths (a parent of its name is a symlink of a lower layer): the image
+        runs differently on different engines."""
+        return pack(self.position, row) in self.image.through_symlink_refs
+
     def __repr__(self) -> str:
         entries = f"{len(self.data)} entries" if self.data is not None else "not read"
         return f"<Layer {self.position} {self.diff_id[:19]}: {entries}>"
@@ -144,13 +152,40 @@ class Image:
         self._dive_job: tuple[Any, Any] | None = None
         self.memo: ImageMemo | None = None  # its entries in the cache, when there is one
 
-    source = property(lambda self: self.spec.source)
-    refs = property(lambda self: self.spec.refs)
-    ref = property(lambda self: self.spec.ref)
-    config: ImageConfig = property(lambda self: self.spec.config)  # type: ignore[assignment]
-    config_digest = property(lambda self: self.spec.config_digest)
-    platform = property(lambda self: self.spec.platform)
-    history = property(lambda self: self.spec.config.history)
+    @property
+    def source(self) -> str:
+        """The input the image was found in, as the user named it."""
+        return self.spec.source
+
+    @property
+    def refs(self) -> list[str]:
+        """The image's names (`repo:tag`), as the archive gives them."""
+        return self.spec.refs
+
+    @property
+    def ref(self) -> str | None:
+        """The image's first name, if it has one."""
+        return self.spec.ref
+
+    @property
+    def config(self) -> ImageConfig:
+        """The image's config: diff_ids, history, runtime settings."""
+        return self.spec.config
+
+    @property
+    def config_digest(self) -> str:
+        """The digest of the image's config blob."""
+        return self.spec.config_digest
+
+    @property
+    def platform(self) -> str:
+        """os/architecture[/variant], from the config."""
+        return self.spec.platform
+
+    @property
+    def history(self) -> list[HistoryStep]:
+        """The config's history steps, empty ones included."""
+        return self.spec.config.history
 
     @property
     def name(self) -> str:
@@ -168,12 +203,12 @@ class Image:
         missing = [layer.position for layer in self.layers if layer.data is None]
         if missing:
             raise RuntimeError(f"layers {missing} are not loaded")
-        layers: list[LayerIndex] = [layer.data for layer in self.layers]  # type: ignore[misc]
+        layers = [layer.index for layer in self.layers]
         if self.memo is not None:
             a = self.memo.load(ANALYSIS, lambda plain: Analysis.from_plain(plain, layers))
             if a is not None:
                 return a
-        return analyse(layers, self.spec.max_symlink_hops)
+        return analyse(layers, self.spec.max_symlink_hops, follow=self.spec.apply == FOLLOW)
 
     # -- figures ---------------------------------------------------------------------------
     @property
@@ -197,12 +232,13 @@ class Image:
         bits = 1 << max(DUP_BITS_MIN, (DUP_BITS_PER_FILE * len(self.analysis.final)).bit_length())
         seen, twice = bytearray(bits >> 3), bytearray(bits >> 3)
         mask = bits - 1
-        heads = [_digest_heads(layer.data) for layer in self.layers]  # type: ignore[arg-type]
+        indexes = [layer.index for layer in self.layers]
+        heads = [_digest_heads(li) for li in indexes]
         for _path, pos, row in self._final_files():
             files += 1
             if pos < 0:
                 continue
-            n = self.layers[pos].data.sizes[row]  # type: ignore[union-attr]
+            n = indexes[pos].sizes[row]
             total += n
             if n:
                 h = heads[pos][row] & mask
@@ -217,7 +253,7 @@ class Image:
                 continue
             h = heads[pos][row] & mask
             if twice[h >> 3] & (1 << (h & 7)):
-                li: LayerIndex = self.layers[pos].data  # type: ignore[assignment]
+                li = indexes[pos]
                 if li.sizes[row]:
                     d = li.digest_at(row)
                     groups.setdefault(d, []).append(path)
@@ -232,7 +268,7 @@ class Image:
         hardlink to a visible file is that file (one inode): no bytes of its own; a deleted file
         that visible hardlinks keep counts once, at its first hardlink's path."""
         a = self.analysis
-        types = [layer.data.types for layer in self.layers]  # type: ignore[union-attr]
+        types = [layer.index.types for layer in self.layers]
         kept, targets = a.kept, a.hardlink_targets
         seen_kept: set[int] = set()
         for path, ref in a.final.items():
@@ -279,19 +315,19 @@ class Image:
         how_labels = {h.value: h.label for h in How}
         out = []
         for pos, layer in enumerate(self.layers):
-            li = layer.data
+            li = layer.index
             hb = a.hidden_by[pos]
             how = a.how[pos]
-            for row in range(len(li)):  # type: ignore[arg-type]
+            for row in range(len(li)):
                 h = hb[row]
                 if h == VISIBLE:
                     continue
-                t = li.types[row]  # type: ignore[union-attr]
+                t = li.types[row]
                 out.append(
                     Hidden(
-                        path=li.paths[row],  # type: ignore[union-attr]
+                        path=li.paths[row],
                         type=TYPE_NAMES[t],
-                        size=li.sizes[row] if t == FILE else 0,  # type: ignore[union-attr]
+                        size=li.sizes[row] if t == FILE else 0,
                         layer=pos,
                         hidden_by=h,
                         how=how_labels[how[row]],
@@ -300,6 +336,22 @@ class Image:
                 )
         out.sort(key=lambda x: (-x.size, x.layer, x.path))
         return out
+
+    @property
+    def apply(self) -> str:
+        """How its layers are applied: "overlay" (as overlay-based storage does) or "follow"."""
+        return self.spec.apply
+
+    @cached_property
+    def through_symlink_refs(self) -> frozenset[int]:
+        """The entries that overlay-based storage and an applier following lower symlinks place
+        at different paths (see `Layer.through_symlink`), as refs."""
+        return frozenset(self.analysis.through_symlink)
+
+    @property
+    def through_symlink(self) -> int:
+        """The number of those entries."""
+        return len(self.through_symlink_refs)
 
     @cached_property
     def reclaimable_bytes(self) -> int:
@@ -331,7 +383,7 @@ class Image:
                 conn.close()
                 process.join()
         # one layer's entries at a time: dive_figures consumes them as it goes
-        return dive_figures(_dive_entries(layer.data) for layer in self.layers)  # type: ignore[arg-type]
+        return dive_figures(_dive_entries(layer.index) for layer in self.layers)
 
     def start_dive(self) -> None:
         """Compute `dive` in a forked process while this one goes on (seconds saved on a big
@@ -350,12 +402,14 @@ class Image:
 
     def final_entries(self) -> Iterator[tuple[str, Entry | None]]:
         """(real path, entry) of the final filesystem; entry None for implied directories."""
-        for path, ref in self.analysis.final.items():
+        final = self.analysis.final
+        indexes = [layer.index for layer in self.layers]
+        for path, ref in final.items():
             if ref == IMPLIED:
                 yield path, None
             else:
                 pos, row = unpack(ref)
-                yield path, self.layers[pos].data.entry(row)  # type: ignore[union-attr]
+                yield path, indexes[pos].entry(row)
 
     # -- the figure cache ----------------------------------------------------------------------
     def recall_figures(self) -> bool:
@@ -375,6 +429,7 @@ class Image:
         self.__dict__.setdefault("_final_summary", summary)
         self.__dict__.setdefault("hidden", figures.hidden)
         self.__dict__.setdefault("dive", figures.dive)
+        self.__dict__.setdefault("through_symlink_refs", frozenset(figures.through_symlink))
         return True
 
     def remember_figures(self) -> None:
@@ -391,6 +446,7 @@ class Image:
             duplicates=duplicates,
             hidden=self.hidden,
             dive=self.dive,
+            through_symlink=sorted(self.through_symlink_refs),
         )
         self.memo.store(FIGURES, figures.to_plain())
 

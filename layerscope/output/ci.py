@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from layerscope.errors import LayerscopeError
@@ -16,22 +16,42 @@ from layerscope.output.ci_rules import (
     ImageFigures,
     Rules,
     evaluate,
+    is_dive_rule,
     parse_rule,
-    read_dive_ci,
+    read_dive_ci_overrides,
+    threshold_text,
 )
 from layerscope.text import visible
+
+FLAG, FILE = "flag", "file"  # where a rule's threshold came from (else: its default)
+
+
+@dataclass(frozen=True)
+class ChosenRules:
+    """The rules a run judges by, and where each threshold came from: `origins` maps a rule's
+    field to FLAG or FILE (`path`, the .dive-ci read); a rule not there has its default."""
+
+    rules: Rules
+    origins: dict[str, str]
+    path: str | None = None
 
 
 def rules_from(args: argparse.Namespace) -> Rules:
     """dive's defaults, then the .dive-ci file (--ci-config, else ./.dive-ci), then the flags."""
+    return choose_rules(args).rules
+
+
+def choose_rules(args: argparse.Namespace) -> ChosenRules:
+    """`rules_from`, saying where each threshold came from."""
     path = args.ci_config or (".dive-ci" if os.path.isfile(".dive-ci") else None)
     try:
-        rules = read_dive_ci(path) if path else DIVE_DEFAULT_RULES
+        from_file = read_dive_ci_overrides(path) if path else {}
     except OSError as e:
         raise LayerscopeError(f"cannot read the CI rules: {e.strerror}", source=path) from None
     except ValueError as e:
         raise LayerscopeError(f"CI rules misconfigured: {e}", source=path) from None
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = dict(from_file)
+    origins = dict.fromkeys(from_file, FILE)
     for rule in RULES:
         value = getattr(args, rule.field, None)
         if value is not None:
@@ -39,12 +59,57 @@ def rules_from(args: argparse.Namespace) -> Rules:
                 changes[rule.field] = parse_rule(rule.field, value)
             except ValueError as e:
                 raise LayerscopeError(f"{rule.flag} {value}: {e}") from None
-    return replace(rules, **changes) if changes else rules
+            origins[rule.field] = FLAG
+    return ChosenRules(replace(DIVE_DEFAULT_RULES, **changes), origins, path)
+
+
+def rules_line(chosen: ChosenRules) -> str:
+    """The verdict's first line: every rule that runs, with its threshold, and where it came
+    from; then layerscope's rules that are off, with the flags that set them."""
+    groups: dict[str, list[str]] = {FLAG: [], FILE: [], "dive": [], "off": []}
+    for rule in RULES:
+        value = getattr(chosen.rules, rule.field)
+        origin = chosen.origins.get(rule.field)
+        if origin == FLAG:
+            groups[FLAG].append(f"{rule.flag} {threshold_text(rule, value)}")
+        elif origin == FILE:
+            groups[FILE].append(f"{rule.key} {threshold_text(rule, value)}")
+        elif is_dive_rule(rule):
+            groups["dive"].append(f"{rule.key} {threshold_text(rule, value)}")
+        else:
+            groups["off"].append(rule.flag)
+    titles = {
+        FLAG: "from the command line",
+        FILE: f"from {visible(chosen.path or '')}",
+        "dive": "dive's defaults",
+        "off": "layerscope's rules off",
+    }
+    parts = [f"{titles[k]} ({', '.join(items)})" for k, items in groups.items() if items]
+    return "rules: " + "; ".join(parts)
+
+
+def through_symlink_line(count: int, strict: bool) -> tuple[str, bool]:
+    """The verdict's line on entries that overlay storage and an engine following lower
+    symlinks place at different paths (the image runs differently on different engines), and
+    whether it fails the image."""
+    if not count:
+        return "  PASS  throughSymlink: every entry is placed alike by every engine\n", False
+    what = "1 entry is" if count == 1 else f"{count:,} entries are"
+    status = "FAIL" if strict else "WARN"
+    return (
+        f"  {status}  throughSymlink: {what} placed differently by overlay storage and by "
+        "engines that follow lower layers' symlinks (see the report's through-symlink flags)\n",
+        strict,
+    )
 
 
 def run_ci(args: argparse.Namespace, images: Sequence[Image], out: TextIO) -> int:
     """Judge each image, write the verdicts to `out`; the exit status (0 pass, 1 a rule failed)."""
-    rules = rules_from(args)
+    chosen = choose_rules(args)
+    rules = chosen.rules
+    strict = bool(getattr(args, "fail_on_through_symlink", False))
+    engines = "fails" if strict else "warns (--fail-on-through-symlink fails)"
+    out.write(rules_line(chosen) + f"; throughSymlink {engines}\n")
     failed = 0
     for img in images:
         figures = ImageFigures.from_dive(img.dive, img.reclaimable_bytes, img.size)
@@ -52,7 +117,9 @@ def run_ci(args: argparse.Namespace, images: Sequence[Image], out: TextIO) -> in
         out.write(f"{visible(img.name)} ({visible(img.platform)}, {len(img.layers)} layers)\n")
         for r in verdict.rules:
             out.write(f"  {r.status:4}  {r.name}: {visible(r.message)}\n")
-        if not verdict.passed:
+        line, fails = through_symlink_line(img.through_symlink, strict)
+        out.write(line)
+        if not verdict.passed or fails:
             failed += 1
     n = len(images)
     if failed:

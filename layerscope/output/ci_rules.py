@@ -42,11 +42,17 @@ __all__ = [
     "RuleResult",
     "Rules",
     "Verdict",
+    "default_text",
+    "dive_ci_overrides",
     "evaluate",
+    "is_dive_rule",
     "parse_dive_ci",
     "parse_rule",
     "parse_size",
     "read_dive_ci",
+    "read_dive_ci_overrides",
+    "size_text",
+    "threshold_text",
 ]
 
 Status = Literal["PASS", "FAIL", "SKIP"]
@@ -315,6 +321,7 @@ RULES = (
         passed=lambda v, t: f"{_pct(v)} of the image is reclaimable, at most {_pct(t)}",
     ),
 )
+_DIVE_FIELDS = ("lowest_efficiency", "highest_wasted_bytes", "highest_user_wasted_percent")
 _BY_KEY = {rule.key.lower(): rule for rule in RULES}  # keys are case-insensitive (viper)
 _BY_FIELD = {rule.field: rule for rule in RULES}
 _KNOWN = ", ".join(rule.key for rule in RULES)
@@ -326,6 +333,14 @@ def parse_dive_ci(text: str) -> Rules:
     Reads exactly the shape dive documents: a ``rules:`` mapping of ``key: value`` lines (plain or
     quoted scalars, ``#`` comments). Any other YAML raises ``ValueError``.
     """
+    overrides = dive_ci_overrides(text)
+    rules = DIVE_DEFAULT_RULES
+    return Rules(**{f.name: overrides.get(f.name, getattr(rules, f.name)) for f in fields(Rules)})
+
+
+def dive_ci_overrides(text: str) -> dict[str, float | int | None]:
+    """The thresholds a ``.dive-ci`` text sets, by ``Rules`` field (None: ``disabled``); a rule
+    it leaves out, or gives an empty value, is not there (dive's default applies)."""
     values: dict[str, str | float | None] = {}
     in_rules = False
     indent: int | None = None
@@ -363,7 +378,6 @@ def parse_dive_ci(text: str) -> Rules:
             raise ValueError(f"{where}: rule {key!r} is defined twice")
         values[field] = _scalar(rest, where)
 
-    rules = DIVE_DEFAULT_RULES
     overrides: dict[str, float | int | None] = {}
     for field, value in values.items():
         if value is not None:  # an empty value keeps the default, as in dive
@@ -371,12 +385,49 @@ def parse_dive_ci(text: str) -> Rules:
                 overrides[field] = parse_rule(field, value)
             except ValueError as err:
                 raise ValueError(f".dive-ci: {err}") from None
-    return Rules(**{f.name: overrides.get(f.name, getattr(rules, f.name)) for f in fields(Rules)})
+    return overrides
 
 
 def read_dive_ci(path: str | Path) -> Rules:
     """``parse_dive_ci`` of a file."""
     return parse_dive_ci(Path(path).read_text(encoding="utf-8-sig"))
+
+
+def read_dive_ci_overrides(path: str | Path) -> dict[str, float | int | None]:
+    """``dive_ci_overrides`` of a file."""
+    return dive_ci_overrides(Path(path).read_text(encoding="utf-8-sig"))
+
+
+def is_dive_rule(rule: Rule) -> bool:
+    """Whether a rule is one of dive's three (the others are layerscope's own)."""
+    return rule.field in _DIVE_FIELDS
+
+
+def threshold_text(rule: Rule, threshold: float | int | None) -> str:
+    """A threshold as a rule is written: ``0.9``, ``20MB``, ``50MiB``, ``disabled``."""
+    if threshold is None:
+        return "disabled"
+    if rule.parse is _size_threshold:
+        return size_text(int(threshold))
+    return repr(float(threshold))
+
+
+def default_text(rule: Rule) -> str:
+    """What a rule is without a flag or a .dive-ci setting: dive's default for dive's rules
+    (the words a flag's help ends with), off for layerscope's."""
+    if not is_dive_rule(rule):
+        return "default: off"
+    return f"default: {threshold_text(rule, getattr(DIVE_DEFAULT_RULES, rule.field))}, as in dive"
+
+
+def size_text(n: int) -> str:
+    """A size as ``parse_size`` reads it back, in the largest unit that divides it exactly:
+    ``50MiB``, ``20MB``, ``1500``."""
+    for unit in ("EiB", "PiB", "TiB", "GiB", "MiB", "KiB", "EB", "PB", "TB", "GB", "MB", "kB"):
+        scale = _UNITS[unit.lower()]
+        if n >= scale and n % scale == 0:
+            return f"{n // scale}{unit}"
+    return str(n)
 
 
 def _split_key(stripped: str, where: str) -> tuple[str, str]:

@@ -3,13 +3,14 @@ as Python objects, so a 500,000-entry image reports in bounded memory."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import IO, Any
 
 from layerscope.insight.compare import Comparison
 from layerscope.insight.sharing import sharing
+from layerscope.model.analysis import layer_rows
 from layerscope.model.image import Image, Layer
+from layerscope.output.jsontext import dumps
 from layerscope.read.records import (
     F_META,
     FILE,
@@ -21,11 +22,12 @@ from layerscope.read.records import (
 )
 from layerscope.version import __version__
 
-_dump = json.JSONEncoder(ensure_ascii=True).encode
+_dump = dumps  # strict JSON, valid Unicode; a name not UTF-8 also as `<key>_bytes`
 
 
-def _file_json(li: LayerIndex, row: int) -> str:
-    """One entry of a layer's `files` list, as JSON text."""
+def _file_json(li: LayerIndex, row: int, through_symlink: bool = False) -> str:
+    """One entry of a layer's `files` list, as JSON text (`through_symlink`: overlay storage and
+    a symlink-following applier place it at different paths)."""
     t = li.types[row]
     link = li.links.get(row) if t in (SYMLINK, HARDLINK) else None
     digest = None
@@ -41,8 +43,8 @@ def _file_json(li: LayerIndex, row: int) -> str:
         "link": link,
         "digest": digest,
     }
-    if li.flags[row]:
-        d["flags"] = flag_names(li.flags[row])
+    if li.flags[row] or through_symlink:
+        d["flags"] = flag_names(li.flags[row]) + (["through-symlink"] if through_symlink else [])
     return _dump(d)
 
 
@@ -70,6 +72,8 @@ def image_dict(img: Image) -> dict[str, Any]:
         "config_digest": img.config_digest,
         "platform": img.platform,
         "format": img.spec.format,
+        "apply": img.apply,
+        "through_symlink": img.through_symlink,
         "layers": [layer_dict(layer) for layer in img.layers],
         "history": [h.as_dict() for h in img.history],
         "size": img.size,
@@ -117,12 +121,12 @@ def write_report(
             if files:
                 body = _dump(ld)[:-1]
                 w(body + ', "files": [')
-                li = layer.data
-                assert li is not None  # the images are loaded
+                li = layer.index
+                through = layer_rows(img.through_symlink_refs, layer.position)
                 for row in range(len(li)):
                     if row:
                         w(", ")
-                    w(_file_json(li, row))
+                    w(_file_json(li, row, row in through))
                 w("]}")
             else:
                 w(_dump(ld))

@@ -1,4 +1,4 @@
-"""Find the images in a container of images, told by content (FORMATS.md 1-10): docker-archive
+"""Find the images in a container of images, told by content (docs/formats.md 1-10): docker-archive
 (`manifest.json`), OCI image layout (`oci-layout` + `index.json`, nested indexes, platforms,
 attestations, absent blobs) and podman's docker-dir (`version` + a single manifest)."""
 
@@ -12,7 +12,13 @@ from typing import Any
 
 from layerscope.errors import DigestMismatch, FormatError, LimitExceeded
 from layerscope.limits import DEFAULT_LIMITS
-from layerscope.read.config import ImageConfig, check_digest, load_json, parse_config
+from layerscope.read.config import (
+    ImageConfig,
+    check_digest,
+    json_object,
+    load_json,
+    parse_config,
+)
 from layerscope.read.layerreader import BlobLocation
 from layerscope.read.sources import DirSource, Source
 
@@ -56,6 +62,7 @@ class ImageSpec:
     layers: list[LayerSpec]
     notes: list[str] = field(default_factory=list)
     max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops  # for the union filesystem
+    apply: str = "overlay"  # how its layers are applied: "overlay" or "follow" (model/filesystem)
 
     @property
     def ref(self) -> str | None:
@@ -143,7 +150,8 @@ def find_images(
             if not has("manifest.json") or isinstance(e, PlatformError):
                 raise
             budget.layers = 0
-            images = _docker_archive(source, verify, budget)  # Docker 25+: fall back (FORMATS.md 1)
+            # Docker 25+: fall back (docs/formats.md 1)
+            images = _docker_archive(source, verify, budget)
             for img in images:
                 img.notes.append(f"index.json unusable ({e.message}); read manifest.json")
             return images
@@ -325,7 +333,7 @@ class _OciReader:
                 continue
             digest = check_digest(desc.get("digest"), "index.json: a manifest digest")
             refs = _refs(desc)
-            if digest in seen:  # one digest listed once per tag (FORMATS.md 7)
+            if digest in seen:  # one digest listed once per tag (docs/formats.md 7)
                 seen[digest].refs += [r for r in refs if r not in seen[digest].refs]
                 continue
             if not self.source.exists(_blob_path(digest)):
@@ -366,7 +374,7 @@ class _OciReader:
         return self._manifest(doc, refs)
 
     def _choose(self, index: dict, digest: str) -> dict | None:
-        """Pick a platform from an index (FORMATS.md 6): the asked one, the only one, or ours."""
+        """Pick a platform from an index (docs/formats.md 6): the asked one, the only one, or ours."""
         cands = []
         absent = []
         manifests = index.get("manifests")
@@ -440,7 +448,7 @@ class _OciReader:
 
 
 def _is_attestation(desc: dict) -> bool:
-    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+    ann = json_object(desc.get("annotations"))
     if ann.get("vnd.docker.reference.type") == "attestation-manifest":
         return True
     plat = desc.get("platform")
@@ -448,7 +456,7 @@ def _is_attestation(desc: dict) -> bool:
 
 
 def _refs(desc: dict) -> list[str]:
-    ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+    ann = json_object(desc.get("annotations"))
     for key in ("io.containerd.image.name", "org.opencontainers.image.ref.name"):
         v = ann.get(key)
         if isinstance(v, str) and v:

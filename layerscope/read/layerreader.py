@@ -6,10 +6,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from layerscope.errors import Cancelled, DigestMismatch, LimitExceeded, TarError
-from layerscope.limits import DEFAULT_LIMITS, Limits
+from layerscope.limits import (
+    DEFAULT_LIMITS,
+    ArchiveLimitExceeded,
+    Limits,
+    archive_bytes_message,
+    layer_bytes_message,
+)
 from layerscope.read import compression
 from layerscope.read.records import (
     BLOCK,
@@ -82,9 +88,12 @@ def read_layer(
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[int], object] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    archive_left: int | None = None,
 ) -> LayerIndex:
     """Read a layer blob. `diff_id` and `digest` are what the image claims; with `verify`, a
-    mismatch raises DigestMismatch. Progress is reported in stored bytes consumed."""
+    mismatch raises DigestMismatch. Progress is reported in stored bytes consumed. The work the
+    read does (`work_bytes`) is bounded by --max-layer-bytes and, when given, by `archive_left`:
+    what its input may still do under --max-archive-bytes (ArchiveLimitExceeded)."""
     index = LayerIndex.empty()
     with open(location.file, "rb") as f:
         f.seek(location.offset)
@@ -111,7 +120,7 @@ def read_layer(
 
         diff_hash = hashlib.sha256() if verify or not diff_id or kind == "none" else None
         tar_bytes = 0
-        work = _Work(limits, location.size)
+        work = _Work(limits, location.size, archive_left)
 
         def on_tar(chunk: bytes) -> None:
             nonlocal tar_bytes
@@ -147,34 +156,50 @@ def read_layer(
 
 class _Work:
     """Bytes a layer makes the reader process: its tar, and the holes of its sparse files (hashed
-    as zeros). Both count against --max-ratio, so a small blob never costs unbounded time."""
+    as zeros). Both count against --max-layer-bytes and the input's share of --max-archive-bytes
+    (and --max-ratio, when set), so a small blob never costs unbounded time."""
 
-    __slots__ = ("done", "limits", "stored")
+    __slots__ = ("archive_left", "done", "limit", "limits", "stored")
 
-    def __init__(self, limits: Limits, stored: int) -> None:
+    def __init__(self, limits: Limits, stored: int, archive_left: int | None = None) -> None:
         self.limits = limits
         self.stored = stored
+        self.archive_left = archive_left
+        self.limit = limits.max_layer_bytes
+        if archive_left is not None:
+            self.limit = min(self.limit, archive_left)
         self.done = 0
 
     def add(self, n: int) -> None:
+        """Count `n` bytes processed."""
         self.done += n
+        if self.done > self.limit:
+            self._refuse()
         self.limits.check_ratio(self.done, self.stored, "the layer")
+
+    def reserve(self, n: int) -> None:
+        """Refuse at once what would cross a limit once `n` more bytes are processed (a sparse
+        file's holes: known from its header, refused before any is hashed)."""
+        if self.done + n > self.limit:
+            self._refuse()
+        self.limits.check_ratio(self.done + n, self.stored, "the layer")
+
+    def _refuse(self) -> NoReturn:
+        """Name the limit that was crossed: the input's share, when it is the lower one."""
+        if self.archive_left is not None and self.archive_left < self.limits.max_layer_bytes:
+            raise ArchiveLimitExceeded(archive_bytes_message(self.limits.max_archive_bytes))
+        raise LimitExceeded(layer_bytes_message(self.limits.max_layer_bytes))
 
 
 def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits, work: _Work) -> None:
     add = index.add
     max_entries = limits.max_entries
-    max_depth = limits.max_path_depth
     sha256 = hashlib.sha256
     for m in iter_members(stream, limits, require_end=True):
         raw_name = _decode(m.name)
         path, dotdot = normalise(raw_name)
         if not path:
             continue  # the root entry: metadata only (FORMATS.md 23)
-        if path.count("/") >= max_depth:
-            raise LimitExceeded(
-                f"an entry name has over {max_depth} components; raise with --max-path-depth"
-            )
         path, flags, override = classify(path)
         if dotdot:
             flags |= F_DOTDOT
@@ -226,7 +251,9 @@ def _index_tar(stream: ChunkStream, index: LayerIndex, limits: Limits, work: _Wo
 
 
 def _hash_sparse(stream, segments, stored: int, size: int, h, work: _Work) -> None:
-    """Hash a sparse file's logical content: its data segments with zero-filled holes."""
+    """Hash a sparse file's logical content: its data segments with zero-filled holes. The holes
+    its header claims are refused before any is hashed if they would cross a limit."""
+    work.reserve(_holes(segments, size))
     pos = 0
     used = 0
     for off, length in segments:
@@ -237,6 +264,22 @@ def _hash_sparse(stream, segments, stored: int, size: int, h, work: _Work) -> No
         pos = off + length
         used += length
     _feed_zeros(h, size - pos, work)
+
+
+def _holes(segments, size: int) -> int:
+    """The bytes of a sparse file that are holes: its logical size beyond its data segments."""
+    return max(0, size - sum(length for _off, length in segments))
+
+
+def work_bytes(index: LayerIndex) -> int:
+    """The work reading a layer took (what --max-layer-bytes and --max-archive-bytes bound): its
+    tar bytes and the holes of its sparse files. The same from an index read or cached."""
+    holes = sum(
+        _holes(extra["sparse"], index.sizes[row])
+        for row, extra in index.extras.items()
+        if "sparse" in extra
+    )
+    return index.tar_size + holes
 
 
 def _feed_zeros(h, n: int, work: _Work) -> None:

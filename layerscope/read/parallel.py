@@ -21,7 +21,7 @@ import os
 import queue as queue_mod
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import forkserver
 from typing import Any
@@ -58,7 +58,7 @@ def _end() -> None:
 
 
 def _read(key: int, loc: BlobLocation, diff_id: str, digest: str | None, verify: bool,
-          limits: Limits) -> LayerIndex:  # fmt: skip
+          limits: Limits, archive_left: int | None = None) -> LayerIndex:  # fmt: skip
     last = 0
 
     def progress(done: int) -> None:
@@ -68,7 +68,7 @@ def _read(key: int, loc: BlobLocation, diff_id: str, digest: str | None, verify:
             _progress_queue.put((key, done))
 
     return read_layer(loc, diff_id=diff_id, digest=digest, verify=verify, limits=limits,
-                      progress=progress)  # fmt: skip
+                      progress=progress, archive_left=archive_left)  # fmt: skip
 
 
 def start_server() -> None:
@@ -104,7 +104,7 @@ def _asked_workers() -> int | None:
     return n if n >= 1 else None
 
 
-Task = tuple[BlobLocation, str, "str | None"]
+Task = tuple[BlobLocation, str, "str | None", "int | None"]  # blob, diff_id, digest, archive_left
 
 
 def read_in_processes(
@@ -114,7 +114,7 @@ def read_in_processes(
     workers: int,
     progress: Callable[[int, int], object] | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> Iterator[tuple[int, LayerIndex | BaseException]]:
+) -> Generator[tuple[int, LayerIndex | BaseException], None, None]:
     """Yield (task number, index or the exception it raised) as each blob is read."""
     # fork is cheapest, but unsafe once threads run (the UI): then use a fork server.
     method = "fork" if threading.active_count() == 1 else "forkserver"
@@ -129,8 +129,7 @@ def read_in_processes(
     initargs = (q, os.getpid(), method != "forkserver")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=initargs) as ex:
         futures: dict[Future, int] = {
-            ex.submit(_read, i, tasks[i][0], tasks[i][1], tasks[i][2], verify, limits): i
-            for i in order
+            ex.submit(_read, i, *tasks[i][:3], verify, limits, tasks[i][3]): i for i in order
         }
         pending = set(futures)
         try:

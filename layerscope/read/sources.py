@@ -23,7 +23,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from layerscope import lifecycle
 from layerscope.errors import FormatError, LayerscopeError, LimitExceeded
@@ -57,7 +57,7 @@ class Source:
         self.name = name
         self.limits = limits
         self._cleanup: list[str] = []  # named temporary files to remove
-        self._held: list[BinaryIO] = []  # temporary files without a name, kept open
+        self._held: list[IO[bytes]] = []  # temporary files without a name, kept open
 
     def exists(self, path: str) -> bool:
         try:
@@ -248,7 +248,7 @@ class Spool:
     worker processes read it (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self.file: BinaryIO = tempfile.TemporaryFile(  # noqa: SIM115 (closed by discard)
+        self.file: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by discard)
             prefix="layerscope-", suffix=".tar"
         )
         self.path = f"/proc/{os.getpid()}/fd/{self.file.fileno()}"
@@ -276,7 +276,7 @@ class Spool:
             src._held.append(self.file)
 
 
-def _opens_the_same(path: str, f: BinaryIO) -> bool:
+def _opens_the_same(path: str, f: IO[bytes]) -> bool:
     """Whether `path` opens the very file `f` is (with an offset of its own): Linux's /proc."""
     if not sys.platform.startswith("linux"):
         return False  # elsewhere, /dev/fd/N shares the offset of N
@@ -304,7 +304,7 @@ def _spool(stream: BinaryIO, label: str, limits: Limits) -> Spool:
     return spool
 
 
-def _copy(stream: BinaryIO, out: BinaryIO, limits: Limits) -> None:
+def _copy(stream: BinaryIO, out: IO[bytes], limits: Limits) -> None:
     """Copy `stream` to `out`, decompressing it if it is compressed (within the limits)."""
     chunks = _chunks(stream)
     head = b""
@@ -322,7 +322,7 @@ def _copy(stream: BinaryIO, out: BinaryIO, limits: Limits) -> None:
     for chunk in compression.decompress(counted(), kind, limits.max_decoder_memory):
         written += len(chunk)
         if kind != compression.NONE:
-            limits.check_ratio(written, read, "the archive")
+            limits.check_copy(written, read)  # --max-archive-bytes, --max-ratio
         out.write(chunk)
 
 
@@ -416,7 +416,7 @@ def _save_with_engine(name: str, engine: str | None, limits: Limits) -> TarSourc
     raise LayerscopeError("; ".join(errors), source=name)
 
 
-def _run(command: list[str], out: BinaryIO) -> tuple[int, str]:
+def _run(command: list[str], out: IO[bytes]) -> tuple[int, str]:
     """Run `command` with its standard output to `out`: its exit status and standard error.
     It is waited for POLL seconds at a time (a signal is taken at once, see _chunks), and
     killed if this process is interrupted."""

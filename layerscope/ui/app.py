@@ -143,6 +143,7 @@ def run(
     compare: Sequence[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     cache: bool = True,
+    apply: str = "overlay",
 ) -> int:
     """Open archives and show them; returns the exit status. Reading manifests and configs
     happens before the UI opens (errors go to the caller); layers are read inside the app.
@@ -150,7 +151,13 @@ def run(
     from layerscope.model.archive import select_image
 
     archive = discover(
-        names, platform=platform, verify=verify, engine=engine, limits=limits, cache=cache
+        names,
+        platform=platform,
+        verify=verify,
+        engine=engine,
+        limits=limits,
+        cache=cache,
+        apply=apply,
     )
     try:
         pair = compare_pair(archive.images, compare) if compare is not None else None

@@ -27,18 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from layerscope.errors import Cancelled
-from layerscope.model.filesystem import (
-    HOW_NAMES,
-    IMPLIED,
-    NO_STATUS,
-    OPAQUE_HOW,
-    OVERWRITTEN,
-    PARENT_WHITEOUT,
-    SHIFT,
-    VISIBLE,
-    WHITEOUT_HOW,
-    Analysis,
-)
+from layerscope.model.analysis import IMPLIED, VISIBLE, Analysis, pack, unpack
+from layerscope.model.kinds import NO_STATUS, REMOVING, How, Kind
 from layerscope.read.records import (
     DIR,
     F_ALSO_OPAQUE,
@@ -55,26 +45,23 @@ if TYPE_CHECKING:
 
 MODES = ("changes", "image")
 
-# What a node is, for colours and filters. The first four are the model's statuses.
-ADDED, MODIFIED, METADATA, REWRITTEN, REMOVED, HIDDEN, UNCHANGED, PENDING = range(8)
-KIND_NAMES = (
-    "added",
-    "modified",
-    "metadata",
-    "rewritten",
-    "removed",
-    "hidden",
-    "unchanged",
-    "pending",  # the image is not analysed yet: the layer's entries, status unknown
-)
-KIND_CODES = {name: code for code, name in enumerate(KIND_NAMES)}
+# A node's status (`statuses` column) is a `Kind` value: the model's (one of kinds.STATUSES), or
+# REMOVED, UNCHANGED or PENDING; its kind (`kinds` column), what colours and filters it, is its
+# status, or HIDDEN. Short names for the build's loops, as plain ints (what the columns hold).
+REMOVED = int(Kind.REMOVED)
+HIDDEN = int(Kind.HIDDEN)
+UNCHANGED = int(Kind.UNCHANGED)
+PENDING = int(Kind.PENDING)
+OVERWRITTEN = int(How.OVERWRITTEN)
+# Each kind's and each way's label by value, for reading nodes.
+_KIND_LABELS = {int(kind): kind.label for kind in Kind}
+_HOW_LABELS = {int(how): how.label for how in How}
 
 # Node flags.
 N_IMPLIED = 1  # a directory with no entry of its own in this view
 N_OPAQUE = 2  # layer N made this directory opaque (cleared what lay below)
 
 ROOT = 0
-REMOVING = (WHITEOUT_HOW, PARENT_WHITEOUT, OPAQUE_HOW)  # how a layer removes paths below it
 
 CancelFn = Callable[[], bool]  # asked now and then while building: True stops with Cancelled
 
@@ -91,14 +78,17 @@ class Node(NamedTuple):
     uid: int | None
     gid: int | None
     link: str | None
-    kind: str  # a KIND_NAMES value: what colour, what filter
-    status: str  # added / modified / metadata / rewritten / removed / unchanged / pending
+    kind: str  # a kinds.Kind label: what colour, what filter
+    status: str  # a kinds.Kind label: one of kinds.STATUSES, removed, unchanged or pending
     hidden_by: int | None  # the layer that hides (or, for removed nodes, removed) this entry
-    how: str | None  # how it was hidden or removed (REPORT.md hidden[].how)
+    how: str | None  # how it was hidden or removed: a kinds.How label (report hidden[].how)
     layer: int | None  # the layer that stored the entry; None for an implied directory
     implied: bool
     opaque: bool
     children: int  # number of children, unfiltered
+    # overlay storage and an applier following lower symlinks place this entry at different
+    # paths: the image runs differently on different engines (model: Layer.through_symlink)
+    through_symlink: bool = False
 
     @property
     def is_dir(self) -> bool:
@@ -150,7 +140,7 @@ def removals(analysis: Analysis) -> dict[int, list[int]]:
             how = analysis.how[pos]
             for row, h in enumerate(hidden_by):
                 if h != VISIBLE and how[row] in REMOVING:
-                    found.setdefault(h, []).append((pos << SHIFT) | row)
+                    found.setdefault(h, []).append(pack(pos, row))
         _REMOVALS[id(analysis)] = found
         weakref.finalize(analysis, _REMOVALS.pop, id(analysis), None)
     return found
@@ -307,7 +297,7 @@ class TreeView:
         hidden = a.hidden_by[pos] if a is not None else None
         how = a.how[pos] if a is not None else None
         real_paths = a.real_paths if a is not None else {}
-        base = pos << SHIFT
+        base = pack(pos, 0)  # a row's ref is `base | row` (pack, inline)
         for row in range(len(paths)):
             if not row & 0x3FFF:
                 self._check_cancelled()
@@ -320,7 +310,7 @@ class TreeView:
                 if t == OPAQUE:
                     self._opaque.add(marker)
                 elif a is None:  # without the analysis, show what the marker names
-                    self._put(marker, base | row, WHITEOUT, REMOVED, pos, WHITEOUT_HOW, 0)
+                    self._put(marker, base | row, WHITEOUT, REMOVED, pos, How.WHITEOUT, 0)
                 else:
                     self._whiteouts.add(marker)
                 continue
@@ -360,7 +350,7 @@ class TreeView:
                 raise ValueError(f"layer {pos} is not loaded")
             types, flags, paths, sizes = li.types, li.flags, li.paths, li.sizes
             hidden, how, status = a.hidden_by[pos], a.how[pos], a.status[pos]
-            base = pos << SHIFT
+            base = pack(pos, 0)  # a row's ref is `base | row` (pack, inline)
             own = pos == n
             for row in range(len(paths)):
                 if not row & 0x3FFF:
@@ -412,11 +402,10 @@ class TreeView:
         a = self.analysis
         assert a is not None
         refs = removals(a).get(self.layer, ())
-        mask = (1 << SHIFT) - 1
         for i, (path, ref) in enumerate(sorted((a.real_path(r), r) for r in refs)):
             if not i & 0x3FFF:
                 self._check_cancelled()
-            pos, row = ref >> SHIFT, ref & mask
+            pos, row = unpack(ref)
             li = self.layers[pos]
             assert li is not None
             t = li.types[row]
@@ -473,8 +462,8 @@ class TreeView:
         return len(self.paths)
 
     def kind(self, node: int) -> str:
-        """A node's kind (a KIND_NAMES value)."""
-        return KIND_NAMES[self.kinds[node]]
+        """A node's kind (a kinds.Kind label)."""
+        return _KIND_LABELS[self.kinds[node]]
 
     def node(self, node: int) -> Node:
         """A node as plain values."""
@@ -485,7 +474,7 @@ class TreeView:
             mode = uid = gid = layer = None
             link = None
         else:
-            layer, row = ref >> SHIFT, ref & ((1 << SHIFT) - 1)
+            layer, row = unpack(ref)
             li = self.layers[layer]
             assert li is not None
             mode, uid, gid = li.modes[row], li.uids[row], li.gids[row]
@@ -500,14 +489,15 @@ class TreeView:
             uid=uid,
             gid=gid,
             link=link,
-            kind=KIND_NAMES[self.kinds[node]],
-            status=KIND_NAMES[self.statuses[node]],
+            kind=_KIND_LABELS[self.kinds[node]],
+            status=_KIND_LABELS[self.statuses[node]],
             hidden_by=None if h == VISIBLE else h,
-            how=HOW_NAMES[self.how[node]] if self.how[node] else None,
+            how=_HOW_LABELS.get(self.how[node]),  # None where nothing hid it
             layer=layer,
             implied=bool(self.flags[node] & N_IMPLIED),
             opaque=bool(self.flags[node] & N_OPAQUE),
             children=len(self.children.get(node, ())),
+            through_symlink=(self.analysis is not None and ref in self.analysis.through_symlink),
         )
 
     def find(self, path: str) -> int | None:
@@ -536,8 +526,9 @@ class TreeView:
         return out
 
     def count(self, kind: str) -> int:
-        """Nodes of one kind (the root aside)."""
-        return self.kinds.count(KIND_CODES[kind]) - (self.kinds[ROOT] == KIND_CODES[kind])
+        """Nodes of one kind (a kinds.Kind label; the root aside)."""
+        code = Kind.from_label(kind)
+        return self.kinds.count(code) - (self.kinds[ROOT] == code)
 
     def owner_width(self) -> int:
         """Room for the widest `uid:gid` of the layers in the view (worked out once)."""

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 
 from layerscope.insight.compare import Comparison, PathChange, compare
 from layerscope.model.image import Image
+from layerscope.model.kinds import Kind
 from layerscope.text import visible
 from layerscope.ui import untrusted
 from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
@@ -30,7 +31,13 @@ from layerscope.views import labels
 from layerscope.views.outline import OutlineNode, Row, open_while_small
 
 OPEN_ROWS = 400  # levels of the tree open at first while the rows shown stay under this
-MARKS = {"added": "+", "removed": "-", "changed": "~", None: " "}
+# A change's mark, as the file tree marks an added, removed or modified entry.
+MARKS: dict[str | None, str] = {
+    "added": Kind.ADDED.mark,
+    "removed": Kind.REMOVED.mark,
+    "changed": Kind.MODIFIED.mark,
+    None: " ",  # a directory that only holds changes
+}
 
 
 class Difference:
@@ -57,12 +64,17 @@ def difference_tree(comparison: Comparison) -> OutlineNode:
     dirs: dict[str, OutlineNode] = {"": root}
 
     def node_for(path: str) -> OutlineNode:
-        node = dirs.get(path)
-        if node is None:
+        """The node of a directory, made with its missing parents (iteratively: a path may
+        have 2048 components)."""
+        missing = []
+        while path not in dirs:
+            missing.append(path)
             i = path.rfind("/")
-            parent = node_for(path[:i] if i >= 0 else "")
-            node = parent.add(OutlineNode(path[i + 1 :], Difference(path), branch=True))
-            dirs[path] = node
+            path = path[:i] if i >= 0 else ""
+        node = dirs[path]
+        for p in reversed(missing):
+            node = node.add(OutlineNode(p[p.rfind("/") + 1 :], Difference(p), branch=True))
+            dirs[p] = node
         return node
 
     changes = sorted(

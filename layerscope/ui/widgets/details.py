@@ -158,6 +158,15 @@ class ImageDetails(Details):
                 "warning" if frac >= 0.1 else "good",
             )
             self._add(grid, "Duplicates", f"{labels.size(image.duplicate_bytes)} in extra copies")
+            if image.through_symlink:
+                self._add(
+                    grid,
+                    "Engines",
+                    f"{labels.plural(image.through_symlink, 'entry', 'entries')} under a lower "
+                    f"layer's symlink: placed as {image.apply} storage does; other engines "
+                    "differ (--apply)",
+                    "warning",
+                )
             self._dive(grid, image)
         elif not failed:
             self._add(grid, "Size", "reading layers…", "dim")

@@ -311,6 +311,12 @@ def entry_text(node: Node | None) -> Text:
             text.append(f"  {node.status} in layer {node.layer}")
     if node.kind == "hidden":
         text.append(f", hidden by layer {node.hidden_by} ({visible(node.how or '')})")
+    if node.through_symlink:
+        text.append(
+            "  ⚠ under a lower layer's symlink: overlay storage puts it here, "
+            "an engine that follows the symlink elsewhere (--apply)",
+            "bold",
+        )
     return text
 
 
@@ -323,4 +329,6 @@ def _note(node: Node, view: TreeView) -> str:
         return f"hidden by layer {node.hidden_by} ({node.how})"
     if node.opaque:
         return "opaque: hides what lay below"
+    if node.through_symlink:
+        return "⚠ placed differently by other engines"
     return ""
