@@ -21,17 +21,7 @@ from collections.abc import Sequence
 from layerscope.limits import DEFAULT_LIMITS
 from layerscope.model.analysis import IMPLIED, MASK, SHIFT, VISIBLE, Analysis, pack, unpack
 from layerscope.model.kinds import NO_STATUS, How, Kind
-from layerscope.read.records import (
-    DIR,
-    F_ALSO_OPAQUE,
-    F_META,
-    FILE,
-    HARDLINK,
-    OPAQUE,
-    SYMLINK,
-    WHITEOUT,
-    LayerIndex,
-)
+from layerscope.read.records import F_ALSO_OPAQUE, F_META, EntryType, LayerIndex
 
 # How layers are applied (`--apply`): as overlay-based storage does (Docker's overlay2,
 # containerd's overlayfs snapshotter, podman's overlay driver: each layer extracted into a
@@ -41,9 +31,27 @@ APPLY_MODES = (OVERLAY, FOLLOW)
 
 PATH_MAX = 4096  # as Linux: longest path a walk may build, and most steps it may take
 
-# Short names for the walk's loops (the enum members themselves).
-ADDED, MODIFIED, METADATA, REWRITTEN = Kind.ADDED, Kind.MODIFIED, Kind.METADATA, Kind.REWRITTEN
-OVERWRITTEN, TYPE_CHANGE, PARENT_REPLACED = How.OVERWRITTEN, How.TYPE_CHANGE, How.PARENT_REPLACED
+# Short names for the walk's loops, as plain ints: an enum member stored into a bytearray or
+# compared in the hottest loop costs a call to its __index__/__eq__ each time.
+ADDED, MODIFIED, METADATA, REWRITTEN = (
+    int(Kind.ADDED),
+    int(Kind.MODIFIED),
+    int(Kind.METADATA),
+    int(Kind.REWRITTEN),
+)
+# the entry types too (the types column holds plain ints)
+DIR, FILE, SYMLINK, HARDLINK = (
+    int(EntryType.DIR),
+    int(EntryType.FILE),
+    int(EntryType.SYMLINK),
+    int(EntryType.HARDLINK),
+)
+WHITEOUT, OPAQUE = int(EntryType.WHITEOUT), int(EntryType.OPAQUE)
+OVERWRITTEN, TYPE_CHANGE, PARENT_REPLACED = (
+    int(How.OVERWRITTEN),
+    int(How.TYPE_CHANGE),
+    int(How.PARENT_REPLACED),
+)
 
 
 def _parent(path: str) -> str:
@@ -60,7 +68,7 @@ class _Union:
         self.follow = follow  # place entries through lower layers' symlinks (else: overlay)
         self.own_links: set[str] = set()  # symlinks the layer being applied made (real paths)
         self.own_cache: dict[str, str] = {}  # resolve() through own_links only
-        self.own_dirs: frozenset[str] = frozenset()  # the directory entries of that layer
+        self.own_dirs: frozenset[str] | None = None  # its directory entries, once asked for
         self.through_symlink: set[int] = set()  # refs the other semantics would place elsewhere
         self.fs: dict[str, int] = {}  # real path -> ref or IMPLIED
         self.children: dict[str, list[str]] = {}  # dir path -> child paths (may hold stale names)
@@ -168,6 +176,16 @@ class _Union:
         if other != placed:
             self.through_symlink.add(ref)
 
+    def _is_own_dir(self, path: str) -> bool:
+        """Whether the layer being applied has a directory entry at `path`: where a lower
+        symlink stood, that directory replaces it, and the layer's markers act there (not where
+        the old symlink pointed)."""
+        if self.own_dirs is None:
+            li = self.layers[self.current]
+            types, paths = li.types, li.paths
+            self.own_dirs = frozenset(paths[r] for r in range(len(paths)) if types[r] == DIR)
+        return path in self.own_dirs
+
     def _resolve(self, path: str, links: set[str], cache: dict[str, str]) -> str:
         """The real path of `path`: its parent components followed through `links` inside the
         image root (absolute targets are relative to the root), at most max_hops symlinks."""
@@ -206,7 +224,7 @@ class _Union:
             cand = f"{done[-1]}/{part}" if done else part
             if len(cand) > PATH_MAX:
                 return path
-            if cand in links and cand not in self.own_dirs:  # a directory of this layer wins
+            if cand in links and not self._is_own_dir(cand):  # a directory of this layer wins
                 hops += 1
                 if hops > self.max_hops:
                     return path  # a loop: keep the name as written
@@ -228,13 +246,7 @@ class _Union:
         n = len(paths)
         self.own_links = set()
         self.own_cache = {}
-        # the layer's own directories: where a lower symlink stood, the layer's directory
-        # replaces it, and its markers act there (not where the old symlink pointed)
-        self.own_dirs = (
-            frozenset(paths[r] for r in range(n) if types[r] == DIR)
-            if self.symlinks
-            else frozenset()
-        )
+        self.own_dirs = None  # made when a walk meets a symlink (_is_own_dir)
         self.resolve_cache.clear()
         # 1. whiteouts and opaque markers act on the layers below only, wherever they stand.
         markers = [
@@ -308,9 +320,12 @@ class _Union:
     def _add(self, pos: int, row: int, t: int, path: str, status: bytearray) -> None:
         # the hottest code of the analysis: the common cases are inlined
         ref = (pos << SHIFT) | row
-        if self.symlinks:
-            real = self.resolve(path)
-            self.elsewhere(path, real, ref)
+        if self.symlinks:  # where each way of applying layers puts it
+            anywhere = self._resolve(path, self.symlinks, self.resolve_cache)
+            own = self._resolve(path, self.own_links, self.own_cache) if self.own_links else path
+            real = anywhere if self.follow else own
+            if anywhere != own:
+                self.through_symlink.add(ref)
         else:
             real = path
         if real != path:
