@@ -19,6 +19,7 @@ from textual.widgets import Input
 
 import layerscope
 from layerscope.ui.app import LayerscopeApp
+from layerscope.ui.bench import wait_for_workers
 
 SIZE = (120, 40)
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +79,7 @@ async def shoot(out: Path, name: str, shot: Shot) -> Path:
 
             async def settle() -> None:
                 for _ in range(2):
-                    await app.workers.wait_for_complete()
+                    await wait_for_workers(app)  # a worker a newer one replaced is done too
                     await pilot.pause()
 
             await settle()
