@@ -1,1 +1,2 @@
-"""Questions about a loaded image: waste, sharing, compare, path history, an entry's content, export."""
+"""Questions about a loaded image: waste, sharing, compare, path history, an entry's content,
+export."""

@@ -1,1 +1,2 @@
-"""The model: layer indexes -> images, the union filesystem and every figure (with the caches, and open/discover)."""
+"""The model: layer indexes -> images, the union filesystem and every figure (with the caches,
+and open/discover)."""

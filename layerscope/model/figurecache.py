@@ -34,9 +34,9 @@ ANALYSIS = "ana"  # the kind that holds its analysis (analysis.Analysis)
 
 def image_key(layer_keys: Sequence[str], max_symlink_hops: int, apply: str = "overlay") -> str:
     """The key of an image's entries: its layers' keys (by their names), the symlink-hop limit,
-    how the layers are applied (`--apply`), and the version of layerscope (a new version may compute a figure otherwise). The entries
-    carry this text, checked on read (cache.py): an entry copied onto another image's name is
-    refused."""
+    how the layers are applied (`--apply`), and the version of layerscope (a new version may
+    compute a figure otherwise). The entries carry this text, checked on read (cache.py): an
+    entry copied onto another image's name is refused."""
     names = ",".join(entry_name(k) for k in layer_keys)
     return f"{FORMAT}|{__version__}|{max_symlink_hops}|{apply}|{names}"
 

@@ -1,1 +1,2 @@
-"""Reading: bytes of an archive -> layer indexes (tar, compression, sources, formats, config, records, one layer, workers)."""
+"""Reading: the bytes of an archive -> layer indexes (tar, compression, sources, formats, config,
+records, one layer, worker processes)."""

@@ -16,7 +16,8 @@ app and have it export files as the serving user, and start app processes withou
   (once its app has closed its output: it is exiting).
 
 Stopping the server (Ctrl+C, SIGTERM, SIGHUP) ends every session: its app is told to quit, and
-one still there after STOP_TIMEOUT ends with the server (see serve.py). A refused request gets 403 (503 when every session is taken) and starts nothing. The page loads
+one still there after STOP_TIMEOUT ends with the server (`lifecycle.end_with_server`). A
+refused request gets 403 (503 when every session is taken) and starts nothing. The page loads
 nothing from the internet: the link to a web font in textual-serve's template is dropped, the
 same font is served from textual-serve's own static files, and a Content-Security-Policy keeps
 the browser to this server. Log lines and what sessions write on standard error are shown with
