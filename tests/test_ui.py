@@ -7,62 +7,18 @@ import asyncio
 import shutil
 import tarfile
 import threading
-from collections.abc import Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
+from pilots import DEMO, FIXTURES, SIZE, drive, main_screen, press, settle
 from textual.widgets import Input, ProgressBar
 
 import layerscope
 from layerscope.ui.app import LayerscopeApp, run
-from layerscope.ui.bench import wait_for_workers
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.screens.help import HelpScreen
 from layerscope.ui.screens.main import MainScreen
 from layerscope.ui.widgets.details import ImageDetails, LayerDetails
-
-DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
-FIXTURES = Path(__file__).parent / "fixtures" / "real"
-SIZE = (120, 40)
-
-Test = Callable[[LayerscopeApp, Pilot], Awaitable[None]]
-
-
-async def settle(pilot: Pilot) -> None:
-    """Let workers finish and their messages land (a tree built again because directories
-    were opened meanwhile needs another round)."""
-    for _ in range(3):
-        await wait_for_workers(pilot.app)
-        await pilot.pause()
-        if all(worker.is_finished for worker in pilot.app.workers):
-            return
-
-
-async def press(pilot: Pilot, *keys: str) -> None:
-    await pilot.press(*keys)
-    await settle(pilot)
-
-
-def drive(test: Test, path: str = DEMO, image: int = 0, archive=None) -> None:
-    async def main() -> None:
-        arch = archive or layerscope.discover([path])
-        app = LayerscopeApp(arch, arch.images[image])
-        try:
-            async with app.run_test(size=SIZE) as pilot:
-                await settle(pilot)
-                await test(app, pilot)
-        finally:
-            arch.close()
-
-    asyncio.run(main())
-
-
-def main_screen(app: LayerscopeApp) -> MainScreen:
-    screen = app.screen
-    assert isinstance(screen, MainScreen)
-    return screen
 
 
 def shown(screen: MainScreen) -> list[str]:

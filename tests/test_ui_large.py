@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from importlib import resources
 from math import nan
+
+from pilots import DEMO, SIZE, settle
 
 import layerscope
 from layerscope.model.dive_compat import DiveFigures
 from layerscope.read.records import DIR, FILE, WHITEOUT, LayerIndex
 from layerscope.ui.app import LayerscopeApp
-from layerscope.ui.bench import wait_for_workers
 from layerscope.ui.loading import analyse
 from layerscope.ui.screens.main import MainScreen
 
-DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
 # Not a speed target (those are measured by bench/run.py): a bound far above the ~10-40 ms a
 # key takes, that only a key doing work in proportion to the image (a view of 500,000 entries
 # built on the event loop: seconds) would cross, even on a machine busy with other tests.
@@ -52,12 +51,6 @@ def big_layers() -> list[LayerIndex]:
     return layers
 
 
-async def settle(pilot, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        await wait_for_workers(pilot.app)
-        await pilot.pause()
-
-
 def test_half_a_million_entries_answer_keys_fast():
     archive = layerscope.discover([DEMO])
     image = archive.images[0]
@@ -83,14 +76,14 @@ def test_half_a_million_entries_answer_keys_fast():
 
     async def main() -> None:
         app = LayerscopeApp(archive)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot, 3)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, 3, stop_when_idle=False)
             screen = app.screen
             assert isinstance(screen, MainScreen)
             assert screen.is_analysed(image)
             tree = screen.file_tree
             await pilot.press("end", "m")  # the image as of the last layer
-            await settle(pilot)
+            await settle(pilot, 2, stop_when_idle=False)
             assert tree.view is not None and len(tree.view) > 400_000
             assert tree.rows == 2  # opt, usr: big views open collapsed
             await pilot.press("tab", "tab", "tab")
@@ -105,7 +98,7 @@ def test_half_a_million_entries_answer_keys_fast():
                 await timed(pilot, key)
             # switching layers: the views of layers 3 and 4 are built once (in the tree thread)
             await pilot.press("left_square_bracket", "right_square_bracket")
-            await settle(pilot)
+            await settle(pilot, 2, stop_when_idle=False)
             for key in ("left_square_bracket", "right_square_bracket") * 2:
                 await timed(pilot, key)
             # while the tree thread builds a view, the tree still answers
@@ -113,12 +106,12 @@ def test_half_a_million_entries_answer_keys_fast():
             assert any(w.group == "tree" and not w.is_finished for w in app.workers)
             for key in ("down", "down", "up", "end"):
                 await timed(pilot, key)
-            await settle(pilot)
+            await settle(pilot, 2, stop_when_idle=False)
             assert tree.view is not None and tree.view.layer == 2
             # a search over every path runs in the tree thread
             await pilot.press("slash", *"f3.so")
             await pilot.pause(0.3)  # a big view is searched once the typing pauses
-            await settle(pilot)
+            await settle(pilot, 2, stop_when_idle=False)
             assert tree.outline is not None and tree.outline.listing.filter.search == "f3.so"
             await pilot.press("enter")
             assert tree.outline is not None and tree.outline.listing.matches > 9_000

@@ -6,19 +6,12 @@ the report or the SVGs in tests/__snapshots__/ before committing them."""
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
-
+from pilots import DEMO, MULTI, SIZE, settle
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 import layerscope
 from layerscope.ui.app import LayerscopeApp
-from layerscope.ui.bench import wait_for_workers
-
-DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
-MULTI = str(Path(__file__).parent / "fixtures" / "real" / "multi.tar")
-SIZE = (120, 40)
 
 
 def demo_app() -> LayerscopeApp:
@@ -34,19 +27,14 @@ def steps(*keys: str, reveal: tuple[str, int] | None = None, dest: str | None = 
     path, layer), presses keys (letting the workers finish after each), sets the export
     dialog's destination, and stops the text cursors blinking."""
 
-    async def settle(pilot: Pilot) -> None:
-        for _ in range(2):
-            await wait_for_workers(pilot.app)
-            await pilot.pause()
-
     async def run_before(pilot: Pilot) -> None:
-        await settle(pilot)
+        await settle(pilot, 2, stop_when_idle=False)
         if reveal is not None:
             pilot.app.screen.reveal(*reveal)
-            await settle(pilot)
+            await settle(pilot, 2, stop_when_idle=False)
         for key in keys:
             await pilot.press(key)
-            await settle(pilot)
+            await settle(pilot, 2, stop_when_idle=False)
         for input_box in pilot.app.screen.query(Input):
             input_box.cursor_blink = False
             if dest is not None and input_box.id == "export-dest":

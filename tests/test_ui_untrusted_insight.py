@@ -11,19 +11,16 @@ an ESC, BEL, CR or bidi override, and no segment's style carries the archive's `
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pilots
 import pytest
 from builder import File, Img, Layer, Symlink, docker_archive
-from test_ui import press, settle
-from test_ui_views import go_to
-from textual.pilot import Pilot
+from hostile_text import CLEAR, CLICK, OSC52
+from pilots import Test, drawn, go_to, line_text, press
 from textual.widgets import Select, Static
 from textual.widgets._toast import Toast
 
-import layerscope
 from layerscope.errors import LayerscopeError
 from layerscope.ui.app import LayerscopeApp
 from layerscope.ui.screens.compare import CompareScreen
@@ -32,10 +29,7 @@ from layerscope.ui.screens.preview import PreviewScreen
 from layerscope.ui.screens.sharing import SharingScreen
 from layerscope.ui.screens.waste import WasteScreen
 
-CLICK = "[@click=app.quit]"
 BOLD = "[b]x[/b]"
-OSC52 = "\x1b]52;c;UFdORUQ=\x07"  # write "PWNED" to the clipboard
-CLEAR = "\x1b[2J"
 HOSTILE = f"{CLICK}{BOLD}{OSC52}{CLEAR}\r\u202e"
 # how HOSTILE reads on screen: every character there, the controls as escapes
 SHOWN = f"{CLICK}{BOLD}\\x1b]52;c;UFdORUQ=\\x07\\x1b[2J\\r\\u202e"
@@ -43,8 +37,6 @@ SHOWN = f"{CLICK}{BOLD}\\x1b]52;c;UFdORUQ=\\x07\\x1b[2J\\r\\u202e"
 COMMAND = f"{CLICK}{BOLD}\\x1b]52;c;UFdORUQ=\\x07\\x1b[2J \\u202e"
 RAW = ("\x1b", "\r", "\x07", "\u202e")
 SIZE = (280, 50)
-
-Test = Callable[[LayerscopeApp, Pilot], Awaitable[None]]
 
 
 def hostile_archive(path: Path) -> Path:
@@ -77,30 +69,20 @@ def hostile_archive(path: Path) -> Path:
 
 def drive(tmp_path: Path, test: Test) -> None:
     """Open the hostile archive in the app (image 0 on screen) and run `test` on it."""
-
-    async def main() -> None:
-        archive = layerscope.discover([str(hostile_archive(tmp_path / "hostile.tar"))])
-        app = LayerscopeApp(archive, archive.images[0])
-        try:
-            async with app.run_test(size=SIZE, notifications=True) as pilot:
-                await settle(pilot)
-                await test(app, pilot)
-        finally:
-            archive.close()
-
-    asyncio.run(main())
+    archive = hostile_archive(tmp_path / "hostile.tar")
+    pilots.drive(test, str(archive), size=SIZE, notifications=True)
 
 
 def screen_lines(app: LayerscopeApp) -> list[str]:
     """The screen as it is drawn, one string a line, after checking every segment of it: none
     holds a character a terminal would act on, none has the archive's click action."""
-    strips = app.screen._compositor.render_strips()
-    for strip in strips:
-        for segment in strip:
+    lines = drawn(app)
+    for line in lines:
+        for segment in line:
             assert not any(c in segment.text for c in RAW), repr(segment.text)
             meta = segment.style.meta if segment.style else {}
             assert "app.quit" not in str(meta.get("@click", "")), repr(segment.text)
-    return [strip.text for strip in strips]
+    return [line_text(line) for line in lines]
 
 
 def line_with(lines: list[str], needle: str) -> str:

@@ -5,22 +5,19 @@ action the image wrote. (The pty run of the whole app is tests/test_untrusted_te
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pilots
 from builder import Img, Layer, docker_archive
 from hostile_text import CLICK, OSC52, hostile_archive, hostile_image
-from rich.segment import Segment
+from pilots import Test, clicks, drawn, line_text, main_screen, settle
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Header, Input
 from textual.widgets._toast import Toast
 
-import layerscope
 from layerscope.ui.app import LayerscopeApp
-from layerscope.ui.bench import wait_for_workers
 from layerscope.ui.dialogs.confirm import ConfirmDialog
 from layerscope.ui.dialogs.export import ExportDialog
 from layerscope.ui.screens.main import MainScreen
@@ -32,60 +29,17 @@ SIZE = (200, 70)
 FORBIDDEN = ("\x1b", "\x07", "\r", "\u202e", "\udcff")
 ESCAPED_OSC52 = "\\x1b]52;c;UFdORUQ=\\x07"  # how the clipboard attack reads once made visible
 
-Test = Callable[[LayerscopeApp, Pilot], Awaitable[None]]
-
-
-async def settle(pilot: Pilot) -> None:
-    """Let workers finish and their messages land."""
-    for _ in range(3):
-        await wait_for_workers(pilot.app)
-        await pilot.pause()
-        if all(worker.is_finished for worker in pilot.app.workers):
-            return
-
 
 def drive(path: Path, test: Test) -> None:
-    """Run `test` against the app on the archive at `path`."""
-
-    async def main() -> None:
-        archive = layerscope.discover([str(path)])
-        app = LayerscopeApp(archive, archive.images[0])
-        try:
-            async with app.run_test(size=SIZE, notifications=True) as pilot:
-                await settle(pilot)
-                await test(app, pilot)
-        finally:
-            archive.close()
-
-    asyncio.run(main())
-
-
-def drawn(app: LayerscopeApp, widget: Widget | None = None) -> list[list[Segment]]:
-    """The lines of the screen as the compositor sends them to the terminal: all of them, or
-    the part `widget` covers."""
-    strips = app.screen._compositor.render_strips()
-    if widget is None:
-        return [list(strip) for strip in strips]
-    r = widget.region
-    assert r.area, f"{widget} is not on screen"
-    return [list(strip.crop(r.x, r.right)) for strip in strips[r.y : r.bottom]]
-
-
-def clicks(segments: list[Segment]) -> list[str]:
-    """The click actions the segments carry (Textual keeps them in the style's meta)."""
-    found = []
-    for seg in segments:
-        meta = seg.style.meta if seg.style is not None else {}
-        if "@click" in meta:
-            found.append(str(meta["@click"]))
-    return found
+    """Run `test` against the app on the archive at `path` (a large screen, toasts shown)."""
+    pilots.drive(test, str(path), size=SIZE, notifications=True)
 
 
 def problems(app: LayerscopeApp, widget: Widget | None, *expected: str) -> list[str]:
     """What is wrong with what `widget` (or the whole screen) draws: a raw control character,
     an action the image wrote, or one of `expected` not drawn as it is."""
     lines = drawn(app, widget)
-    text = "\n".join("".join(seg.text for seg in line) for line in lines)
+    text = "\n".join(line_text(line) for line in lines)
     where = widget.id or type(widget).__name__ if widget is not None else "screen"
     found = [f"{where}: {char!r} drawn raw" for char in FORBIDDEN if char in text]
     found += [
@@ -101,12 +55,6 @@ def check(app: LayerscopeApp, widget: Widget | None, *expected: str) -> None:
     """Assert that `widget` (None: the whole screen) shows the archive's text as text."""
     found = problems(app, widget, *expected)
     assert not found, "\n".join(found)
-
-
-def main_screen(app: LayerscopeApp) -> MainScreen:
-    screen = app.screen
-    assert isinstance(screen, MainScreen)
-    return screen
 
 
 async def cursor_to(pilot: Pilot, screen: MainScreen, fragment: str) -> None:

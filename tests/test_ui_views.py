@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_ui import DEMO, FIXTURES, SIZE, drive, main_screen, press, settle
+from pilots import DEMO, MULTI, SIZE, drive, go_to, main_screen, press, settle
 from textual.widgets import DataTable, Input, Static
 
 import layerscope
@@ -34,16 +34,6 @@ from layerscope.ui.screens.preview import PreviewScreen, decode, hex_dump, lexer
 from layerscope.ui.screens.sharing import SharingScreen
 from layerscope.ui.screens.waste import WasteScreen, waste_tree
 from layerscope.views.outline import NodeOutline, OutlineNode, open_while_small
-
-MULTI = str(FIXTURES / "multi.tar")
-
-
-async def go_to(app, pilot, path: str, layer: int = 0, mode: str = "changes") -> None:
-    """Put the main screen's tree on a path."""
-    s = main_screen(app)
-    s.reveal(path, layer, mode=mode)
-    await settle(pilot)
-    assert s.file_tree.node is not None and s.file_tree.node.path == path
 
 
 def table_rows(table: DataTable) -> list[list[str]]:
