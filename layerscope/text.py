@@ -15,6 +15,8 @@ the common case.
 
 from __future__ import annotations
 
+import unicodedata
+
 # Characters `str.isprintable()` accepts that still change how text is laid out or read: the
 # bidi embeddings, overrides and isolates, the marks, and zero-width characters that hide text.
 # (isprintable() already rejects every Cc, Cf, Zl, Zp and Zs other than the space, which covers
@@ -61,3 +63,46 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     if len(text) > limit:
         text = text[: limit // 2] + " [...] " + text[-limit // 4 :]
     return visible(text)
+
+
+def cells(text: str) -> int:
+    """Terminal cells `text` takes: wide (East Asian wide/full-width) characters take two,
+    combining marks none. For visible text (after `visible()`), which has no controls."""
+    if text.isascii():
+        return len(text)
+    return sum(_cell(c) for c in text)
+
+
+def _cell(c: str) -> int:
+    if unicodedata.combining(c):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def middle_cut(text: str, width: int, mark: str = "…") -> str:
+    """`text` in at most `width` cells, cut in the middle so that both ends stay: a long path
+    keeps its first directories and its file name (`/usr/share/…/python3/dist/x.py`). The end
+    gets the larger part, since the name at the end is what a reader looks for."""
+    if cells(text) <= width:
+        return text
+    if width <= len(mark):
+        return mark[:width] if width > 0 else ""
+    room = width - cells(mark)
+    tail_room = room - room // 3
+    head, tail = [], []
+    used = 0
+    for c in reversed(text):
+        w = _cell(c)
+        if used + w > tail_room:
+            break
+        tail.append(c)
+        used += w
+    head_room = room - used
+    used = 0
+    for c in text:
+        w = _cell(c)
+        if used + w > head_room:
+            break
+        head.append(c)
+        used += w
+    return "".join(head) + mark + "".join(reversed(tail))

@@ -1495,3 +1495,15 @@ def test_an_internal_error_is_one_line_too(tmp_path, capsys, monkeypatch):
     )
     with pytest.raises(KeyError):
         main([str(p), "--json", "-", "--debug"])
+
+
+def test_middle_cut_keeps_both_ends_within_width() -> None:
+    from layerscope.text import cells, middle_cut
+
+    path = "/usr/share/doc/python3/dist-packages/something/very/long/name.py"
+    cut = middle_cut(path, 30)
+    assert cells(cut) == 30 and cut.endswith("long/name.py") and cut.startswith("/usr/")
+    assert middle_cut("short", 30) == "short"
+    wide = middle_cut("漢字" * 6, 9)
+    assert cells(wide) <= 9 and wide.startswith("漢") and wide.endswith("字")
+    assert middle_cut("abcdef", 0) == "" and middle_cut("abcdef", 1) == "…"
