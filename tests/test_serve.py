@@ -18,16 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import queue
 import re
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -43,159 +37,20 @@ if not os.path.isdir("/proc/self"):  # pragma: no cover
         raise RuntimeError("these tests count processes in /proc")
     pytest.skip("these tests count processes in /proc", allow_module_level=True)
 
+from served import Served, alive, descendants, servers, wait_for
+
 from layerscope.ui.serve import without_serve_options
 
-START_TIMEOUT = 30.0  # seconds for a server to print its URL (a loaded CI machine)
 APP_TIMEOUT = 30.0  # seconds for a session's app to show the demo image
 DEMO_NAME = b"layerscope-demo"  # in the app's title once it has opened the demo archive
-TOKEN_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/([A-Za-z0-9_-]{40,})/")
-
-
-@dataclass
-class Served:
-    """A server process, where it listens, and the URL it printed."""
-
-    proc: subprocess.Popen[str]
-    port: int
-    url: str
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def origin(self) -> str:
-        """The served origin: what the page's websocket says it comes from."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """The page's websocket, as textual-serve's script opens it."""
-        return self.url.replace("http://", "ws://", 1) + "ws?width=100&height=30"
-
-    @property
-    def token(self) -> str:
-        """The token the URL carries ('' if none)."""
-        match = TOKEN_URL.match(self.url)
-        return match.group(2) if match else ""
-
-    def apps(self) -> list[int]:
-        """The server's live child processes: one per session."""
-        return children(self.proc.pid)
-
-
-def children(pid: int) -> list[int]:
-    """The live (not zombie) child processes of `pid`, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            found.append(int(entry))
-    return sorted(found)
-
-
-def descendants(pid: int) -> list[int]:
-    """The live processes under `pid`, at any depth."""
-    found = children(pid)
-    return found + [d for child in found for d in descendants(child)]
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie does not)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:`port`."""
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-def _reader(stream: object, lines: queue.Queue[str | None]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        lines.put(line)
-    lines.put(None)
-
-
-def _printed_url(proc: subprocess.Popen[str], port: int, out: Served) -> str:
-    """The URL the server prints; the bare address if it prints none once it listens."""
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    listening_since: float | None = None
-    while time.monotonic() < deadline:
-        with contextlib.suppress(queue.Empty):
-            line = lines.get(timeout=0.1)
-            if line is None:
-                error = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"the server ended: {proc.wait()} {error}")
-            out.lines.append(line)
-            if match := TOKEN_URL.search(line):
-                return match.group(0)
-        if port and listening_since is None and listening(port):
-            listening_since = time.monotonic()
-        if listening_since is not None and time.monotonic() - listening_since > 2.0:
-            return f"http://127.0.0.1:{port}/"
-    raise AssertionError(f"no URL from the server: {out.lines}")
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Served]]:
     """Start `layerscope --demo --serve` (with more options); every server started, and any
     process it left, is killed at the end of the test."""
-    started: list[Served] = []
-
-    def start(*options: str, port: int | None = None) -> Served:
-        port = free_port() if port is None else port
-        cmd = [sys.executable, "-m", "layerscope", "--demo", "--serve", "--port", str(port)]
-        proc = subprocess.Popen(
-            [*cmd, *options],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        served = Served(proc, port, "")
-        started.append(served)
-        served.url = _printed_url(proc, port, served)
-        served.port = port or int(TOKEN_URL.match(served.url).group(1))  # type: ignore[union-attr]
-        return served
-
-    try:
+    with servers() as start:
         yield start
-    finally:
-        for served in started:
-            left = descendants(served.proc.pid)
-            served.proc.kill()
-            served.proc.wait()
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
 
 
 async def start_session(
@@ -312,8 +167,9 @@ def test_other_origins_and_hosts_are_refused(serve: Callable[..., Served]) -> No
 
 
 def test_the_page_loads_nothing_from_outside(serve: Callable[..., Served]) -> None:
-    """Every URL in the page is this server's, and is served (the font too); a
-    Content-Security-Policy keeps the browser to this server; no Referer carries the token."""
+    """Every URL in the page is this server's, and is served (the font too); the page names its
+    own icon (no /favicon.ico, which has no token); a Content-Security-Policy keeps the browser to
+    this server; no Referer carries the token."""
     served = serve()
 
     async def drive() -> None:
@@ -327,6 +183,7 @@ def test_the_page_loads_nothing_from_outside(serve: Callable[..., Served]) -> No
             outside = [u for u in urls if not u.startswith(served.url)]
             assert outside == [], outside
             assert any(u.endswith(".ttf") for u in urls), "the page's font is not served here"
+            assert '<link rel="icon" href="data:,"' in html, "the browser would ask /favicon.ico"
             for url in urls:
                 async with http.get(url) as response:
                     assert response.status == 200, url

@@ -19,9 +19,10 @@ Stopping the server (Ctrl+C, SIGTERM, SIGHUP) ends every session: its app is tol
 one still there after STOP_TIMEOUT ends with the server (`lifecycle.end_with_server`). A
 refused request gets 403 (503 when every session is taken) and starts nothing. The page loads
 nothing from the internet: the link to a web font in textual-serve's template is dropped, the
-same font is served from textual-serve's own static files, and a Content-Security-Policy keeps
-the browser to this server. Log lines and what sessions write on standard error are shown with
-`visible()`: they may quote an archive.
+same font is served from textual-serve's own static files, the page names an empty icon of its
+own (no /favicon.ico), and a Content-Security-Policy keeps the browser to this server (checked
+in Chromium by tests/test_serve_browser.py). Log lines and what sessions write on standard error
+are shown with `visible()`: they may quote an archive.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def listen(port: int) -> socket.socket:
 
 def localize(html: str, here: str, static_url: str, fonts: list[tuple[str, str]]) -> str:
     """`html` less every `<link>` to a URL that is not under `here` (the server's own), with
-    `@font-face` rules for `fonts` (file name, style) served from `static_url` instead."""
+    `@font-face` rules for `fonts` (file name, style) served from `static_url` instead, and an
+    empty icon of its own (else the browser asks for /favicon.ico, which has no token: a 403
+    in its console)."""
 
     def local_only(link: re.Match[str]) -> str:
         href = link.group(1)
@@ -74,7 +77,8 @@ def localize(html: str, here: str, static_url: str, fonts: list[tuple[str, str]]
         f' src: url("{static_url}fonts/{name}") format("truetype"); }}\n'
         for name, style in fonts
     )
-    return html.replace("</head>", f"<style>\n{faces}</style>\n</head>", 1)
+    icon = '<link rel="icon" href="data:," />'
+    return html.replace("</head>", f"{icon}\n<style>\n{faces}</style>\n</head>", 1)
 
 
 class VisibleStream:
