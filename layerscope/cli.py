@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, NoReturn
 from layerscope import lifecycle
 from layerscope.errors import LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS, Limits, size_text
-from layerscope.model.archive import Archive, discover, select_image
+from layerscope.model.archive import Archive, discover
 from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image
+from layerscope.model.selection import compare_pair, select_image, select_images
 from layerscope.output.ci_rules import RULES, default_text, parse_size
 from layerscope.text import one_line, visible
 from layerscope.version import __version__
 
 if TYPE_CHECKING:
+    from layerscope.insight.compare import Comparison
     from layerscope.insight.export import ExportResult
+
+Pair = tuple[Image, Image]
 
 EXIT_OK, EXIT_ERROR = 0, 2  # a failed CI rule: 1 (output.ci)
 
@@ -58,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="ARCHIVE",
         help="a saved image (docker save, podman save, skopeo, OCI layout dir), '-' for standard "
-        "input, or an image name to save with docker/podman",
+        "input, or an image reference (name[:tag][@digest], not a path) for docker or podman to "
+        "save",
     )
     p.add_argument("--demo", action="store_true", help="open the built-in sample image")
     p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-': stdout)")
@@ -84,11 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare",
         action="store_true",
-        help="compare two images (two archives, or --image twice): the compare view, or with "
-        "--json a comparison in the report",
+        help="compare two images (the only two there are, or --image N twice): the compare "
+        "view, or with --json a comparison in the report",
     )
     p.add_argument(
-        "--image", action="append", metavar="REF|N", help="the image to show (repeat for --compare)"
+        "--image",
+        action="append",
+        metavar="N|REF",
+        help="the image to show or export, N counted from 1 (1: the first) or a name or digest; "
+        "repeat for --compare, or to report and judge only those images (--json, --ci)",
     )
     p.add_argument(
         "--platform",
@@ -242,7 +251,9 @@ def _limits(args: argparse.Namespace) -> Limits:
     return replace(DEFAULT_LIMITS, **changes) if changes else DEFAULT_LIMITS
 
 
-def _write_json(args: argparse.Namespace, images: list[Image], comparison) -> None:
+def _write_json(
+    args: argparse.Namespace, images: list[Image], comparison: Comparison | None
+) -> None:
     from layerscope.output.outputfile import open_output
     from layerscope.output.report import write_report
 
@@ -250,33 +261,44 @@ def _write_json(args: argparse.Namespace, images: list[Image], comparison) -> No
         write_report(out, images, files=not args.no_files, comparison=comparison)
 
 
-def _comparison(args: argparse.Namespace, images: list[Image]):
-    from layerscope.insight.compare import compare
+def _check_image_count(args: argparse.Namespace) -> None:
+    """`--image` once where one image is exported or shown (twice with --compare; as often as
+    wanted for the report and the verdict): checked before anything is read."""
+    given = len(args.image or [])
+    if given < 2:
+        return
+    if args.export:
+        raise LayerscopeError(
+            f"--image is given {given} times and --export writes from one image: give it once"
+        )
+    if not (args.compare or args.json or args.ci):
+        raise LayerscopeError(
+            f"--image is given {given} times and the app shows one image: give it once, or "
+            "add --compare to compare two"
+        )
 
-    sel = args.image or []
-    if len(sel) == 2:
-        a, b = select_image(images, sel[0]), select_image(images, sel[1])
-    elif len(sel) == 0 and len(images) == 2:
-        a, b = images
-    else:
-        raise LayerscopeError("--compare needs two images: two archives, or --image twice")
-    return compare(a, b)
+
+def _chosen(args: argparse.Namespace, images: list[Image]) -> tuple[list[Image], Pair | None]:
+    """The images the run is about, checked before any layer is read: those `--image` names
+    (all without it) and, with --compare, the two compared (then the only ones)."""
+    if args.export:
+        return [select_image(images, (args.image or [None])[0])], None
+    if args.compare:
+        pair = compare_pair(images, args.image or [])
+        return list(pair), pair
+    return select_images(images, args.image or []), None
 
 
 def _run_ci(args: argparse.Namespace, images: list[Image]) -> int:
     from layerscope.output.ci import run_ci
 
-    targets = [select_image(images, s) for s in args.image] if args.image else images
     # with the report on standard output, the verdict goes to standard error
-    return run_ci(args, targets, sys.stderr if args.json == "-" else sys.stdout)
+    return run_ci(args, images, sys.stderr if args.json == "-" else sys.stdout)
 
 
-def _export(args: argparse.Namespace, images: list[Image]) -> int:
+def _export(args: argparse.Namespace, img: Image) -> int:
     from layerscope.insight.export import ExportError, export
 
-    if not args.to:
-        raise LayerscopeError("--export needs --to DIR, the destination")
-    img = select_image(images, (args.image or [None])[0])
     layer = len(img.layers) - 1 if args.layer is None else args.layer
     try:
         result = export(img, args.export, layer, args.to, overwrite=args.overwrite)
@@ -304,15 +326,21 @@ def _print_export(to: str, result: ExportResult) -> None:
 
 
 def _headless(args: argparse.Namespace, archive: Archive) -> int:
+    if args.export and not args.to:
+        raise LayerscopeError("--export needs --to DIR, the destination")
+    images, pair = _chosen(args, archive.images)
     archive.load()
     if args.json or args.ci:
-        for img in archive.images:
+        for img in images:
             if sum(len(layer) for layer in img.layers) > 20_000:
                 img.start_dive()  # in parallel with the analysis
     if args.export:
-        return _export(args, archive.images)
-    images = archive.images
-    comparison = _comparison(args, images) if args.compare else None
+        return _export(args, images[0])
+    comparison = None
+    if pair is not None:
+        from layerscope.insight.compare import compare
+
+        comparison = compare(*pair)
     if args.json:
         _write_json(args, images, comparison)
     status = _run_ci(args, images) if args.ci else EXIT_OK
@@ -392,6 +420,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
         )
         return EXIT_ERROR
     try:
+        _check_image_count(args)
         limits = _limits(args)
         verify = not args.no_verify
         if args.json or args.ci or args.export:
@@ -408,9 +437,13 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
         if args.serve:
             from layerscope.ui.serve import serve, without_serve_options
 
-            discover(
+            with discover(
                 names, platform=args.platform, verify=verify, engine=args.source, limits=limits
-            ).close()
+            ) as archive:  # the inputs and --image checked here, not in the browser
+                if args.compare:
+                    compare_pair(archive.images, args.image or [], first_two=True)
+                else:
+                    select_image(archive.images, (args.image or [None])[0])
             given = list(sys.argv[1:] if argv is None else argv)
             return serve(
                 without_serve_options(given), port=args.port, max_sessions=args.max_sessions

@@ -1,6 +1,8 @@
 """The command line: the JSON report of docs/report.md (keys, types, where it is written), standard
 input, image names, and bad input (issue 2 item 7): one line `layerscope: <input>: ...` on
-stderr, exit status 2, no traceback unless --debug."""
+stderr, exit status 2, no traceback unless --debug. `--image` (numbered from 1) in every mode,
+a missing path that is no engine's business, and --compare messages that say what to do
+(issue 18)."""
 
 from __future__ import annotations
 
@@ -632,3 +634,195 @@ def test_the_cache_never_hides_a_changed_blob(tmp_path, capsys):
     bad.write_bytes(_tar_of(files))
     code, _, err = run(str(bad), "--json", "-", capsys=capsys)
     assert code == 2 and "layer 0" in err
+
+
+# -- --image in every mode, missing paths, --compare (issue 18) ----------------------------------
+# Images are numbered from 1 for people: `--image 1` is the first.
+
+IMG_A = Img([Layer(File("a", b"aa" * 50))], tag="a:1")
+IMG_B = Img([Layer(File("b", b"b" * 30)), Layer(File("b2", b"x"))], tag="b:1")
+IMG_C = Img([Layer(File("c", b"c" * 7))], tag="evil\x1b]0;pwned\x07:1")  # a hostile name
+THREE = "there are 3 images: 1 a:1, 2 b:1, 3 evil\\x1b]0;pwned\\x07:1"
+
+
+@pytest.fixture
+def ab_c(tmp_path) -> tuple[str, str]:
+    """Two archives, three images: a:1 and b:1 in ab.tar, the hostile-named one in c.tar."""
+    ab = docker_archive(tmp_path / "ab.tar", [IMG_A, IMG_B])
+    c = docker_archive(tmp_path / "c.tar", [IMG_C])
+    return str(ab), str(c)
+
+
+def one_error(code: int, out: str, err: str) -> str:
+    """The one line of a usage error (exit 2, nothing on standard output, no traceback)."""
+    assert (code, out) == (2, "") and err.endswith("\n") and err.count("\n") == 1, (code, err)
+    assert "Traceback" not in err and "\x1b" not in err
+    return err.removeprefix("layerscope: ").removesuffix("\n")
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("0", f"--image 0: images are numbered from 1; {THREE}"),
+        ("4", f"--image 4: no image 4; {THREE}"),
+        ("9", f"--image 9: no image 9; {THREE}"),
+        ("nosuch:1", f"--image nosuch:1: no such image; {THREE}"),
+        ("\x1b[2Jx", f"--image \\x1b[2Jx: no such image; {THREE}"),
+    ],
+)
+@pytest.mark.parametrize(
+    "mode", [["--json", "-"], ["--ci"], ["--export", "a", "--to", "OUT"], ["--json", "-", "--ci"]]
+)
+def test_a_bad_image_is_one_line_in_every_headless_mode(ab_c, tmp_path, capsys, selector,
+                                                        message, mode):  # fmt: skip
+    mode = [str(tmp_path / "out") if m == "OUT" else m for m in mode]
+    result = run(*ab_c, "--image", selector, *mode, capsys=capsys)
+    assert one_error(*result) == message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--compare", "--image", "1"], ["--serve", "--port", "0"]])
+def test_a_bad_image_stops_the_app_and_serve_before_they_start(ab_c, extra):
+    """Checked before the UI (or the web server) starts: a subprocess that would otherwise sit
+    in the app; its standard input is not a terminal."""
+    proc = cli(*ab_c, "--image", "9", *extra)
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert proc.stderr.decode() == f"layerscope: --image 9: no image 9; {THREE}\n"
+
+
+def test_the_report_with_image_holds_only_those_images(ab_c, capsys):
+    code, out, err = run(*ab_c, "--image", "2", "--json", "-", "--no-files", capsys=capsys)
+    assert (code, err) == (0, "")
+    report = strict_json(out)
+    check_report(report, files=False)
+    assert [(i["ref"], i["size"]) for i in report["images"]] == [("b:1", 31)]
+    assert report["sharing"]["unshared_bytes"] == 31 and report["sharing"]["unique_bytes"] == [31]
+    # by name, by number, in the order given, each once
+    code, out, _ = run(*ab_c, "--image", "3", "--image", "a:1", "--image", "1", "--json", "-",
+                       "--no-files", capsys=capsys)  # fmt: skip
+    assert code == 0
+    report = strict_json(out)
+    assert [i["ref"] for i in report["images"]] == ["evil\x1b]0;pwned\x07:1", "a:1"]
+    assert [i["size"] for i in report["images"]] == [7, 100]
+    # without --image: every image
+    code, out, _ = run(*ab_c, "--json", "-", "--no-files", capsys=capsys)
+    assert [i["ref"] for i in strict_json(out)["images"]] == ["a:1", "b:1", IMG_C.tag]
+
+
+def test_ci_and_export_follow_image(ab_c, tmp_path, capsys):
+    code, out, _ = run(*ab_c, "--image", "2", "--ci", capsys=capsys)
+    assert code == 0
+    judged = [line for line in out.splitlines() if line and not line.startswith((" ", "rules:"))]
+    assert judged[0].startswith("b:1 (") and judged[-1] == "PASS: 1 image, every rule passed"
+    dest = tmp_path / "out"
+    code, out, _ = run(*ab_c, "--image", "2", "--export", "b", "--to", str(dest), capsys=capsys)
+    assert (code, out) == (0, f"wrote {dest / 'b'}\n")
+    assert (dest / "b").read_bytes() == b"b" * 30
+    result = run(*ab_c, "--image", "1", "--export", "b", "--to", str(dest), capsys=capsys)
+    assert one_error(*result) == "b is not in the image as of layer 0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--image", "1", "--image", "2"],
+         "--image is given 2 times and the app shows one image: give it once, or add --compare "
+         "to compare two"),
+        (["--image", "1", "--image", "2", "--export", "a", "--to", "out"],
+         "--image is given 2 times and --export writes from one image: give it once"),
+    ],
+)  # fmt: skip
+def test_image_given_twice_where_one_image_is_shown(ab_c, capsys, args, message):
+    assert one_error(*run(*ab_c, *args, capsys=capsys)) == message
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # two archives given, three images in all: which two?
+        ([], f"--compare needs two images and {THREE}; pick two with --image N twice "
+             "(numbered from 1)"),
+        (["--image", "2"], "--compare needs two images and --image names one: give --image "
+                           f"twice (numbered from 1); {THREE}"),
+        (["--image", "1", "--image", "a:1"], "--compare: --image 1 and --image a:1 both name "
+                                             f"image 1: pick two different images; {THREE}"),
+        (["--image", "1", "--image", "2", "--image", "3"],
+         f"--compare compares two images, and --image is given 3 times: give it twice; {THREE}"),
+        (["--image", "1", "--image", "0"], f"--image 0: images are numbered from 1; {THREE}"),
+    ],
+)  # fmt: skip
+def test_compare_messages_say_what_to_do(ab_c, capsys, args, message):
+    result = run(*ab_c, "--compare", "--json", "-", *args, capsys=capsys)
+    assert one_error(*result) == message
+
+
+def test_compare_of_one_image_and_of_two_picked(ab_c, tmp_path, capsys):
+    a = docker_archive(tmp_path / "a.tar", [IMG_A])
+    result = run(str(a), "--compare", "--json", "-", capsys=capsys)
+    assert one_error(*result) == (
+        "--compare needs two images and there is one (a:1): give two archives, or an archive of "
+        "several images"
+    )
+    code, out, _ = run(*ab_c, "--compare", "--image", "3", "--image", "1", "--json", "-",
+                       "--no-files", capsys=capsys)  # fmt: skip
+    assert code == 0
+    report = strict_json(out)
+    assert [i["ref"] for i in report["images"]] == [IMG_C.tag, "a:1"]  # the two compared
+    assert (report["compare"]["a"], report["compare"]["b"]) == (IMG_C.tag, "a:1")
+    assert [x["path"] for x in report["compare"]["added"]] == ["a"]
+    assert [x["path"] for x in report["compare"]["removed"]] == ["c"]
+
+
+@pytest.mark.parametrize(
+    "name", ["/nonexistent.tar", "nonexistent.tar", "./app", "images/app.tar.gz"]
+)
+def test_a_missing_path_is_no_such_file(tmp_path, name):
+    """Not docker's and podman's errors: no engine is asked about a path or an archive name
+    (a fake docker and podman on PATH record any call)."""
+    calls = tmp_path / "calls"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for engine in ("docker", "podman"):
+        (bindir / engine).write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexit 1\n')
+        (bindir / engine).chmod(0o755)
+    env = dict(subprocess_env(tmp_path), PATH=f"{bindir}:{os.environ['PATH']}")
+    for mode in (["--json", "-"], []):  # the report, and the app (which must not start)
+        proc = cli(name, *mode, env=env, cwd=tmp_path)
+        assert (proc.returncode, proc.stdout) == (2, b"")
+        assert proc.stderr.decode() == f"layerscope: {name}: no such file or directory\n"
+    assert not calls.exists()
+
+
+def test_image_by_name_or_digest_and_an_ambiguous_name(tmp_path, capsys):
+    a = docker_archive(tmp_path / "a.tar", [IMG_A])
+    a2 = docker_archive(tmp_path / "a2.tar", [Img([Layer(File("other", b"o"))], tag="a:1")])
+    ab = docker_archive(tmp_path / "ab.tar", [IMG_A, IMG_B])
+    result = run(str(a), str(a2), "--image", "a:1", "--json", "-", capsys=capsys)
+    assert one_error(*result) == (
+        "--image a:1 names 2 images (1, 2): give a number instead; there are 2 images: 1 a:1, 2 a:1"
+    )
+    code, out, _ = run(str(a), str(a2), "--image", "2", "--json", "-", "--no-files", capsys=capsys)
+    assert code == 0 and [i["size"] for i in strict_json(out)["images"]] == [1]
+    code, out, _ = run(str(ab), "--json", "-", "--no-files", capsys=capsys)
+    digest = strict_json(out)["images"][1]["config_digest"]
+    for selector in (digest, digest[:13], digest[7:].upper()):  # sha256: and 6 hex digits
+        code, out, _ = run(str(ab), "--image", selector, "--json", "-", "--no-files", capsys=capsys)
+        assert code == 0 and [i["ref"] for i in strict_json(out)["images"]] == ["b:1"]
+    result = run(str(ab), "--image", "sha256:" + digest[7:12], "--json", "-", capsys=capsys)
+    assert (
+        one_error(*result)
+        == (  # 5 hex digits are too few to name an image
+            f"--image sha256:{digest[7:12]}: no such image; there are 2 images: 1 a:1, 2 b:1"
+        )
+    )
+
+
+def test_image_is_checked_before_any_layer_is_read(tmp_path, capsys):
+    """A layer that fails its diff_id check is never read: the bad --image is the answer."""
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(_docker_with_blob(LAYER_TAR, "sha256:" + "0" * 64))
+    code, _, err = run(str(bad), "--json", "-", capsys=capsys)
+    assert code == 2 and "diff_id" in err  # reading it fails
+    for mode in (["--json", "-"], ["--ci"], ["--export", "etc", "--to", str(tmp_path / "o")]):
+        result = run(str(bad), "--image", "2", *mode, capsys=capsys)
+        assert one_error(*result).startswith("--image 2: no image 2; there is 1 image: 1 ")

@@ -54,7 +54,7 @@ def test_compare_from_the_command_line(tmp_path):
     assert [x["path"] for x in rep["removed"]] == ["gone"]
     both = docker_archive(tmp_path / "ab.tar", [A, B])
     out = subprocess.run(
-        [sys.executable, "-m", "layerscope", str(both), "--image", "1", "--image", "a:1",
+        [sys.executable, "-m", "layerscope", str(both), "--image", "2", "--image", "a:1",
          "--compare", "--json", "-", "--no-files"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -71,5 +71,6 @@ def test_compare_needs_two_images(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "layerscope: --compare needs two images: two archives, or --image twice"
+        "layerscope: --compare needs two images and there is one (a:1): give two archives, or "
+        "an archive of several images"
     ]

@@ -1,9 +1,13 @@
-"""Export writes exactly where asked: hostile names, symlinked parents, existing files."""
+"""Export writes exactly where asked: hostile names, symlinked parents, existing files, a
+destination reached through nobody else's symlink; and a removed or hidden entry as its layer
+stored it."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import random
 import resource
 import shutil
 import signal
@@ -31,7 +35,8 @@ from builder import (
     tar_header,
 )
 
-from layerscope.insight.export import ExportError, export
+from layerscope.insight.content import iter_entry
+from layerscope.insight.export import ExportError, export, exported_as_of, hidden_by
 
 
 def raw(name: str, data: bytes = b"") -> Raw:
@@ -124,7 +129,9 @@ def test_export_from_the_command_line(tmp_path):
     assert out.returncode == 0 and (dest / "b").read_bytes() == b"hi"
     out = subprocess.run(cmd, capture_output=True, text=True)  # the last layer deleted it
     assert out.returncode == 2
-    assert out.stderr == "layerscope: a/b is not in the image as of layer 1\n"
+    assert out.stderr == (
+        "layerscope: a/b is not in the image as of layer 1: layer 1 removed it (--layer 0 has it)\n"
+    )
     assert tree(dest) == ["b"]
 
 
@@ -325,3 +332,144 @@ def test_modes_are_written_with_the_users_umask(tmp_path, umask, want):
     finally:
         os.umask(old)
     assert (os.stat(dest / "rw").st_mode & 0o7777, os.stat(dest / "rwx").st_mode & 0o7777) == want
+
+
+# -- removed and hidden entries, as stored (issue 18) ------------------------------------------
+
+
+SECRET = random.Random(18).randbytes(300_000)  # several chunks, compressed in its layer
+
+
+def removing_image(tmp_path):
+    """Layer 0 stores files (one twice), layer 1 deletes or replaces them."""
+    return open_image(docker_archive(tmp_path / "a.tar", [Img([
+        Layer(Dir("etc"), File("etc/key", SECRET, mode=0o600), File("etc/keep", b"k"),
+              File("dup", b"first"), File("dup", b"second"), Dir("opt"), File("opt/tool", b"T"),
+              File("imp/lied/x", b"no directory entries above me"), compression="gzip"),
+        Layer(Whiteout("etc/key"), File("etc/keep", b"k2"), Whiteout("opt"), Whiteout("imp")),
+    ])]))  # fmt: skip
+
+
+def node_entry(img, layer: int, path: str, mode: str = "changes") -> tuple[int, int] | None:
+    """The entry the tree shows at `path` (as the app passes it to the export dialog)."""
+    from layerscope.model.analysis import unpack
+    from layerscope.views.treeview import build_view
+
+    view = build_view(img, layer, mode)
+    node = view.find(path)
+    assert node is not None, path
+    ref = view.refs[node]
+    return unpack(ref) if ref >= 0 else None
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("mode", ["changes", "image"])
+def test_a_removed_file_is_exported_as_its_layer_stored_it(tmp_path, mode):
+    img = removing_image(tmp_path)
+    entry = node_entry(img, 1, "etc/key", mode)
+    assert entry is not None and entry[0] == 0  # the tree shows layer 0's entry, removed
+    assert exported_as_of(img, entry, 1) == 0
+    r = export(img, "etc/key", 1, str(tmp_path / "out"), entry=entry)
+    assert (r.written, r.as_of) == (["key"], 0)
+    assert sha((tmp_path / "out/key").read_bytes()) == sha(SECRET)
+    assert (tmp_path / "out/key").stat().st_mode & 0o777 == 0o600
+    # the very bytes the archive stores for that entry (as the preview reads them)
+    stored = b"".join(iter_entry(img, *entry))
+    assert sha((tmp_path / "out/key").read_bytes()) == sha(stored)
+
+
+def test_a_removed_directory_is_exported_as_of_the_layer_below(tmp_path):
+    img = removing_image(tmp_path)
+    r = export(img, "opt", 1, str(tmp_path / "out"), entry=node_entry(img, 1, "opt"))
+    assert (r.written, r.as_of) == (["opt/", "opt/tool"], 0)
+    assert (tmp_path / "out/opt/tool").read_bytes() == b"T"
+    # a directory with no entry of its own (the tree's node is implied): removed_ok
+    assert node_entry(img, 1, "imp") is None
+    with pytest.raises(ExportError) as info:
+        export(img, "imp", 1, str(tmp_path / "no"))
+    assert str(info.value) == (
+        "imp is not in the image as of layer 1: layer 1 removed it (--layer 0 has it)"
+    )
+    assert not (tmp_path / "no").exists()
+    r = export(img, "imp", 1, str(tmp_path / "out2"), removed_ok=True)
+    assert (r.written, r.as_of) == (["imp/", "imp/lied/x"], 0)  # imp/lied/: made on the way
+    assert (tmp_path / "out2/imp/lied/x").read_bytes() == b"no directory entries above me"
+
+
+def test_an_entry_hidden_in_its_own_layer_is_exported_not_its_successor(tmp_path):
+    img = removing_image(tmp_path)
+    li = img.layers[0].index
+    first, second = ((0, row) for row in range(len(li)) if li.paths[row] == "dup")
+    assert exported_as_of(img, first, 0) == 0 and hidden_by(img, first, 0) == 0
+    assert hidden_by(img, second, 0) is None
+    export(img, "dup", 0, str(tmp_path / "a"), entry=first)
+    export(img, "dup", 0, str(tmp_path / "b"), entry=second)
+    assert (tmp_path / "a/dup").read_bytes() == b"first"
+    assert (tmp_path / "b/dup").read_bytes() == b"second"
+    # a file a later layer overwrote is exported as its layer had it
+    r = export(img, "etc/keep", 1, str(tmp_path / "c"), entry=node_entry(img, 0, "etc/keep"))
+    assert (tmp_path / "c/keep").read_bytes() == b"k" and r.as_of == 0
+
+
+# -- the destination -------------------------------------------------------------------------
+
+
+def test_a_planted_symlink_on_the_way_to_the_destination_is_not_followed(tmp_path, monkeypatch):
+    """A symlink someone else owns (planted in a shared directory such as /tmp) is refused,
+    wherever it is on the way; the user's own (or root's) is followed."""
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(File("f", b"data"))])]))
+    target = tmp_path / "target"
+    target.mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    planted = shared / "out"
+    os.symlink(target, planted)
+    me = os.getuid()
+    if me == 0:  # root may give the link to someone else
+        os.lchown(planted, 4242, 4242)
+        other = 4242
+    else:  # the link is the user's: make the user someone else
+        other = me
+        monkeypatch.setattr(os, "getuid", lambda: me + 1)
+    for dest in (planted, planted / "deeper", shared / "." / "out" / ".." / "out"):
+        with pytest.raises(ExportError) as info:
+            export(img, "f", 0, str(dest))
+        assert str(info.value) == (
+            f"{dest}: {planted} is a symlink of another user (uid {other}), not followed: name "
+            "the directory it leads to"
+        )
+    assert tree(target) == []
+    monkeypatch.undo()
+    mine = tmp_path / "mine"
+    os.symlink("target", mine)  # the user's own link, relative: followed
+    export(img, "f", 0, str(mine / "sub"))
+    assert (target / "sub/f").read_bytes() == b"data"
+    # `..` is the parent of the directory reached, as the kernel resolves it
+    export(img, "f", 0, str(mine / "sub" / ".." / "up"))
+    assert (target / "up/f").read_bytes() == b"data"
+
+
+def test_a_destination_that_is_a_file_or_a_loop(tmp_path):
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(File("f", b"x"))])]))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match=r"file/d: .*/file is not a directory$"):
+        export(img, "f", 0, str(tmp_path / "file" / "d"))
+    os.symlink("loop", tmp_path / "loop")
+    with pytest.raises(ExportError, match="too many symlinks on the way"):
+        export(img, "f", 0, str(tmp_path / "loop"))
+
+
+def test_the_default_destination_is_a_folder_of_its_own(tmp_path, monkeypatch):
+    from layerscope.ui.dialogs.export import default_destination
+
+    home = tmp_path / "home"
+    home.mkdir()
+    assert default_destination(str(home)) == str(home / "layerscope-export")
+    (home / "Downloads").mkdir()
+    assert default_destination(str(home)) == str(home / "Downloads" / "layerscope-export")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    assert default_destination() == str(home / "Downloads" / "layerscope-export")

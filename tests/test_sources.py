@@ -26,7 +26,13 @@ from layerscope.errors import (
     TarError,
 )
 from layerscope.limits import Limits
-from layerscope.read.sources import DirSource, TarSource, clean_member_path, open_source
+from layerscope.read.sources import (
+    DirSource,
+    TarSource,
+    clean_member_path,
+    looks_like_reference,
+    open_source,
+)
 
 
 @pytest.fixture
@@ -331,6 +337,48 @@ def test_directory(tmp_path):
 def test_missing_file_with_source_archive(tmp_path):
     with pytest.raises(LayerscopeError, match="no such file"):
         open_source(str(tmp_path / "nope.tar"), engine="archive")
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["nginx", "nginx:1.27-alpine", "library/nginx", "ghcr.io/org/app:v1", "localhost:5000/a/b:c",
+     f"docker.io/library/nginx@{DIGEST}", f"app:1@{DIGEST}", "3f57d9401f8d", DIGEST, "a__b",
+     "a--b", "a.b", "[::1]:5000/x", "out"],
+)  # fmt: skip
+def test_image_references(name):
+    assert looks_like_reference(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["/nonexistent.tar", "./app", "../app", "~/app", "app/", "dir//app", "a.tar", "A.TAR",
+     "app.tar.gz", "app.tgz", "app.tar.zst", "app.oci.tar.xz", "app:1.tar", "App", "my app",
+     "-o/etc/passwd", "--help", "a___b", "a..b", ".app", "app:", "app@sha256:abc", "a" * 256, ""],
+)  # fmt: skip
+def test_paths_and_archive_names_are_not_references(name):
+    assert not looks_like_reference(name)
+
+
+def test_a_missing_path_is_no_such_file_and_no_engine_is_asked(tmp_path, monkeypatch):
+    """Only what looks like an image reference goes to docker or podman; a missing path is
+    "no such file or directory", in one line, whatever engines are installed."""
+    asked = tmp_path / "asked"
+    for engine in ("docker", "podman"):
+        fake_engine(
+            tmp_path / "bin", engine, f'echo "$@" >> "{asked}"\necho "no daemon" >&2\nexit 1\n'
+        )
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    for name in ("/nonexistent.tar", str(tmp_path / "gone.tar.gz"), "./app", "app.tar"):
+        with pytest.raises(LayerscopeError) as info:
+            open_source(name)
+        assert str(info.value) == f"{name}: no such file or directory"
+    assert not asked.exists()
+    with pytest.raises(LayerscopeError, match="docker save: no daemon; podman save: no daemon"):
+        open_source("app:1")  # a reference: both engines are asked
+    assert asked.read_text().splitlines() == ["save -- app:1", "save -- app:1"]
 
 
 # -- image names saved by an engine -----------------------------------------------------------

@@ -29,6 +29,7 @@ import errno
 import os
 import secrets
 import stat
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -65,6 +66,7 @@ class ExportResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     existing: list[str] = field(default_factory=list)  # kept because overwrite was not given
     linked: list[tuple[str, str]] = field(default_factory=list)  # (path, path it is a link to)
+    as_of: int | None = None  # the layer the export was made as of
 
 
 class _Skip(Exception):
@@ -115,24 +117,64 @@ def current_umask() -> int:
     return mask
 
 
+def hidden_by(image: Image, entry: tuple[int, int], layer: int) -> int | None:
+    """The layer that hid (overwrote, removed) an entry by `layer`, or None if it is in the
+    image as of `layer`."""
+    h = image.analysis.hidden_by[entry[0]][entry[1]]
+    return None if h == -1 or h > layer else h
+
+
+def exported_as_of(image: Image, entry: tuple[int, int], layer: int) -> int:
+    """The layer as of which an entry the tree shows at `layer` is exported: `layer` when the
+    entry is in the image then; for an entry removed or hidden by then (changes mode shows what
+    a layer removed), the last layer that had it: the one below the layer that hid it, or its
+    own when a later entry of that same layer replaced it."""
+    h = hidden_by(image, entry, layer)
+    return layer if h is None else max(entry[0], h - 1)
+
+
 def export(
-    image: Image, path: str, layer: int, dest: str, *, overwrite: bool = False
+    image: Image,
+    path: str,
+    layer: int,
+    dest: str,
+    *,
+    overwrite: bool = False,
+    entry: tuple[int, int] | None = None,
+    removed_ok: bool = False,
 ) -> ExportResult:
     """Write `path` (a file or a directory) as it is in the image as of `layer` into `dest`
-    (a directory, created if missing). A directory is written as `dest/<its name>/...`.
+    (a directory, created if missing; see `open_destination`). A directory is written as
+    `dest/<its name>/...`. `entry` is the (layer, row) the user picked at `path`, possibly one
+    a layer removed or hid: that very entry is written, as its layer stored it (the bytes the
+    preview shows), and a directory as of the last layer that had it (`exported_as_of`). With
+    `removed_ok`, a path `layer` removed (a directory the tree shows as removed has no entry of
+    its own) is exported as of the layer below; without it, the error says which layer has it.
+    `as_of` in the result says which layer the export was made as of.
     Entries that cannot be written are in `skipped` with the reason; a failure of the
     destination (a full disk) or of the archive raises ExportError naming the file."""
     if not 0 <= layer < len(image.layers):
         raise ExportError(f"--layer {layer}: the image has layers 0-{len(image.layers) - 1}")
     path = path.strip("/")
+    if entry is not None:
+        if not 0 <= entry[0] <= layer or not 0 <= entry[1] < len(image.layers[entry[0]].index):
+            raise ExportError(f"{path or '/'}: no such entry as of layer {layer}")
+        layer = exported_as_of(image, entry, layer)
     view = view_as_of(image, layer)
+    if entry is not None:
+        view[path] = entry
+    if not _holds(view, path):
+        earlier = view_as_of(image, layer - 1) if layer > 0 else {}
+        missing = f"{path or '/'} is not in the image as of layer {layer}"
+        if not _holds(earlier, path):
+            raise ExportError(missing)
+        if not removed_ok:
+            raise ExportError(f"{missing}: layer {layer} removed it (--layer {layer - 1} has it)")
+        layer, view = layer - 1, earlier
     top = view.get(path)
-    implied = path == "" or any(p.startswith(path + "/") for p in view)
-    if top is None and not implied:
-        raise ExportError(f"{path or '/'} is not in the image as of layer {layer}")
-    os.makedirs(dest, exist_ok=True)
-    root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    root_fd = open_destination(dest)
     writer = _Writer(image, view, root_fd, overwrite)
+    writer.result.as_of = layer
     base = path.rsplit("/", 1)[-1] if path else ""
     try:
         if top is not None and image.layers[top[0]].index.types[top[1]] != DIR:
@@ -145,6 +187,88 @@ def export(
     finally:
         os.close(root_fd)
     return writer.result
+
+
+def _holds(view: dict[str, tuple[int, int]], path: str) -> bool:
+    """Whether a view has `path`: an entry of its own, or entries under it."""
+    return path == "" or path in view or any(p.startswith(path + "/") for p in view)
+
+
+_FOLLOWED_HOPS = 40  # symlinks followed on the way to the destination (the kernel's limit)
+
+
+def open_destination(dest: str) -> int:
+    """The destination directory, opened (and made where missing) one name at a time, relative
+    to the directory before it, never through a symlink that someone else planted: a symlink
+    on the way is followed only when the user or root owns it (the user's own
+    `~/Downloads -> /data/dl` is; one another user put in a shared directory such as /tmp is
+    not), the rule of Linux's fs.protected_symlinks, kept where that is off. `..` goes to the
+    parent of the directory reached, as the kernel resolves it. Returns an open handle."""
+    start = dest if os.path.isabs(dest) else os.path.join(os.getcwd(), dest)
+    pending = deque(start.split("/"))
+    stack = [os.open("/", _DIR_FLAGS)]
+    walked: list[str] = []  # the names followed so far, for messages
+    hops = 0
+    try:
+        while pending:
+            part = pending.popleft()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                    walked.pop()
+                continue
+            fd, reached = _step(stack[-1], part)
+            walked.append(part)
+            if fd is not None:
+                stack.append(fd)
+                continue
+            where = "/" + "/".join(walked)
+            if reached is None:
+                raise ExportError(f"{dest}: {where} is not a directory")
+            hops += 1
+            if hops > _FOLLOWED_HOPS:
+                raise ExportError(f"{dest}: too many symlinks on the way (a loop?)")
+            if reached.st_uid not in (0, os.getuid()):
+                raise ExportError(
+                    f"{dest}: {where} is a symlink of another user (uid {reached.st_uid}), not "
+                    "followed: name the directory it leads to"
+                )
+            target = os.readlink(part, dir_fd=stack[-1])
+            walked.pop()
+            if target.startswith("/"):
+                while len(stack) > 1:
+                    os.close(stack.pop())
+                walked.clear()
+            pending.extendleft(reversed(target.split("/")))
+        return stack.pop()
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _step(parent: int, name: str) -> tuple[int | None, os.stat_result | None]:
+    """Open directory `name` under `parent` without following a symlink, making it if missing:
+    (its handle, None); for a symlink, (None, its lstat); for anything else, (None, None)."""
+    for _ in range(_TMP_TRIES):
+        try:
+            return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=parent), None
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=parent)  # the umask applies, as for mkdir -p
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone meanwhile: try again
+            return None, (st if stat.S_ISLNK(st.st_mode) else None)
+    raise OSError(errno.EAGAIN, "the destination keeps changing", name)
 
 
 class _Writer:

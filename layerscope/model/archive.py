@@ -401,25 +401,3 @@ def open(
     except BaseException:
         archive.close()
         raise
-
-
-def select_image(images: Sequence[Image], selector: str | None) -> Image:
-    """`--image`: a ref (exact, or the part after the last '/'), or a number from 0."""
-    if not images:
-        raise LayerscopeError("no image found")
-    if selector is None:
-        return images[0]
-    if selector.isdigit():
-        n = int(selector)
-        if n >= len(images):
-            raise LayerscopeError(
-                f"--image {n}: there are {len(images)} images (0-{len(images) - 1})"
-            )
-        return images[n]
-    for img in images:
-        if selector in img.refs or any(r.rsplit("/", 1)[-1] == selector for r in img.refs):
-            return img
-        if img.config_digest.startswith(selector) or img.config_digest == "sha256:" + selector:
-            return img
-    names = ", ".join(i.name for i in images)
-    raise LayerscopeError(f"--image {selector}: no such image (have: {names})")

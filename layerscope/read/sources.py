@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import select
 import shutil
 import stat
@@ -350,7 +351,8 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 def open_source(name: str, *, engine: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Source:
     """Open what the user named: `-` (standard input), a file, a directory, or an image name
-    that an engine (docker, podman) saves for us. `engine` is `archive`, `docker` or `podman`."""
+    that an engine (docker, podman) saves for us. `engine` is `archive`, `docker` or `podman`;
+    without it, an engine is asked only for a name that looks like an image reference."""
     if name == "-":
         return _spooled_source(name, _spool(sys.stdin.buffer, "standard input", limits), limits)
     if engine in (None, "archive") and os.path.isdir(name):
@@ -364,9 +366,38 @@ def open_source(name: str, *, engine: str | None = None, limits: Limits = DEFAUL
                 f.seek(0)
                 return _spooled_source(name, _spool(f, name, limits), limits)
         return TarSource(name, name, limits)
-    if engine == "archive":
+    if engine == "archive" or (engine is None and not looks_like_reference(name)):
         raise LayerscopeError("no such file or directory", source=name)
     return _save_with_engine(name, engine, limits)
+
+
+# An image reference as docker and podman parse one (github.com/distribution/reference,
+# regexp.go): [domain[:port]/]path[:tag][@digest]; path components are lowercase.
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+_REFERENCE = re.compile(
+    rf"(?P<name>(?:{_HOST}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?",
+    re.ASCII,
+)
+NAME_MAX = 255  # the longest name (without tag and digest) docker accepts
+# Endings of file names, never of the images people name: `app.tar` is a missing file.
+ARCHIVE_SUFFIXES = (".tar", ".tgz", ".gz", ".zst", ".tzst", ".xz", ".txz", ".bz2", ".tbz2")
+
+
+def looks_like_reference(name: str) -> bool:
+    """Whether a name that is not a file could be an image for docker or podman to save: an
+    image reference (`nginx`, `nginx:1.27`, `ghcr.io/org/app@sha256:...`, an image ID), and
+    not a path (`/x`, `./x`, `~/x`, `x/`, upper case, spaces) nor an archive's name (`x.tar`,
+    `x.tar.gz`). A missing file is then "no such file or directory", not the engines'
+    errors, and no engine is started for it."""
+    m = _REFERENCE.fullmatch(name)
+    if m is None or len(m.group("name")) > NAME_MAX:
+        return False
+    return not name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def _spooled_source(name: str, spool: Spool, limits: Limits) -> TarSource:

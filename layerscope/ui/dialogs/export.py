@@ -1,6 +1,9 @@
 """Export: write the selected file, or a directory as of the selected layer, to a destination
-the user confirms. Existing files are kept unless the user says to overwrite them. (The writing
-itself — never outside the destination, whatever the archive's names — is layerscope.insight.export.)
+the user confirms. A file the layer removed (or a later entry hid) is written as the layer that
+stored it had it: the bytes the preview shows. Existing files are kept unless the user says to
+overwrite them. The destination proposed is `default_destination()`, never the current directory
+blindly. (The writing itself — never outside the destination, whatever the archive's names, never
+through a symlink someone else planted — is layerscope.insight.export.)
 
 The path, the image's name, the names of existing files and error messages (which can name
 members) are shown as `rich.text.Text` of their `visible()` form, and the final notification
@@ -21,14 +24,29 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from layerscope.insight.export import ExportResult, export
+from layerscope.insight.export import ExportResult, export, exported_as_of, hidden_by
+from layerscope.model.analysis import unpack
 from layerscope.model.image import Image
+from layerscope.model.kinds import How
+from layerscope.read.records import DIR
 from layerscope.text import visible
 from layerscope.ui import untrusted
 from layerscope.ui.dialogs.confirm import ConfirmDialog
 from layerscope.views import labels
 
 SHOW_NAMES = 5  # existing files named in the question
+FOLDER = "layerscope-export"  # the folder proposed, in the downloads or home directory
+
+
+def default_destination(home: str | None = None) -> str:
+    """The destination proposed: `layerscope-export` in ~/Downloads when that is a directory,
+    else in the home directory (the current directory only when there is no home): a folder of
+    its own, so that an export never lands among the files of wherever layerscope was started."""
+    home = os.path.expanduser("~") if home is None else home
+    if not home or home == "~":
+        return os.path.join(os.getcwd(), FOLDER)
+    downloads = os.path.join(home, "Downloads")
+    return os.path.join(downloads if os.path.isdir(downloads) else home, FOLDER)
 
 
 class ExportDone(Message):
@@ -46,12 +64,22 @@ class ExportDialog(ModalScreen[ExportResult | None]):
         Binding("escape", "cancel", "Cancel", id="export.cancel"),
     ]
 
-    def __init__(self, image: Image, path: str, layer: int, dest: str | None = None) -> None:
+    def __init__(
+        self,
+        image: Image,
+        path: str,
+        layer: int,
+        dest: str | None = None,
+        entry: int | None = None,
+    ) -> None:
+        """`entry`: the packed (layer, row) of the tree's node at `path` (None or negative for
+        an implied directory), so that a removed or hidden entry is exported as stored."""
         super().__init__()
         self.image = image
         self.path = path.strip("/")
         self.as_of = layer
-        self.default_dest = dest if dest is not None else os.getcwd()
+        self.entry = unpack(entry) if entry is not None and entry >= 0 else None
+        self.default_dest = dest if dest is not None else default_destination()
         self.result: ExportResult | None = None
 
     def compose(self) -> ComposeResult:
@@ -68,10 +96,22 @@ class ExportDialog(ModalScreen[ExportResult | None]):
     def _what(self) -> Text:
         text = Text()
         text.append(f"/{visible(self.path)}", "bold")
-        text.append(f" as of layer {self.as_of} of {visible(self.image.name)}.")
+        text.append(f" {self._when()} of {visible(self.image.name)}.")
         text.append("\nA directory is written with everything under it; existing files are kept")
         text.append(" unless you agree to overwrite them.")
         return text
+
+    def _when(self) -> str:
+        """`as of layer 3`; for an entry removed or hidden by then, as which layer had it."""
+        h = None if self.entry is None else hidden_by(self.image, self.entry, self.as_of)
+        if self.entry is None or h is None:
+            return f"as of layer {self.as_of}"
+        how = How(self.image.analysis.how[self.entry[0]][self.entry[1]]).reason
+        if self.image.layers[self.entry[0]].index.types[self.entry[1]] == DIR:
+            had = f"as of layer {exported_as_of(self.image, self.entry, self.as_of)}"
+        else:
+            had = f"as layer {self.entry[0]} stored it"
+        return f"{had}, before layer {h} hid it ({how})"
 
     def on_mount(self) -> None:
         box = self.query_one("#export-dest", Input)
@@ -103,7 +143,8 @@ class ExportDialog(ModalScreen[ExportResult | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="export",
           description="Exporting")  # fmt: skip
     def write(self, dest: str, overwrite: bool) -> None:
-        result = export(self.image, self.path, self.as_of, dest, overwrite=overwrite)
+        result = export(self.image, self.path, self.as_of, dest, overwrite=overwrite,
+                        entry=self.entry, removed_ok=True)  # fmt: skip
         self.post_message(ExportDone(dest, result, overwrite))
 
     def on_export_done(self, message: ExportDone) -> None:
@@ -138,6 +179,8 @@ class ExportDialog(ModalScreen[ExportResult | None]):
 
     def _finish(self, dest: str, result: ExportResult, kept: bool) -> None:
         parts = [f"wrote {labels.plural(len(result.written), 'entry', 'entries')} to {dest}"]
+        if self.entry is None and result.as_of is not None and result.as_of != self.as_of:
+            parts[0] += f" (as of layer {result.as_of}, before layer {self.as_of} removed it)"
         if result.skipped:
             parts.append(
                 f"skipped {len(result.skipped):,} (devices, fifos, broken links, bad names…)"
