@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from pilots import DEMO, MULTI, SIZE, drive, go_to, main_screen, press, settle
@@ -25,7 +24,7 @@ from layerscope.ui.app import LayerscopeApp, compare_pair
 from layerscope.ui.bench import measure
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.dialogs.confirm import ConfirmDialog
-from layerscope.ui.dialogs.export import ExportDialog
+from layerscope.ui.dialogs.export import ExportDialog, default_destination
 from layerscope.ui.screens.compare import CompareScreen, difference_tree, signed
 from layerscope.ui.screens.help import HelpScreen
 from layerscope.ui.screens.history import HistoryScreen
@@ -41,22 +40,26 @@ def table_rows(table: DataTable) -> list[list[str]]:
 
 
 # -- waste -----------------------------------------------------------------------------------------
-def test_waste_view_groups_by_stored_layer_then_by_the_layer_that_made_it_dead():
+def test_waste_view_groups_reclaimable_bytes_by_layer_and_duplicates_apart():
     async def test(app, pilot):
         await press(pilot, "w")
         screen = app.screen
         assert isinstance(screen, WasteScreen)
         lines = screen.outline_view.lines()
-        assert "stored by layer 0" in lines[0] and "148 B" in lines[0]
-        assert "made dead by layer 2" in lines[1] and "7 entries" in lines[1]
-        assert "/etc/motd" in lines[2] and "overwritten" in lines[2]
+        assert "reclaimable bytes" in lines[0] and "148 B" in lines[0]
+        assert "layer 0 holds" in lines[1] and "148 B" in lines[1]
+        assert "hidden by layer 2" in lines[2] and "7 entries" in lines[2]
+        assert "/etc/motd" in lines[3] and "overwritten" in lines[3]
+        assert "/var/cache/demo/" in lines[4] and "whiteout · 3 entries" in lines[4]
+        assert "duplicate bytes" in lines[-1] and "0 B" in lines[-1]
         reasons = " ".join(lines)
-        for reason in ("rewritten identically", "metadata-only copy-up", "deleted",
-                       "deleted with its directory", "cleared by an opaque directory"):  # fmt: skip
+        for reason in ("overwritten (rewritten)", "overwritten (metadata)", "whiteout",
+                       "parent-whiteout", "opaque"):  # fmt: skip
             assert reason in reasons
         summary = str(screen.query_one("#waste-summary", Static).render())
-        assert summary.startswith("148 B hidden by later layers in 10 entries (9.6 %")
-        assert "most made dead by layer 2 (100 B)" in summary
+        assert summary.startswith("reclaimable bytes 148 B (9.6 % of the size) in 10 hidden")
+        assert "duplicate bytes 0 B in 0 extra copies" in summary
+        assert "layer 2 hides the most (100 B)" in summary
         per_layer = table_rows(screen.query_one("#waste-layers", DataTable))
         assert [row[:3] for row in per_layer] == [
             ["0", "148 B", "·"],
@@ -64,15 +67,20 @@ def test_waste_view_groups_by_stored_layer_then_by_the_layer_that_made_it_dead()
             ["2", "·", "100 B"],
             ["3", "·", "28 B"],
             ["4", "·", "·"],
+            ["all", "148 B", "148 B"],
         ]
         await press(pilot, "escape")
         s = main_screen(app)
-        # with one image, the views of several images are off
-        assert not s.check_action("sharing", ()) and not s.check_action("compare", ())
-        await press(pilot, "I", "C")
+        await press(pilot, "I", "C")  # with one image, the views of several images stay shut
         assert app.screen is s
 
     drive(test)
+
+
+def row_of(screen: WasteScreen, path: str) -> int:
+    """The row of the waste tree showing the entry at `path`."""
+    rows = screen.outline_view.outline.rows
+    return next(i for i, row in enumerate(rows) if getattr(row.node.data, "path", "") == path)
 
 
 def test_enter_in_the_waste_view_goes_to_the_entry_at_the_layer_that_stored_it():
@@ -81,7 +89,7 @@ def test_enter_in_the_waste_view_goes_to_the_entry_at_the_layer_that_stored_it()
         await press(pilot, "down", "down", "down", "m", "slash", *"zzz", "enter")
         assert s.mode == "image" and s.filter.active
         await press(pilot, "w")
-        await press(pilot, "down", "down", "down")  # /etc/config/app.conf, rewritten
+        await press(pilot, *["down"] * row_of(app.screen, "etc/config/app.conf"))
         assert app.screen.outline_view.node.data.path == "etc/config/app.conf"
         await press(pilot, "enter")
         assert app.screen is s
@@ -100,22 +108,26 @@ def test_waste_view_by_mouse_and_layer_table():
         screen = app.screen
         table = screen.query_one("#waste-layers", DataTable)
         table.focus()
-        await press(pilot, "down", "down", "enter")  # layer 2: it made bytes dead
+        await press(pilot, "down", "down", "enter")  # layer 2: it hides bytes
         assert screen.outline_view.has_focus and screen.outline_view.node.data == (0, 2)
         await press(pilot, "c")
-        assert len(screen.outline_view.lines()) == 1
+        assert len(screen.outline_view.lines()) == 2  # the two groups
         await press(pilot, "e")
-        assert len(screen.outline_view.lines()) == 14
+        assert len(screen.outline_view.lines()) == 18
+        table.focus()
+        await press(pilot, *["down"] * 6, "enter")  # the total row: the reclaimable bytes
+        assert screen.outline_view.node is screen.root.children[0]
         await press(pilot, "z")  # hidden entries of no bytes too: directories, links
         assert len(screen.found.items) > 10
         assert any(i.size == 0 for i in screen.found.items)
         await press(pilot, "z")
         assert len(screen.found.items) == 10
         # a click on an entry selects it, a second click goes to it
-        await pilot.click("#waste-tree", offset=(30, 4))
+        y = row_of(screen, "usr/share/doc/demo/LICENSE")
+        await pilot.click("#waste-tree", offset=(30, y))
         await settle(pilot)
         assert screen.outline_view.node.data.path == "usr/share/doc/demo/LICENSE"
-        await pilot.click("#waste-tree", offset=(30, 4))
+        await pilot.click("#waste-tree", offset=(30, y))
         await settle(pilot)
         s = main_screen(app)
         assert s.layer_index == 0 and s.file_tree.node.path == "usr/share/doc/demo/LICENSE"
@@ -128,12 +140,15 @@ def test_waste_tree_model():
     try:
         image = archive.images[0]
         root = waste_tree(image, waste(image))
-        assert [n.data for n in root.children] == [0]
-        assert [n.data for n in root.children[0].children] == [(0, 2), (0, 3), (0, 1)]
-        assert [n.size for n in root.children[0].children] == [100, 28, 20]
-        assert root.children[0].size == 148
-        assert len(open_while_small(root, 300)) == 4  # everything fits
-        assert open_while_small(root, 5) == {root.children[0]}
+        reclaimable, duplicates = root.children
+        assert [n.data.layer for n in reclaimable.children] == [0]
+        assert [n.data for n in reclaimable.children[0].children] == [(0, 2), (0, 3), (0, 1)]
+        assert [n.size for n in reclaimable.children[0].children] == [100, 28, 20]
+        assert reclaimable.size == reclaimable.children[0].size == 148 == image.reclaimable_bytes
+        assert duplicates.size == 0 == image.duplicate_bytes and duplicates.children == []
+        opened = open_while_small(root, 300)
+        assert len(opened) == 8  # everything fits: 2 groups, 1 layer, 3 layers hiding, 2 dirs
+        assert open_while_small(root, 5) == {reclaimable, duplicates}
     finally:
         archive.close()
 
@@ -180,7 +195,7 @@ def test_path_history_lists_every_layer_that_touched_a_path_and_jumps_to_each():
         await press(pilot, "H")
         rows = table_rows(app.screen.query_one("#history-table", DataTable))
         assert [r[:2] for r in rows] == [["0", "added"], ["2", "removed"]]
-        assert rows[1][7] == "deleted with its directory"
+        assert rows[1][7] == "parent-whiteout"  # as the report and the file tree spell it
 
     drive(test)
 
@@ -192,9 +207,9 @@ def test_sharing_view_tables_and_jumps():
         screen = app.screen
         assert isinstance(screen, SharingScreen)
         images = table_rows(screen.query_one("#sharing-images", DataTable))
-        assert images == [
-            ["0", "localhost/layerscope-demo:1", "5", "1.5 kB", "135 B", "1.4 kB", "linux/amd64"],
-            ["1", "localhost/layerscope-other:1", "3", "1.4 kB", "40 B", "1.4 kB", "linux/amd64"],
+        assert images == [  # numbered from 1
+            ["1", "localhost/layerscope-demo:1", "5", "1.5 kB", "135 B", "1.4 kB", "linux/amd64"],
+            ["2", "localhost/layerscope-other:1", "3", "1.4 kB", "40 B", "1.4 kB", "linux/amd64"],
         ]
         layers = table_rows(screen.query_one("#sharing-layers", DataTable))
         assert [r[2:4] for r in layers] == [
@@ -205,9 +220,16 @@ def test_sharing_view_tables_and_jumps():
             ["● #4", "·"],
             ["·", "● #2"],
         ]
+        columns = [
+            str(c.label) for c in screen.query_one("#sharing-layers", DataTable).columns.values()
+        ]
+        assert columns[2:4] == ["image 1", "image 2"]
         summary = str(screen.query_one("#sharing-summary", Static).render())
-        assert summary.startswith("1.6 kB stored in 6 distinct layers, against 3.0 kB")
-        assert "No file content is stored again" in summary
+        # the README's names, and what "distinct bytes" counts: file content, not stored blobs
+        assert summary.startswith("distinct bytes 1.6 kB (file content of 6 distinct layers)")
+        assert "unshared bytes 3.0 kB" in summary and "sharing saves 1.4 kB" in summary
+        assert "file-shared bytes 0 B (0 contents)" in summary
+        assert "stored" not in summary
         # enter on the last layer: image 1's own layer
         layers_table = screen.query_one("#sharing-layers", DataTable)
         layers_table.focus()
@@ -216,7 +238,7 @@ def test_sharing_view_tables_and_jumps():
         assert app.screen is s
         assert s.image.name == "localhost/layerscope-other:1" and s.layer_index == 2
         await press(pilot, "I")
-        await press(pilot, "enter")  # the images table: image 0
+        await press(pilot, "enter")  # the images table: image 1 (number 0 inside)
         assert app.screen is s and s.image.number == 0
 
     drive(test, MULTI)
@@ -285,7 +307,7 @@ def test_compare_pair_and_the_command_line(monkeypatch):
     try:
         images = archive.images
         assert compare_pair(images, []) == (images[0], images[1])
-        assert compare_pair(images, ["1", "0"]) == (images[1], images[0])
+        assert compare_pair(images, ["2", "1"]) == (images[1], images[0])  # numbered from 1
         with pytest.raises(layerscope.LayerscopeError, match="two images"):
             compare_pair(images[:1], [])
     finally:
@@ -301,8 +323,8 @@ def test_compare_pair_and_the_command_line(monkeypatch):
 
     assert main([MULTI, "--compare"]) == 0  # no --json: the app, in the compare view
     assert seen["compare"] == [] and seen["names"] == [MULTI]
-    assert main([MULTI, "--image", "1", "--image", "0", "--compare"]) == 0
-    assert seen["compare"] == ["1", "0"]
+    assert main([MULTI, "--image", "2", "--image", "1", "--compare"]) == 0
+    assert seen["compare"] == ["2", "1"]
 
 
 def test_difference_tree_model():
@@ -408,7 +430,7 @@ def test_export_a_directory_then_ask_before_overwriting(tmp_path):
         dialog = app.screen
         assert isinstance(dialog, ExportDialog)
         box = dialog.query_one("#export-dest", Input)
-        assert box.value == str(Path.cwd())
+        assert box.value == default_destination()
         box.value = str(tmp_path / "out")
         await press(pilot, "enter")
         assert app.screen is main_screen(app)
@@ -469,7 +491,7 @@ def test_palette_help_and_footer_reach_every_view():
                      "Compare two images", "Preview the file at the cursor",
                      "Path history of the entry at the cursor", "Export the entry at the cursor…"):  # fmt: skip
             assert name in names
-        await press(pilot, "ctrl+p", *"waste", "enter")
+        await press(pilot, "ctrl+p", *"waste: where", "enter")
         assert isinstance(app.screen, WasteScreen)
         # help in a view lists its keys
         await press(pilot, "question_mark")

@@ -1,4 +1,5 @@
-"""The history of one path: every layer that touched it, and how."""
+"""The history of one path: every layer that touched it, and how (a removal spelt as the report
+and every view spell how an entry went: a kinds.How label)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class PathStep:
     gid: int | None
     digest: str | None
     row: int | None  # the entry's row in `layer` (None for a removal)
-    detail: str = ""  # e.g. "whiteout", "with its directory", "hidden by layer 3"
+    detail: str = ""  # for a removal, how (a kinds.How label: `whiteout`, `parent-whiteout`, ...)
 
 
 def path_history(image: Image, path: str) -> list[PathStep]:
@@ -59,7 +60,7 @@ def path_history(image: Image, path: str) -> list[PathStep]:
                 removed.setdefault(by, How(a.how[pos][row]))
     action = Kind.REMOVED.label
     for by, how in removed.items():
-        steps.append(PathStep(by, action, None, 0, None, None, None, None, None, how.reason))
+        steps.append(PathStep(by, action, None, 0, None, None, None, None, None, how.label))
     # within a layer, removals come first: whiteouts act before the layer's own entries
     steps.sort(key=lambda s: (s.layer, s.action != action, s.row or 0))
     return steps

@@ -1,14 +1,20 @@
 """Compare two images: their final filesystems as one tree of differences — added, removed,
 changed, with sizes — and a summary. Enter on an entry shows it in the file tree.
 
+Images are numbered from 1, as everywhere a person reads them. The pickers show each image's
+number and name, the name shortened to what tells it from the others (its tag, or its config
+digest when two names are the same) when the picker is narrow.
+
 Paths and image names come from the archive: shown visibly, as text, never as markup (the
-pickers' prompts are `rich.text.Text`; see `screens.insight`); the tree's rows are made visible
-where they are drawn."""
+pickers' prompts draw a `rich.text.Text`; see `screens.insight`); the tree's rows are made
+visible where they are drawn."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
 from textual import on, work
@@ -22,9 +28,8 @@ from textual.worker import get_current_worker
 from layerscope.insight.compare import Comparison, PathChange, compare
 from layerscope.model.image import Image
 from layerscope.model.kinds import Kind
-from layerscope.text import visible
-from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
+from layerscope.text import cells, visible
+from layerscope.ui.screens.insight import GoTo, InsightScreen, failure, shown_number
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.outline import OutlineView
 from layerscope.views import labels
@@ -104,6 +109,44 @@ def difference_tree(comparison: Comparison) -> OutlineNode:
     return root
 
 
+class ImageName:
+    """`2: name` in the cells it is drawn in (a picker's prompt): the whole name if it fits,
+    else from the part that tells it from the other images' names (`labels.short_name`)."""
+
+    def __init__(self, image: Image, name: str, start: int) -> None:
+        self.prefix = f"{shown_number(image)}: "
+        self.name = name  # visible already
+        self.start = start
+
+    @property
+    def plain(self) -> str:
+        """The whole label."""
+        return self.prefix + self.name
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = options.max_width - cells(self.prefix)
+        yield Text(self.prefix + labels.short_name(self.name, room, self.start), no_wrap=True)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(cells(self.prefix) + 1, cells(self.plain))
+
+
+def image_names(images: list[Image]) -> dict[int, ImageName]:
+    """Each image's picker label, by `Image.number`: its name made visible, with its config
+    digest when another image has the same name."""
+    names = [visible(img.name) for img in images]
+    seen = [names.count(n) > 1 for n in names]
+    names = [
+        f"{n} @{labels.short_digest(img.config_digest)[7:]}" if twice else n
+        for n, img, twice in zip(names, images, seen, strict=True)
+    ]
+    starts = labels.distinct_starts(names)
+    return {
+        img.number: ImageName(img, name, start)
+        for img, name, start in zip(images, names, starts, strict=True)
+    }
+
+
 class ComparisonReady(Message):
     def __init__(self, comparison: Comparison, root: OutlineNode) -> None:
         super().__init__()
@@ -128,11 +171,14 @@ class CompareTree(OutlineView):
         change = diff.change
         kind = change.kind if change else None
         kind_style = style(f"compare-tree--{kind}") if kind else style("compare-tree--dir")
-        out = [Segment(f" {MARKS[kind]} ", kind_style)]
-        out.append(Segment(f"{signed(diff.delta):>10}  ", style("compare-tree--size")))
-        out.append(self.connector(row))
+        lines = self.connector(row)
+        out = [
+            Segment(f" {MARKS[kind]} ", kind_style),
+            Segment(f"{signed(diff.delta):>8}  ", style("compare-tree--size")),
+            lines,
+        ]
+        room = self.width - 13 - cells(lines.text)
         name_style = kind_style + style("compare-tree--dir") if row.node.is_branch else kind_style
-        out.append(Segment(row.node.name + "  ", name_style))
         note = _note(change) if change else ""
         if row.node.is_branch and (diff.added or diff.removed):
             parts = []
@@ -141,8 +187,10 @@ class CompareTree(OutlineView):
             if diff.removed:
                 parts.append(f"-{labels.size(diff.removed)}")
             note = (note + "  " if note else "") + " ".join(parts)
+        name, note = labels.fit_row(visible(row.node.name), [note] if note else [], room)
+        out.append(Segment(name, name_style))
         if note:
-            out.append(Segment(note, style("compare-tree--note")))
+            out.append(Segment("  " + note, style("compare-tree--note")))
         return out
 
 
@@ -187,10 +235,11 @@ class CompareScreen(InsightScreen[GoTo | None]):
         self.loaded = loaded
         self.comparison: Comparison | None = None
         self.root: OutlineNode | None = None
+        self.names = image_names(images)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◧")
-        options = [(untrusted.text(f"{img.number}: {img.name}"), img.number) for img in self.images]
+        options = [(self.names[img.number], img.number) for img in self.images]
         with Horizontal(id="compare-pick"):
             yield Label("A", classes="pick-label")
             yield Select(options, value=self.a.number, allow_blank=False, id="compare-a")
@@ -225,8 +274,13 @@ class CompareScreen(InsightScreen[GoTo | None]):
             self.refresh_comparison()
 
     def _pair(self) -> str:
-        """`compare A → B`, the names visible."""
-        return f"compare {visible(self.a.name)} → {visible(self.b.name)}"
+        """`compare 1: A → 2: B`, the names visible, shortened as the pickers shorten them
+        when the screen is narrow."""
+        room = max((self.app.size.width - 44) // 2, 12)
+        a, b = self.names[self.a.number], self.names[self.b.number]
+        return f"compare {a.prefix}{labels.short_name(a.name, room, a.start)} → " + (
+            f"{b.prefix}{labels.short_name(b.name, room, b.start)}"
+        )
 
     def refresh_comparison(self) -> None:
         """Compare the images picked now (in a worker), or say why not."""
@@ -238,7 +292,7 @@ class CompareScreen(InsightScreen[GoTo | None]):
             return
         self.query_one("#compare-summary", Static).update("Comparing…")
         self.outline_view.show_message(
-            f"Comparing {visible(self.a.name)} with {visible(self.b.name)}…"
+            f"Comparing image {shown_number(self.a)} with image {shown_number(self.b)}…"
         )
         self.compute(self.a, self.b)
 
@@ -305,7 +359,7 @@ class CompareScreen(InsightScreen[GoTo | None]):
                 text.append(_note(diff.change) + "  ")
             if not node.is_branch:
                 where = self.a if diff.change and diff.change.kind == "removed" else self.b
-                text.append(f"(enter: show it in {visible(where.name)})")
+                text.append(f"(enter: show it in image {shown_number(where)})")
         self.query_one("#compare-entry", Static).update(text)
 
     @on(OutlineView.Chosen, "#compare-tree")

@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from layerscope.insight.pathhistory import PathStep, path_history
 from layerscope.model.image import Image
-from layerscope.model.kinds import Kind
+from layerscope.model.kinds import How, Kind
 from layerscope.text import visible
 from layerscope.ui import untrusted
 from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
@@ -137,6 +137,8 @@ class HistoryScreen(InsightScreen[GoTo | None]):
                 text.append(visible(step.digest) + "  ")
             if step.type == "file":
                 text.append(labels.exact(step.size) + "  ")
+            if step.detail:
+                text.append(f"{step.detail}: {How.from_label(step.detail).reason}  ")
             text.append("(enter: show it in the file tree)")
         self.query_one("#history-entry", Static).update(text)
 

@@ -45,6 +45,11 @@ def failure(what: str, error: BaseException) -> str:
     return one_line(f"{what}: {error}")
 
 
+def shown_number(image: Image) -> int:
+    """An image's number as a person reads and types it: from 1 (`Image.number` is from 0)."""
+    return image.number + 1
+
+
 @dataclass(frozen=True)
 class GoTo:
     """Go to `path` in the file tree, at `layer` of `image`, in `mode` ("changes" or "image")."""

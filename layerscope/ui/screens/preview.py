@@ -166,6 +166,8 @@ class PreviewScreen(InsightScreen[None]):
         text.append(where)
         if node.kind == "removed":
             text.append(f", removed by layer {node.hidden_by}")
+            if node.how:
+                text.append(f" ({node.how})")
         elif node.hidden_by is not None:
             text.append(f", hidden by layer {node.hidden_by} ({node.how})")
         text.append("\n")

@@ -1,6 +1,11 @@
 """Images and sharing: the images open, what each weighs alone and shares; a matrix of the
-distinct layers by images; and content stored again in different layers (as after a rebuild of a
-common base), which sharing by layer cannot see.
+distinct layers by images; and the same file content in different layers (as after a rebuild of
+a common base), which sharing by layer cannot see.
+
+Every figure here counts file content, as a layer's size does (the README's sharing figures):
+the **distinct bytes** are the sizes of the distinct layers, not the bytes their blobs take in
+the archive (the Image pane's "Stored"). Images are numbered from 1, as everywhere a person
+reads them; layers keep their positions from 0.
 
 Image names, platforms, commands, digests and paths come from the archive: every such cell is a
 `rich.text.Text` shown visibly (`ui.untrusted`), never a `str` the table would parse as markup."""
@@ -21,7 +26,7 @@ from textual.worker import get_current_worker
 from layerscope.insight.sharing import SharedContent, SharedLayer, Sharing, sharing
 from layerscope.model.image import Image, Layer
 from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import GoTo, InsightScreen, ShowImage, failure
+from layerscope.ui.screens.insight import GoTo, InsightScreen, ShowImage, failure, shown_number
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.views import labels
 
@@ -69,7 +74,7 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
         ).border_title = "Distinct layers × images (enter: go to the layer)"
         self.query_one(
             "#sharing-contents-pane"
-        ).border_title = "Same content in different layers (enter: go to the file)"
+        ).border_title = "File-shared content (enter: go to the file)"
         self.query_one("#sharing-summary", Static).update("Comparing the images' layers…")
         self.query_one("#sharing-images", DataTable).focus()
         self.compute()
@@ -95,21 +100,23 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
 
     # -- the three tables --------------------------------------------------------------------
     def _summary(self, found: Sharing) -> None:
+        """The sharing figures, each with the README's name and what it counts (file content,
+        as layer sizes count it: not the blobs' stored bytes)."""
+        layers = labels.plural(len(found.layers), "distinct layer")
+        contents = labels.plural(len(found.contents), "content")
         text = Text()
-        text.append(labels.size(found.stored_bytes), "bold")
-        text.append(f" stored in {labels.plural(len(found.layers), 'distinct layer')}, against ")
-        text.append(labels.size(found.unshared_bytes), "bold")
-        text.append(" if nothing were shared: sharing layers saves ")
-        text.append(labels.size(found.saved_bytes), "bold")
-        text.append(f" ({labels.size(found.shared_bytes)} in layers used by several images).  ")
-        if found.contents:
-            text.append(labels.size(found.file_shared_bytes), "bold")
-            text.append(
-                f" more are the same file content stored again in different layers "
-                f"({labels.plural(len(found.contents), 'content')})."
-            )
-        else:
-            text.append("No file content is stored again in different layers.")
+        figures = [
+            ("distinct bytes", found.stored_bytes, f"file content of {layers}"),
+            ("unshared bytes", found.unshared_bytes, ""),
+            ("sharing saves", found.saved_bytes, ""),
+            ("shared bytes", found.shared_bytes, ""),
+            ("file-shared bytes", found.file_shared_bytes, contents),
+        ]
+        for n, (name, value, what) in enumerate(figures):
+            text.append(("  ·  " if n else "") + f"{name} ")
+            text.append(labels.size(value), "bold")
+            if what:
+                text.append(f" ({what})")
         self.query_one("#sharing-summary", Static).update(text)
 
     def _images(self, found: Sharing) -> None:
@@ -122,17 +129,17 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
         table.add_column(Text("unique", justify="right"), key="unique")
         table.add_column(Text("shared", justify="right"), key="shared")
         table.add_column("platform", key="platform")
-        for img, unique in zip(self.images, found.unique_bytes, strict=True):
+        for n, (img, unique) in enumerate(zip(self.images, found.unique_bytes, strict=True)):
             shared = found.image_shared_bytes(img.number)
             table.add_row(
-                str(img.number),
+                str(shown_number(img)),
                 untrusted.text(img.name),
                 Text(str(len(img.layers)), justify="right"),
                 Text(labels.size(img.size), justify="right"),
                 Text(labels.size(unique), justify="right"),
                 Text(labels.size(shared), justify="right"),
                 untrusted.text(img.platform),
-                key=str(img.number),
+                key=str(n),
             )
 
     def _layers(self, found: Sharing) -> None:
@@ -141,7 +148,7 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
         table.add_column("layer", key="diff_id")
         table.add_column(Text("size", justify="right"), key="size")
         for img in self.images:
-            table.add_column(f"image {img.number}", key=f"image-{img.number}")
+            table.add_column(f"image {shown_number(img)}", key=f"image-{img.number}")
         table.add_column("command", key="command")
         accent = self.theme_style("accent")
         for n, s in enumerate(found.layers):
@@ -167,7 +174,7 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
         table.clear(columns=True)
         table.add_column("content", key="digest")
         table.add_column(Text("size", justify="right"), key="size")
-        table.add_column(Text("stored again", justify="right"), key="extra")
+        table.add_column(Text("file-shared", justify="right"), key="extra")
         table.add_column("images", key="images")
         table.add_column("paths", key="paths")
         shown = found.contents[:MAX_CONTENT_ROWS]
@@ -176,7 +183,7 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
                 untrusted.text(labels.short_digest(c.digest)),
                 Text(labels.size(c.size), justify="right"),
                 Text(labels.size(c.extra_bytes), justify="right"),
-                ", ".join(str(i) for i in c.images),
+                ", ".join(str(i + 1) for i in c.images),  # numbers from 0: shown from 1
                 untrusted.text(", ".join("/" + p for p in c.paths)),
             )
             for c in shown

@@ -1,12 +1,18 @@
-"""The waste view: every dead byte of an image — hidden entries and duplicated content — grouped
-by the layer that stored it, then by the layer that made it dead, largest first, with the reason.
+"""The waste view: the wasted bytes of an image in two separate groups, each total named as the
+README and the Image pane name it. **Reclaimable bytes**: every hidden entry, by the layer that
+holds it (stored it), then by the layer that hides it, largest first, with how it was hidden; a
+directory removed with what lay under it is one row with its total, opened to its entries.
+**Duplicate bytes**: each content still visible at several paths, opened to its extra copies.
+The layer table on the left counts the reclaimable bytes only, as the tree's first group does.
 Enter on an entry goes to it in the file tree, at the layer that stored it.
 
 Paths, commands and the image's name come from the archive: shown visibly, as text (see
-`screens.insight`); the tree's rows are made visible where they are drawn."""
+`screens.insight`); the tree's rows are made visible where they are drawn. On a narrow screen a
+row shortens its reason before its path, and cuts a path in the middle, so its name stays."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -19,10 +25,18 @@ from textual.message import Message
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from layerscope.insight.waste import Waste, WasteItem, waste
+from layerscope.insight.waste import (
+    DUPLICATE,
+    REASONS,
+    Copies,
+    DeadDir,
+    Waste,
+    WasteItem,
+    waste,
+)
 from layerscope.model.analysis import pack
 from layerscope.model.image import Image
-from layerscope.text import visible
+from layerscope.text import cells, visible
 from layerscope.ui import untrusted
 from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
 from layerscope.ui.widgets.keybar import KeyBar
@@ -31,26 +45,78 @@ from layerscope.views import labels
 from layerscope.views.outline import OutlineNode, Row, open_while_small
 
 OPEN_ROWS = 300  # groups open at first while the rows shown stay under this
+SIZE_CELLS = 7  # the size column: `99.9 kB`
+ALL = "all"  # the key of the layer table's total row
+
+
+@dataclass(frozen=True)
+class Section:
+    """One of the two groups at the top of the tree: `reclaimable` or `duplicate` bytes."""
+
+    name: str  # as the README and the Image pane name the total
+    what: str  # what it lists: `10 entries hidden by later layers`
+
+
+@dataclass(frozen=True)
+class Held:
+    """The reclaimable bytes one layer holds: its stored entries a later layer hides."""
+
+    layer: int
 
 
 def waste_tree(image: Image, found: Waste) -> OutlineNode:
-    """Stored layer → layer that made the bytes dead (None: duplicates) → entries."""
+    """Two groups: the reclaimable bytes (layer that holds them → layer that hides them → a
+    removed directory's row or an entry) and the duplicate bytes (a content → its extra
+    copies). Each node's size is the sum of its entries'."""
     root = OutlineNode("", branch=True)
+    hidden = found.hidden
+    reclaimable = root.add(
+        OutlineNode(
+            "reclaimable bytes",
+            Section(
+                "reclaimable bytes",
+                labels.plural(len(hidden), "entry", "entries") + " hidden by later layers",
+            ),
+            branch=True,
+        )
+    )
     layers: dict[int, OutlineNode] = {}
-    for (stored, dead_by), items in found.groups().items():
+    for (stored, dead_by), listed in found.groups().items():
         top = layers.get(stored)
         if top is None:
-            top = layers[stored] = root.add(OutlineNode(f"layer {stored}", stored, branch=True))
+            top = layers[stored] = reclaimable.add(OutlineNode("", Held(stored), branch=True))
         group = top.add(OutlineNode("", (stored, dead_by), branch=True))
-        for item in items:  # largest first already
-            group.add(OutlineNode(item.path, item, item.size))
-        group.size = sum(item.size for item in items)
+        for entry in listed:  # largest first already
+            if isinstance(entry, DeadDir):
+                node = group.add(OutlineNode(entry.path, entry, entry.size, branch=True))
+                for item in entry.items:
+                    node.add(OutlineNode(item.path, item, item.size))
+            else:
+                group.add(OutlineNode(entry.path, entry, entry.size))
+        group.size = sum(entry.size for entry in listed)
         top.size += group.size
-    assert root.children is not None
-    root.children.sort(key=lambda n: (-n.size, n.data))
-    for top in root.children:
+    assert reclaimable.children is not None
+    reclaimable.children.sort(key=lambda n: (-n.size, n.data.layer))
+    for top in reclaimable.children:
         assert top.children is not None
         top.children.sort(key=lambda n: -n.size)
+    reclaimable.size = sum(n.size for n in reclaimable.children)
+    extra = sum(len(c.extra) for c in found.copies)
+    duplicates = root.add(
+        OutlineNode(
+            "duplicate bytes",
+            Section(
+                "duplicate bytes",
+                labels.plural(extra, "extra copy", "extra copies") + " of contents still visible",
+            ),
+            branch=True,
+        )
+    )
+    for copies in found.copies:  # most duplicate bytes first
+        node = duplicates.add(OutlineNode(copies.first, copies, copies.extra_bytes, branch=True))
+        for item in copies.extra:
+            node.add(OutlineNode(item.path, item, item.size))
+    duplicates.size = sum(c.extra_bytes for c in found.copies)
     return root
 
 
@@ -62,7 +128,8 @@ class WasteReady(Message):
 
 
 class WasteTree(OutlineView):
-    """Rows of the waste view: sizes, groups and entries with their reasons."""
+    """Rows of the waste view: sizes, groups and entries with their reasons, fitted to the
+    width (a reason shortened before a path, a path cut in the middle)."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         *OutlineView.COMPONENT_CLASSES,
@@ -79,42 +146,71 @@ class WasteTree(OutlineView):
         self.image = image
 
     def segments(self, row: Row) -> list[Segment]:
-        style = self.component_style
         node = row.node
-        out = [
-            Segment(f"{labels.size(node.size):>9}  ", style("waste-tree--size")),
-            self.connector(row),
-        ]
+        lines = self.connector(row)
+        size = Segment(
+            f"{labels.size(node.size):>{SIZE_CELLS}} ", self.component_style("waste-tree--size")
+        )
+        room = self.width - SIZE_CELLS - 1 - cells(lines.text)
         data = node.data
-        if isinstance(data, int):  # a layer that stored dead bytes
-            out.append(Segment(f"stored by layer {data}", style("waste-tree--layer")))
-            out.append(Segment(f"  {_command(self.image, data)}", style("waste-tree--command")))
-            return out
+        # a group's row: its name, then what it counts (cut at the end where the row ends)
+        if isinstance(data, Section):
+            return [size, lines, *self._named(data.name, data.what, "layer", "command")]
+        if isinstance(data, Held):
+            note = _command(self.image, data.layer)
+            return [
+                size,
+                lines,
+                *self._named(f"layer {data.layer} holds", note, "layer", "command"),
+            ]
         if isinstance(data, tuple):
             _stored, dead_by = data
-            count = labels.plural(len(node.children or ()), "entry", "entries")
-            if dead_by is None:
-                out.append(
-                    Segment("duplicated content, still visible", style("waste-tree--duplicate"))
-                )
-                out.append(Segment(f"  {count}", style("waste-tree--command")))
-            else:
-                out.append(Segment(f"made dead by layer {dead_by}", style("waste-tree--layer")))
-                out.append(
-                    Segment(
-                        f"  {count} · {_command(self.image, dead_by)}", style("waste-tree--command")
-                    )
-                )
-            return out
+            count = labels.plural(_entries(node), "entry", "entries")
+            note = f"{count} · {_command(self.image, dead_by)}"
+            return [
+                size,
+                lines,
+                *self._named(f"hidden by layer {dead_by}", note, "layer", "command"),
+            ]
+        # a path's row: its reason shortened first, then the path cut in the middle
+        if isinstance(data, DeadDir):
+            count = labels.plural(len(data.items), "entry", "entries")
+            notes = [f"{data.how.label} · {count}", *REASONS[data.how.label]]
+            name, note = labels.fit_row(visible(_dir_name(data.path)), notes, room)
+            return [size, lines, *self._named(name, note, "path", "reason")]
+        if isinstance(data, Copies):
+            count = labels.plural(len(data.extra), "extra copy", "extra copies")
+            notes = [count, f"+{len(data.extra)}"]
+            name, note = labels.fit_row(visible("/" + data.first), notes, room)
+            return [size, lines, *self._named(name, note, "path", "duplicate")]
         item: WasteItem = data
-        out.append(Segment("/" + item.path, style("waste-tree--path")))
-        if item.reason == "duplicate":
-            out.append(
-                Segment(f"  same bytes as /{item.duplicate_of}", style("waste-tree--duplicate"))
-            )
-        else:
-            out.append(Segment(f"  {item.reason_text}", style("waste-tree--reason")))
+        parent = node.parent.data if node.parent is not None else None
+        path = "/" + item.path
+        if isinstance(parent, DeadDir):  # under its directory's row: the rest of its path
+            inside = f"{parent.path}/" if parent.path else ""
+            if item.path.startswith(inside):
+                path = item.path[len(inside) :]
+        kind = "duplicate" if item.reason == DUPLICATE else "reason"
+        name, note = labels.fit_row(visible(path), item.reason_forms, room)
+        return [size, lines, *self._named(name, note, "path", kind)]
+
+    def _named(self, name: str, note: str, name_class: str, note_class: str) -> list[Segment]:
+        """A name and the note after it, in their styles (`waste-tree--<class>`)."""
+        style = self.component_style
+        out = [Segment(name, style(f"waste-tree--{name_class}"))]
+        if note:
+            out.append(Segment("  " + note, style(f"waste-tree--{note_class}")))
         return out
+
+
+def _entries(group: OutlineNode) -> int:
+    """The entries a group lists, those of its directories' rows included."""
+    return sum(len(n.children) if n.children else 1 for n in group.children or ())
+
+
+def _dir_name(path: str) -> str:
+    """A directory's path as a row shows it: `/var/cache/`, `/` for the root."""
+    return f"/{path}/" if path else "/"
 
 
 def _command(image: Image, layer: int) -> str:
@@ -159,8 +255,8 @@ class WasteScreen(InsightScreen[GoTo | None]):
     def on_mount(self) -> None:
         self.title = "layerscope"
         self.sub_title = f"{visible(self.image.name)}  ·  waste"
-        self.query_one("#waste-layers-pane").border_title = "Dead bytes per layer"
-        self.query_one("#waste-tree-pane").border_title = "Dead bytes, largest first"
+        self.query_one("#waste-layers-pane").border_title = "Reclaimable by layer"
+        self.query_one("#waste-tree-pane").border_title = "Wasted bytes, largest first"
         self.query_one("#waste-summary", Static).update("Finding dead bytes…")
         self.outline_view.show_message("Finding dead bytes…")
         self.outline_view.focus()
@@ -185,7 +281,7 @@ class WasteScreen(InsightScreen[GoTo | None]):
         self._per_layer(message.found)
         if not message.found.items:
             self.outline_view.show_message(
-                "No dead bytes: nothing is hidden and no content is stored twice."
+                "Nothing is wasted: no layer hides an entry and no content is at two paths."
             )
             return
         self.outline_view.show(message.root, open_while_small(message.root, OPEN_ROWS))
@@ -194,75 +290,117 @@ class WasteScreen(InsightScreen[GoTo | None]):
         self.outline_view.show_message(failure("The dead bytes could not be found", error))
 
     def _summary(self, found: Waste) -> None:
+        """The two totals, the model's figures (the tree's groups add up to them)."""
         image = self.image
-        hidden = [i for i in found.items if i.reason != "duplicate"]
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(labels.size(found.hidden_bytes), "bold")
-        text.append(f" hidden by later layers in {labels.plural(len(hidden), 'entry', 'entries')}")
+        text = Text()
+        text.append("reclaimable bytes ")
+        text.append(labels.size(image.reclaimable_bytes), "bold")
         if image.size:
-            text.append(
-                f" ({labels.percent(found.hidden_bytes / image.size)} of {labels.size(image.size)})"
-            )
-        text.append("  ·  ")
-        text.append(labels.size(found.duplicate_bytes), "bold")
-        text.append(" in extra copies of the same content")
+            text.append(f" ({labels.percent(image.reclaimable_fraction)} of the size)")
+        text.append(f" in {labels.plural(len(found.hidden), 'hidden entry', 'hidden entries')}")
+        text.append("  ·  duplicate bytes ")
+        text.append(labels.size(image.duplicate_bytes), "bold")
+        extra = sum(len(c.extra) for c in found.copies)
+        text.append(f" in {labels.plural(extra, 'extra copy', 'extra copies')}")
         worst = max(
             range(len(found.per_layer)), key=lambda n: found.per_layer[n].caused, default=None
         )
         if worst is not None and found.per_layer[worst].caused:
-            text.append("  ·  most made dead by ")
+            text.append("  ·  ")
             text.append(f"layer {worst}", "bold")
-            text.append(f" ({labels.size(found.per_layer[worst].caused)})")
+            text.append(f" hides the most ({labels.size(found.per_layer[worst].caused)})")
         self.query_one("#waste-summary", Static).update(text)
 
     def _per_layer(self, found: Waste) -> None:
         table = self.query_one("#waste-layers", DataTable)
         table.clear(columns=True)
         table.add_column("#", key="layer")
-        table.add_column(Text("stored", justify="right"), key="stored")
-        table.add_column(Text("made dead", justify="right"), key="caused")
+        table.add_column(Text("holds", justify="right"), key="stored")
+        table.add_column(Text("hides", justify="right"), key="caused")
         table.add_column("command", key="command")
+
+        def cell(n: int) -> Text:
+            return Text(labels.size(n) if n else "·", justify="right")
+
         for n, lw in enumerate(found.per_layer):
             table.add_row(
                 str(n),
-                Text(labels.size(lw.stored) if lw.stored else "·", justify="right"),
-                Text(labels.size(lw.caused) if lw.caused else "·", justify="right"),
+                cell(lw.stored),
+                cell(lw.caused),
                 untrusted.text(_command(self.image, n)),
                 key=str(n),
             )
+        table.add_row(
+            Text("all", style="bold"),
+            cell(sum(lw.stored for lw in found.per_layer)),
+            cell(sum(lw.caused for lw in found.per_layer)),
+            Text("= the reclaimable bytes", style="italic"),
+            key=ALL,
+        )
 
     @on(DataTable.RowSelected, "#waste-layers")
     def _layer_chosen(self, event: DataTable.RowSelected) -> None:
-        """Enter or a click on a layer: its dead bytes in the tree (stored, else caused)."""
-        if self.root is None or event.row_key.value is None:
+        """Enter or a click on a layer: its reclaimable bytes in the tree (those it holds, else
+        those it hides); on the total row, the reclaimable group."""
+        if self.root is None or not self.root.children or event.row_key.value is None:
             return
-        layer = int(event.row_key.value)
+        reclaimable = self.root.children[0]
         target = None
-        for top in self.root.children or ():
-            if top.data == layer:
-                target = top
-                break
-            for group in top.children or ():
-                if group.data[1] == layer and target is None:
-                    target = group
-        if target is None:
-            self.notify(f"Layer {layer} neither stored nor made dead any byte.")
-            return
+        if event.row_key.value == ALL:
+            target = reclaimable
+        else:
+            layer = int(event.row_key.value)
+            for top in reclaimable.children or ():
+                if top.data == Held(layer):
+                    target = top
+                    break
+                for group in top.children or ():
+                    if group.data[1] == layer and target is None:
+                        target = group
+            if target is None:
+                self.notify(f"Layer {layer} neither holds nor hides a reclaimable byte.")
+                return
         self.outline_view.go_to(target)
         self.outline_view.focus()
 
     @on(OutlineView.Highlighted, "#waste-tree")
     def _entry_line(self, event: OutlineView.Highlighted) -> None:
+        """The row under the cursor in full: its exact bytes, its layers and how."""
         text = Text(no_wrap=True, overflow="ellipsis")
         node = event.node
-        if node is not None and isinstance(node.data, WasteItem):
-            item = node.data
+        if node is None:
+            self.query_one("#waste-entry", Static).update(text)
+            return
+        data = node.data
+        if isinstance(data, Section):
+            text.append(f"{data.name}: ", "bold")
+            text.append(f"{labels.exact(node.size)} in {data.what}")
+        elif isinstance(data, Held):
+            text.append(f"layer {data.layer} holds ", "bold")
+            text.append(f"{labels.exact(node.size)} that later layers hide")
+        elif isinstance(data, tuple):
+            text.append(f"layer {data[1]} hides ", "bold")
+            text.append(f"{labels.exact(node.size)} that layer {data[0]} stored")
+        elif isinstance(data, DeadDir):
+            text.append(visible(_dir_name(data.path)), "bold")
+            count = labels.plural(len(data.items), "entry", "entries")
+            text.append(f" {labels.exact(data.size)} in {count} below it, ")
+            first = data.items[0]
+            text.append(f"stored by layer {first.layer}, hidden by layer {first.made_dead_by} ")
+            text.append(f"({data.how.label}: {data.how.reason})")
+        elif isinstance(data, Copies):
+            text.append(visible("/" + data.first), "bold")
+            text.append(f" {labels.exact(data.size)} a copy, also at ")
+            text.append(labels.plural(len(data.extra), "other path", "other paths"))
+            text.append(f": {labels.exact(data.extra_bytes)} of duplicate bytes")
+        elif isinstance(data, WasteItem):
+            item = data
             text.append(visible("/" + item.path), "bold")
             text.append(f" {labels.exact(item.size)}, stored by layer {item.layer}")
             if item.made_dead_by is not None:
-                text.append(f", {item.reason_text} by layer {item.made_dead_by}")
+                text.append(f", hidden by layer {item.made_dead_by} ({item.reason_text})")
             else:
-                text.append(f", same content as /{visible(item.duplicate_of or '')}")
+                text.append(f", an extra copy of /{visible(item.duplicate_of or '')}")
             text.append("  (enter: show it in the file tree)")
         self.query_one("#waste-entry", Static).update(text)
 

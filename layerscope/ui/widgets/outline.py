@@ -19,6 +19,8 @@ from layerscope.ui.widgets.cursor_view import (
 )
 from layerscope.views.outline import NodeOutline, OutlineNode, Row
 
+COMPACT_BELOW = 100  # a view narrower than this draws its tree lines in half the cells
+
 
 class OutlineView(CursorView):
     """Move, open and close branches; enter (or a click on the row under the cursor) on a leaf
@@ -173,15 +175,28 @@ class OutlineView(CursorView):
         assert self.outline is not None
         return self.segments(self.outline.rows[index])
 
+    @property
+    def width(self) -> int:
+        """The cells a row has."""
+        return self.scrollable_content_region.width
+
+    @property
+    def compact(self) -> bool:
+        """Whether the tree lines take two cells a level rather than four (a narrow view)."""
+        return self.width < COMPACT_BELOW
+
     def connector(self, row: Row) -> Segment:
         """The tree lines before a node's name."""
         if row.node.children:
             glyph = "▾ " if self.outline and row.node in self.outline.expanded else "▸ "
         else:
             glyph = "─ "
-        return Segment(
-            row.guide + ("└─" if row.last else "├─") + glyph, self.component_style("outline--guide")
-        )
+        if self.compact:  # each level's four cells ("│   ") in two ("│ ")
+            guide = "".join(row.guide[i : i + 2] for i in range(0, len(row.guide), 4))
+            lines = guide + ("└" if row.last else "├") + glyph
+        else:
+            lines = row.guide + ("└─" if row.last else "├─") + glyph
+        return Segment(lines, self.component_style("outline--guide"))
 
     def segments(self, row: Row) -> list[Segment]:
         """How a row reads; subclasses say more."""
