@@ -1,5 +1,6 @@
 """Snapshots of the main screens and of every insight view, on the built-in sample and on the
-two-image fixture, 120x40 (pytest-textual-snapshot).
+two-image fixture, 120x40 (pytest-textual-snapshot); the main screen, waste, sharing and compare
+also at 80x24, where the summary strip must still show the headline figures.
 
 After a deliberate change: `pytest tests/test_ui_snapshots.py --snapshot-update`, then look at
 the report or the SVGs in tests/__snapshots__/ before committing them."""
@@ -63,13 +64,20 @@ def test_help(snap_compare):
     assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps("question_mark"))
 
 
+NARROW = (80, 24)
+
+
 def test_narrow_terminal(snap_compare):
-    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=steps("down", "down"))
+    assert snap_compare(demo_app(), terminal_size=NARROW, run_before=steps("down", "down"))
 
 
 # -- the insight views -------------------------------------------------------------------------
 def test_waste_view(snap_compare):
     assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps("w"))
+
+
+def test_waste_view_narrow(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=NARROW, run_before=steps("w"))
 
 
 def test_path_history(snap_compare):
@@ -98,3 +106,11 @@ def test_images_and_sharing(snap_compare):
 
 def test_compare_view(snap_compare):
     assert snap_compare(multi_app(), terminal_size=SIZE, run_before=steps("C"))
+
+
+def test_images_and_sharing_narrow(snap_compare):
+    assert snap_compare(multi_app(), terminal_size=NARROW, run_before=steps("I"))
+
+
+def test_compare_view_narrow(snap_compare):
+    assert snap_compare(multi_app(), terminal_size=NARROW, run_before=steps("C"))

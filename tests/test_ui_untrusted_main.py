@@ -160,14 +160,17 @@ def test_notifications_and_tree_messages_carry_no_markup_or_escapes(tmp_path):
         await settle(pilot)
         assert "could not be read" in s.file_tree.message_text
         check(app, s.file_tree, "Layer 1 could not be read")
-        for path, shown in (  # in layer 0, not in the failed layer's view
+        for path, shown in (  # in layer 0, not in the failed layer's view: it shows layer 0
             (f"etc/evil\x1b[2J{OSC52}", f"/etc/evil\\x1b[2J{ESCAPED_OSC52}"),
             (f"etc/{CLICK}conf", f"/etc/{CLICK}conf"),
         ):
+            s.select_layer(1)
+            await settle(pilot)
             s.go_to_path(path)
             await settle(pilot)
-            toast = [t for t in toasts(app) if "not in this view" in t.render().plain][-1]
+            toast = [t for t in toasts(app) if "not in layer 1's" in t.render().plain][-1]
             check(app, toast, shown)  # (the line wraps after it)
+            assert s.layer_index == 0 and s.file_tree.cursor_path == path
 
     drive(archive, test)
 
@@ -179,7 +182,7 @@ def test_command_palette_shows_paths_and_image_names_as_text(tmp_path):
         await pilot.press("ctrl+p")
         query = app.screen.query_one(Input)
         for typed, shown in (
-            ("click", (f"Go to /etc/{CLICK}conf", f"Show image 1: other/{CLICK}{ESCAPED_OSC52}")),
+            ("click", (f"Go to /etc/{CLICK}conf", f"Show image 2: other/{CLICK}{ESCAPED_OSC52}")),
             ("evil", (f"Go to /etc/evil\\x1b[2J{ESCAPED_OSC52}",)),
         ):
             query.value = typed

@@ -19,11 +19,11 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from layerscope import lifecycle
-from layerscope.errors import LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS, Limits
 from layerscope.model.archive import Archive, discover
 from layerscope.model.image import Image
 from layerscope.read.parallel import start_server
+from layerscope.ui import keymap, untrusted
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.screens.help import HelpScreen
 from layerscope.ui.screens.main import MainScreen
@@ -48,6 +48,9 @@ class LayerscopeApp(App[int]):
     COMMANDS = App.COMMANDS | {LayerscopeCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
+        # as dive and most terminal tools do (Textual would only say how to quit); wherever the
+        # focus is, the filter box included
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
         Binding("question_mark", "help", "Help", id="app.help"),
     ]
 
@@ -89,10 +92,23 @@ class LayerscopeApp(App[int]):
         # UI thread more often than every 5 ms, so keys are answered while they run.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
+        self._apply_keymap()
         main = MainScreen(self.archive, self.first_image)
         self.push_screen(main)
         if self.compare is not None:
             main.open_compare(*self.compare)
+
+    def _apply_keymap(self) -> None:
+        """Remap the keys the user's keymap file names (ui/keymap.py); say what in it cannot
+        apply, a line each."""
+        path = keymap.keymap_path()
+        if not path.exists():
+            return
+        remap, warnings = keymap.load_keymap(path, keymap.binding_ids(type(self)))
+        if remap:
+            self.set_keymap(remap)
+        for warning in warnings:
+            untrusted.notify(self, warning, title="Keymap", severity="warning", timeout=12)
 
     def on_unmount(self) -> None:
         self._signal_loop = None  # the terminal is restored: a signal now ends run()
@@ -123,14 +139,9 @@ class LayerscopeApp(App[int]):
 
 def compare_pair(images: Sequence[Image], selectors: Sequence[str] | None) -> tuple[Image, Image]:
     """The two images `--compare` opens: the two `--image` given, else the first two."""
-    from layerscope.model.archive import select_image
+    from layerscope.model.selection import compare_pair as pair
 
-    sel = list(selectors or [])
-    if len(sel) == 2:
-        return select_image(images, sel[0]), select_image(images, sel[1])
-    if not sel and len(images) >= 2:
-        return images[0], images[1]
-    raise LayerscopeError("--compare needs two images: two archives, or --image twice")
+    return pair(images, selectors or [], first_two=True)
 
 
 def run(
@@ -148,7 +159,7 @@ def run(
     """Open archives and show them; returns the exit status. Reading manifests and configs
     happens before the UI opens (errors go to the caller); layers are read inside the app.
     `compare` (the `--image` selectors, possibly empty) opens the compare view first."""
-    from layerscope.model.archive import select_image
+    from layerscope.model.selection import select_image
 
     archive = discover(
         names,

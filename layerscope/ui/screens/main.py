@@ -1,4 +1,6 @@
-"""The main screen: layers, layer details and image details on the left, the file tree on the right.
+"""The main screen: the summary strip on top (widgets/summary.py), layers, layer details and image
+details on the left, the file tree on the right, the status line at the bottom (the row under
+the cursor in full, widgets/status.py); searches across the whole image are in finder.py.
 
 It owns the work: a loader thread reads the layers (the image on screen first, ui/loading.py)
 and a tree thread builds the rows of the file tree (ui/treebuild.py, the views kept in a
@@ -6,7 +8,7 @@ and a tree thread builds the rows of the file tree (ui/treebuild.py, the views k
 
 What it shows follows from a few reactive attributes — `image`, `layer_index`, `mode`, `sort`,
 `filter` — whose watchers redraw what depends on them (the layers pane, the details, the file
-tree); several set together (`_changes()`) redraw once. The insight views (waste, history,
+tree); several set together (`batch_changes()`) redraw once. The insight views (waste, history,
 preview, sharing, compare) are opened from here and dismissed with where to go next (`GoTo`,
 `ShowImage`), which `follow` carries out: they know nothing of this screen.
 
@@ -28,6 +30,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -37,19 +40,25 @@ from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import loading, untrusted
 from layerscope.ui.loading import DONE, FAILED, READING, LayerLoad
+from layerscope.ui.screens.finder import Finder
 from layerscope.ui.screens.insight import GoTo, ShowImage, notify_failure
 from layerscope.ui.treebuild import TreeReady, TreeRequest, build_rows
 from layerscope.ui.widgets.details import ImageDetails, LayerDetails
-from layerscope.ui.widgets.file_tree import FileTree, entry_text
+from layerscope.ui.widgets.file_tree import FileTree
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.layers import LayerList
-from layerscope.views import labels
+from layerscope.ui.widgets.legend import legend
+from layerscope.ui.widgets.status import entry_status, layer_status
+from layerscope.ui.widgets.summary import Jump, SummaryStrip
+from layerscope.views import headline, labels
 from layerscope.views.listing import FILTER_KINDS, Filter
 from layerscope.views.treeview import Cancelled, Node
 from layerscope.views.viewcache import ViewCache
 
 SEARCH_DELAY = 0.2  # seconds of quiet typing before a big view is searched
 BIG_VIEW = 50_000  # nodes from which a search waits for the typing to pause
+MANY_IMAGES = ("next_image", "sharing", "compare")  # actions that need several images
+FIRST_FOCUS = ("layers", "filter", "tree")  # what Tab goes through first, in this order
 
 
 class MainScreen(Screen[None]):
@@ -80,6 +89,9 @@ class MainScreen(Screen[None]):
         Binding("I", "sharing", "Images", id="main.sharing"),
         Binding("C", "compare", "Compare", id="main.compare"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
+        Binding("n", "next_match(1)", "Next match", show=False, id="main.next_match"),
+        Binding("N", "next_match(-1)", "Previous match", show=False, id="main.previous_match"),
+        Binding("b", "top_waste", "Next top waste", show=False, id="main.top_waste"),
         *(
             Binding(
                 str(n),
@@ -119,11 +131,13 @@ class MainScreen(Screen[None]):
         self._reveal: str | None = None  # a path to put the cursor on once the tree is built
         self._when_loaded: list[Callable[[], object]] = []
         self._stale: set[str] = set()  # what to redraw: "image", "analysis", "layer", "tree"
-        self._batch = 0  # `_changes()` blocks open: the redraw waits for the last to end
+        self.finder = Finder(self)
+        self._batch = 0  # `batch_changes()` blocks open: the redraw waits for the last to end
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(icon="◧")
+        yield SummaryStrip(id="summary")
         with Horizontal(id="loading"):
             yield Label("Reading layers…", id="loading-label")
             yield ProgressBar(id="loading-bar", show_eta=False)
@@ -143,8 +157,17 @@ class MainScreen(Screen[None]):
                 )
                 yield Static(id="legend")
                 yield FileTree(id="tree")
-                yield Static(id="entry")
+        yield Static(id="entry")  # the status line: the row under the cursor, in full
         yield KeyBar()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes Layers -> Tree (the filter box between, when open) first, then the details
+        panes, leaving out a pane that is off screen or too small to show a line."""
+        chain = super().focus_chain
+        first = [w for w in chain if w.id in FIRST_FOCUS]
+        shown = [w for w in chain if w not in first and _on_screen(w)]
+        return first + shown
 
     @property
     def file_tree(self) -> FileTree:
@@ -196,7 +219,7 @@ class MainScreen(Screen[None]):
         self._changed("tree")
 
     @contextmanager
-    def _changes(self) -> Iterator[None]:
+    def batch_changes(self) -> Iterator[None]:
         """Several changes to the state, redrawn once at the end."""
         self._batch += 1
         try:
@@ -208,7 +231,7 @@ class MainScreen(Screen[None]):
     def _changed(self, *parts: str) -> None:
         """Redraw `parts` ("image": everything; "analysis": what the figures of the image on
         screen change; "layer": the layer's selection and details; "tree": the file tree):
-        now, or at the end of the `_changes()` block under way."""
+        now, or at the end of the `batch_changes()` block under way."""
         self._stale.update(parts)
         if self._batch or not self._stale:
             return
@@ -227,10 +250,12 @@ class MainScreen(Screen[None]):
         if "image" in stale or "analysis" in stale:
             self.query_one("#layers-header", Static).update(self.layer_list.header())
             self._show_image_details()
+            self._show_summary()
         if "layer" in stale and self.image.layers:
             self.layer_list.select_layer(self.layer_index)
         if "image" in stale or "analysis" in stale or "layer" in stale:
             self._show_layer_details()
+            self._show_status()
         self.refresh_tree()
         if "image" in stale:
             self.refresh_bindings()
@@ -238,7 +263,7 @@ class MainScreen(Screen[None]):
     # -- showing an image ------------------------------------------------------------------------
     def show_image(self, image: Image) -> None:
         """Browse `image`, from its first layer."""
-        with self._changes():
+        with self.batch_changes():
             self.layer_index = 0
             self.image = image
 
@@ -260,6 +285,35 @@ class MainScreen(Screen[None]):
             self._failed_layers(self.image),
             len(self.archive.images),
         )
+
+    def _show_summary(self) -> None:
+        """The summary strip: the headline figures, and the top wastes, of the image on screen
+        (while its layers are read: how many are, the rest pending)."""
+        image = self.image
+        analysed = self.is_analysed(image)
+        failed = bool(self._failed_layers(image))
+        note = ""
+        if not analysed and not failed:
+            read = sum(1 for layer in image.layers if layer.loaded)
+            note = f"(reading layers: {read} of {len(image.layers)} read)"
+        self.query_one(SummaryStrip).show(
+            headline.headline(image, analysed, failed),
+            headline.top_wastes(image) if analysed else [],
+            note,
+        )
+
+    def _show_status(self) -> None:
+        """The status line: the row under the cursor of the Layers pane when it has the focus,
+        else of the file tree."""
+        status = self.query_one("#entry", Static)
+        if self.layer_list.has_focus and self.image.layers:
+            layer = self.image.layers[self.layer_index]
+            text = layer_status(
+                layer, self.loads.get(layer.spec.location), self.is_analysed(self.image)
+            )
+        else:
+            text = entry_status(self.file_tree.node, status.size.width or self.size.width)
+        status.update(text, layout=False)
 
     def _show_layer_details(self) -> None:
         if not self.image.layers:
@@ -377,6 +431,7 @@ class MainScreen(Screen[None]):
                 self.file_tree.focus()
             else:
                 untrusted.notify(self, f"/{path} is not in this view", severity="warning")
+        self.finder.tree_ready()
 
     def _update_tree_title(self) -> None:
         pane = self.query_one("#tree-pane")
@@ -390,11 +445,30 @@ class MainScreen(Screen[None]):
         pane.border_subtitle = untrusted.text("  ·  ".join(parts))  # typed text: not markup
 
     def _update_legend(self) -> None:
-        self.query_one("#legend", Static).update(self.file_tree.legend(), layout=False)
+        box = self.query_one("#legend", Static)
+        tree = self.file_tree
+        line = legend(tree.outline, box.size.width or tree.size.width, tree.component_style)
+        box.update(line, layout=False)
 
     @on(FileTree.Highlighted)
     def _entry_info(self, event: FileTree.Highlighted) -> None:
-        self.query_one("#entry", Static).update(entry_text(event.node), layout=False)
+        if not self.layer_list.has_focus:
+            self._show_status()
+
+    def on_descendant_focus(self) -> None:
+        self._show_status()
+
+    def on_resize(self) -> None:
+        # once the panes have their new sizes
+        self.call_after_refresh(self._fit_to_width)
+
+    def _fit_to_width(self) -> None:
+        self._update_legend()
+        self._show_status()
+
+    @on(LayerList.LayoutChanged)
+    def _layers_layout(self) -> None:
+        self.query_one("#layers-header", Static).update(self.layer_list.header())
 
     # -- loading ---------------------------------------------------------------------------------
     @work(
@@ -439,8 +513,11 @@ class MainScreen(Screen[None]):
         load.done = load.total
         self.layer_list.layer_read(loc)
         self._overall(message.overall_done, message.overall_total)
+        if any(layer.spec.location == loc for layer in self.image.layers):
+            self._show_summary()  # one more layer read
         if self._is_current(loc):
             self._show_layer_details()
+            self._show_status()
             self.refresh_tree()
 
     def on_layer_failed(self, message: loading.LayerFailed) -> None:
@@ -458,6 +535,7 @@ class MainScreen(Screen[None]):
         )
         if any(layer.spec.location == loc for layer in self.image.layers):
             self._show_image_details()
+            self._show_summary()
             if self._is_current(loc) or self.mode == "image":
                 self.refresh_tree()
             self._show_layer_details()
@@ -500,6 +578,8 @@ class MainScreen(Screen[None]):
     # -- layer selection -------------------------------------------------------------------------
     @on(LayerList.Selected)
     def _layer_selected(self, event: LayerList.Selected) -> None:
+        if event.position != self.layer_list.position:
+            return  # stale: the highlight moved on since it was posted
         self.layer_index = event.position
 
     def select_layer(self, position: int) -> None:
@@ -512,8 +592,6 @@ class MainScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("next_image", "sharing", "compare"):
-            return len(self.archive.images) > 1
         if action == "clear_filter":
             return bool(self.filter.pattern) or self.query_one("#filter", Input).has_focus
         return True
@@ -537,7 +615,26 @@ class MainScreen(Screen[None]):
     def action_step_layer(self, step: int) -> None:
         self.select_layer(self.layer_index + step)
 
+    def key_shown(self, action: str) -> bool:
+        """Whether the key line offers `action` (the views of several images need them; their
+        keys still answer, saying so)."""
+        return action not in MANY_IMAGES or len(self.archive.images) > 1
+
+    def _one_image(self, what: str) -> bool:
+        """With one image, say that `what` needs several, and how to get them; True if so."""
+        if len(self.archive.images) > 1:
+            return False
+        self.notify(
+            f"{what} needs several images, and this archive holds one: open two archives"
+            " (layerscope a.tar b.tar) or one saved with several images (podman save -m).",
+            title="One image",
+            severity="warning",
+        )
+        return True
+
     def action_next_image(self) -> None:
+        if self._one_image("Next image"):
+            return
         images = self.archive.images
         self.switch_image(images[(self.image.number + 1) % len(images)])
 
@@ -607,7 +704,7 @@ class MainScreen(Screen[None]):
             self.switch_image(image)
         if not self.image.layers:
             return
-        with self._changes():
+        with self.batch_changes():
             self.mode = mode
             if self.filter.active:
                 box = self.query_one("#filter", Input)
@@ -678,11 +775,13 @@ class MainScreen(Screen[None]):
     def action_sharing(self) -> None:
         from layerscope.ui.screens.sharing import SharingScreen
 
-        if self._ready("The images view", everything=True):
+        if not self._one_image("The images view (I)") and self._ready(
+            "The images view", everything=True
+        ):
             self.app.push_screen(SharingScreen(self.archive.images, self.image), self.follow)
 
     def action_compare(self) -> None:
-        if self._ready("Compare", everything=True):
+        if not self._one_image("Compare (C)") and self._ready("Compare", everything=True):
             images = self.archive.images
             other = next((img for img in images if img is not self.image), self.image)
             first, second = sorted((self.image, other), key=lambda img: img.number)
@@ -728,28 +827,34 @@ class MainScreen(Screen[None]):
 
         node = self._entry("Export")
         if node is not None and self._ready("Export"):
-            self.app.push_screen(ExportDialog(self.image, node.path, self.layer_index))
+            ref = self.file_tree.view.refs[node.id] if self.file_tree.view else None
+            dialog = ExportDialog(self.image, node.path, self.layer_index, entry=ref)
+            self.app.push_screen(dialog)
 
+    # -- finding things in the whole image (ui/screens/finder.py) --------------------------------
     def go_to_path(self, path: str) -> None:
-        """Put the tree's cursor on a path (from the command palette)."""
-        if self.file_tree.go_to(path):
-            self.file_tree.focus()
-            return
-        hint = " (press m for the image view)" if self.mode == "changes" else ""
-        untrusted.notify(self, f"/{path} is not in this view{hint}", severity="warning")
+        """Put the tree's cursor on a path (from the command palette), switching to a view
+        that shows it if this one does not."""
+        self.finder.go_to_path(path)
 
     def find_paths(self, text: str, limit: int) -> list[str]:
-        """Paths of the view on screen holding `text` (any case), shortest first (for the
-        command palette)."""
-        view = self.file_tree.view
-        needle = text.strip().strip("/").lower()
-        if view is None or not needle:
-            return []
-        found = []
-        for i, low in enumerate(view.lower_paths()):
-            if i and needle in low:
-                found.append(view.paths[i])
-                if len(found) >= limit * 20:
-                    break
-        found = sorted(set(found), key=lambda p: (len(p), p))
-        return found[:limit]
+        """Paths of any layer holding `text` (any case), shortest first (for the command
+        palette)."""
+        return self.finder.find_paths(text, limit)
+
+    def action_next_match(self, step: int) -> None:
+        self.finder.next_match(step)
+
+    def action_top_waste(self) -> None:
+        self.finder.top_waste()
+
+    @on(Jump)
+    def _jump_to_waste(self, event: Jump) -> None:
+        self.finder.top_waste(event.index)
+
+
+def _on_screen(widget: Widget) -> bool:
+    """Whether a pane shows at least a line of its content on screen."""
+    visible = widget.region.intersection(widget.screen.region)
+    gutter = widget.styles.gutter.height
+    return visible.height > gutter and widget.scrollable_content_region.height > 0

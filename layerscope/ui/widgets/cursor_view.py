@@ -23,7 +23,8 @@ from layerscope.ui.widgets.styling import ComponentStyles
 
 
 def cursor_bindings(group: str) -> list[Binding]:
-    """The keys that move the cursor, with ids of their own per widget (`tree.up`, …)."""
+    """The keys that move the cursor, and the rows sideways, with ids of their own per widget
+    (`tree.up`, …). `<` and `>` scroll sideways too: many terminals keep ctrl+PgUp/PgDn."""
     return [
         Binding("up,k", "cursor_up", "Up", show=False, id=f"{group}.up"),
         Binding("down,j", "cursor_down", "Down", show=False, id=f"{group}.down"),
@@ -31,6 +32,20 @@ def cursor_bindings(group: str) -> list[Binding]:
         Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id=f"{group}.page_down"),
         Binding("home,g", "first", "First", show=False, id=f"{group}.first"),
         Binding("end,G", "last", "Last", show=False, id=f"{group}.last"),
+        Binding(
+            "ctrl+pageup,less_than_sign",
+            "page_left",
+            "Page left (rows sideways)",
+            show=False,
+            id=f"{group}.page_left",
+        ),
+        Binding(
+            "ctrl+pagedown,greater_than_sign",
+            "page_right",
+            "Page right (rows sideways)",
+            show=False,
+            id=f"{group}.page_right",
+        ),
     ]
 
 
@@ -61,6 +76,7 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.cursor = 0
         self.message_text = ""
+        self.x_offset = 0  # cells the rows are scrolled sideways (page left/right)
 
     # -- for subclasses --------------------------------------------------------------------------
     @property
@@ -81,6 +97,7 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
     def show_cursor(self, index: int) -> None:
         """Put the cursor on row `index` of new rows, centred if it was out of sight."""
         self.cursor = min(max(index, 0), max(self.rows - 1, 0))
+        self.x_offset = 0
         self._update_size()
         self._scroll_to_cursor(center=True)
         self.refresh()
@@ -90,6 +107,7 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
         """Show a line of text instead of rows (subclasses drop their rows first)."""
         self.message_text = text
         self.cursor = 0
+        self.x_offset = 0
         self._update_size()
         self.refresh()
 
@@ -98,6 +116,10 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_size()
+
+    def move_cursor(self, index: int) -> None:
+        """Put the cursor on row `index` (clamped), scrolling it into sight."""
+        self._move(index)
 
     def _move(self, index: int) -> None:
         if not self.rows:
@@ -140,6 +162,40 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
     def action_last(self) -> None:
         self._move(self.rows - 1)
 
+    def action_page_left(self) -> None:
+        self.scroll_sideways(-self._sideways_step())
+
+    def action_page_right(self) -> None:
+        self.scroll_sideways(self._sideways_step())
+
+    def _on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.scroll_sideways(-4)
+
+    def _on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.scroll_sideways(4)
+
+    def _sideways_step(self) -> int:
+        return max(self.scrollable_content_region.width - 8, 4)
+
+    def scroll_sideways(self, cells: int) -> None:
+        """Scroll the rows `cells` to the right (to the left if negative), no further than
+        the end of the widest row on screen: what a narrow pane cut off can be read."""
+        width = self.scrollable_content_region.width
+        top = round(self.scroll_offset.y)
+        widest = max(
+            (
+                sum(seg.cell_length for seg in visible_segments(self.row_segments(i)))
+                for i in range(top, min(top + self.scrollable_content_region.height, self.rows))
+            ),
+            default=0,
+        )
+        offset = min(max(self.x_offset + cells, 0), max(widest - width, 0))
+        if offset != self.x_offset:
+            self.x_offset = offset
+            self.refresh()
+
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None:
@@ -181,7 +237,8 @@ class CursorView(ComponentStyles, ScrollView, can_focus=True):
                 f"{prefix}--cursor" if self.has_focus else f"{prefix}--cursor-blurred"
             )
         line = list(Segment.apply_style(visible_segments(self.row_segments(index)), base, cursor))
-        return Strip(line).crop_extend(0, width, base + cursor if cursor else base)
+        x = self.x_offset
+        return Strip(line).crop_extend(x, x + width, base + cursor if cursor else base)
 
 
 def visible_segments(segments: list[Segment]) -> list[Segment]:

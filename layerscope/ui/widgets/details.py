@@ -8,7 +8,6 @@ as a list, one visible line each, so a newline inside an archive string cannot f
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from rich.table import Table
@@ -19,7 +18,7 @@ from layerscope.model.image import Image, Layer
 from layerscope.text import visible
 from layerscope.ui.loading import FAILED, READING, LayerLoad
 from layerscope.ui.widgets.styling import ComponentStyles
-from layerscope.views import labels
+from layerscope.views import headline, labels
 
 
 class Details(ComponentStyles, Static):
@@ -143,21 +142,21 @@ class ImageDetails(Details):
                 grid, "Error", f"layer {which} could not be read: figures unavailable", "error"
             )
         if analysed:
-            self._add(grid, "Size", f"{labels.size(image.size)} (sum of the layers)")
+            fig = {f.name: f for f in headline.headline(image, analysed)}
+            self._add(grid, headline.SIZE, f"{fig[headline.SIZE].value} (sum of the layers)")
             self._add(
                 grid,
-                "Final size",
-                f"{labels.size(image.final_size)} in {image.final_files:,} files",
+                headline.FINAL_SIZE,
+                f"{fig[headline.FINAL_SIZE].value} in {image.final_files:,} files",
             )
-            frac = image.reclaimable_fraction
+            reclaimable = fig[headline.RECLAIMABLE]
             self._add(
                 grid,
-                "Reclaimable",
-                f"{labels.size(image.reclaimable_bytes)} ({labels.percent(frac)}) hidden by "
-                "later layers",
-                "warning" if frac >= 0.1 else "good",
+                headline.RECLAIMABLE,
+                f"{reclaimable.value} hidden by later layers",
+                reclaimable.tone,
             )
-            self._add(grid, "Duplicates", f"{labels.size(image.duplicate_bytes)} in extra copies")
+            self._add(grid, "Duplicate bytes", labels.size(image.duplicate_bytes))
             if image.through_symlink:
                 self._add(
                     grid,
@@ -167,9 +166,9 @@ class ImageDetails(Details):
                     "differ (--apply)",
                     "warning",
                 )
-            self._dive(grid, image)
+            self._dive(grid, image, fig[headline.DIVE])
         elif not failed:
-            self._add(grid, "Size", "reading layers…", "dim")
+            self._add(grid, headline.SIZE, "pending: reading layers…", "dim")
         config = image.config
         self._heading(grid, "Config")
         self._add(grid, "Entrypoint", _argv(config.entrypoint))
@@ -183,17 +182,15 @@ class ImageDetails(Details):
             self._add(grid, "Note", note, "warning")
         self.update(grid)
 
-    def _dive(self, grid: Table, image: Image) -> None:
+    def _dive(self, grid: Table, image: Image, efficiency: headline.Figure) -> None:
         """dive's figures of an analysed image (worked out with the analysis, in the loader's
         thread); a figure dive cannot compute (0/0) shows as "—"."""
         dive = image.dive
-        eff = dive.efficiency
         text = (
-            f"efficiency {labels.percent(eff)}, wasted {labels.size(dive.wasted_bytes)}, "
+            f"efficiency {efficiency.value}, wasted {labels.size(dive.wasted_bytes)}, "
             f"user wasted {labels.percent(dive.user_wasted_fraction)}"
         )
-        style = "good" if not math.isnan(eff) and eff >= 0.9 else "warning"
-        self._add(grid, "dive", text, style)
+        self._add(grid, "dive", text, efficiency.tone)
 
 
 def _argv(argv: list[str] | None) -> str:
