@@ -40,7 +40,7 @@ SHOTS: dict[str, Shot] = {
     "main": Shot("layerscope: the changes of each layer", ("down", "down")),
     "image-view": Shot(
         "layerscope: the image as of a layer, attributes on",
-        ("down", "down", "down", "m", "a", "tab", "tab", "tab", "down", "down"),
+        ("down", "down", "down", "m", "a", "tab", "down", "down"),
     ),
     "filter": Shot(
         "layerscope: filtering the tree", ("down", "down", "m", "slash", *"conf", "enter")

@@ -1,10 +1,14 @@
 """The UI's loader thread: every layer read (in worker processes for a big image, forked from the
 fork server since the UI runs threads), a failed layer reported while the others go on, every
-image analysed once its layers are read."""
+image analysed once its layers are read, every layer indexed for the file tree, and its
+messages coalesced."""
 
 from __future__ import annotations
 
 import threading
+import time
+from itertools import pairwise
+from types import SimpleNamespace
 
 import pytest
 from builder import Dir, File, Img, Layer, Whiteout, docker_archive, sha
@@ -12,6 +16,9 @@ from builder import Dir, File, Img, Layer, Whiteout, docker_archive, sha
 import layerscope
 from layerscope.model import archive as archive_mod
 from layerscope.ui import loading
+from layerscope.views import imagefacts, layertree
+from layerscope.views.listing import Listing
+from layerscope.views.treeview import build_view
 
 A = Layer(File("a", b"A" * 5000), Dir("d"))
 B = Layer(File("b", b"B"), Whiteout("a"), compression="gzip")
@@ -81,3 +88,51 @@ def test_a_second_run_analyses_what_the_first_read(tmp_path):
         posted = run_loader(archive, archive.images[1])
         assert kinds(posted) == ["ImageAnalysed", "ImageAnalysed", "LoadingFinished"]
         assert [m.image.number for m in posted[:2]] == [1, 0]
+
+
+def test_the_loader_indexes_every_layer_for_the_file_tree(tmp_path, monkeypatch):
+    path = docker_archive(tmp_path / "a.tar", [Img([A, B]), Img([A, C], tag="two:1")])
+    with layerscope.discover(str(path)) as archive:
+        run_loader(archive)
+
+        def made_on_screen(*args, **kwargs):
+            raise AssertionError("indexed when shown, not by the loader")
+
+        monkeypatch.setattr(layertree.LayerTree, "__init__", made_on_screen)
+        monkeypatch.setattr(imagefacts.LayerFacts, "__init__", made_on_screen)
+        for img in archive.images:
+            for layer in range(len(img.layers)):
+                for mode in ("changes", "image"):
+                    view = build_view(img, layer, mode)
+                    assert Listing(view).children(0) and len(view) > 1
+
+
+def _progress(name: str, done: int) -> loading.LayerProgress:
+    layer = SimpleNamespace(spec=SimpleNamespace(location=name))
+    return loading.LayerProgress(layer, done, done, 100)  # type: ignore[arg-type]
+
+
+def test_the_loaders_messages_are_coalesced():
+    posted: list[tuple[float, object]] = []
+    coalescer = loading.Coalescer(lambda m: posted.append((time.monotonic(), m)), interval=0.05)
+    finished = loading.LoadingFinished(0)
+    for n in range(200):
+        coalescer.post(_progress("a", n))
+        coalescer.post(_progress("b", n))
+        if n == 150:
+            coalescer.post(loading.LayerFailed(_progress("a", 0).layer, "bad"))  # type: ignore[arg-type]
+        time.sleep(0.001)
+    coalescer.post(finished)
+    coalescer.close()
+    messages = [m for _, m in posted]
+    # a layer's progress as it last stood, posted a few times a second, not 400 times
+    assert len(messages) < 60
+    assert [m.done for m in messages if isinstance(m, loading.LayerProgress)][-2:] == [199, 199]
+    assert messages[-1] is finished
+    assert sum(isinstance(m, loading.LayerFailed) for m in messages) == 1
+    # posted in bursts, each at least an interval after the one before (but the last, which
+    # closing the coalescer posts at once)
+    times = sorted(t for t, _ in posted)
+    starts = [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] > 0.01]
+    assert len(starts) >= 3
+    assert all(b - a >= 0.045 for a, b in pairwise(starts[:-1]))

@@ -1,5 +1,6 @@
 """The file-tree model the UI draws: views, filters, outlines. Exact figures on the built-in
-sample (see tests/fixtures/real/README.md for what its five layers hold)."""
+sample (see tests/fixtures/real/README.md for what its five layers hold), and every node of
+random views against the eager build the lazy views replaced (tests/eager_tree.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from importlib import resources
 
+import eager_tree
 import pytest
 from builder import Dir, File, Img, Layer, Opaque, Whiteout, docker_archive, open_image
 from hypothesis import given, settings
@@ -15,7 +17,17 @@ from hypothesis import strategies as st
 import layerscope
 from layerscope.model.analysis import pack
 from layerscope.model.filesystem import analyse
-from layerscope.read.records import DIR, FILE, OPAQUE, SYMLINK, WHITEOUT, LayerIndex
+from layerscope.model.kinds import Kind
+from layerscope.read.records import (
+    DIR,
+    F_ALSO_OPAQUE,
+    FILE,
+    HARDLINK,
+    OPAQUE,
+    SYMLINK,
+    WHITEOUT,
+    LayerIndex,
+)
 from layerscope.views.listing import Filter, Listing
 from layerscope.views.outline import AUTO_EXPAND_NODES, Outline, all_dirs, expanded_nodes
 from layerscope.views.treeview import Cancelled, TreeView, build_view
@@ -30,9 +42,14 @@ def demo():
     archive.close()
 
 
+def nodes(view: TreeView) -> list[int]:
+    """Every node of a view but the root (each directory listed: the view made whole)."""
+    return list(view.walk())
+
+
 def listing(view: TreeView) -> dict[str, tuple[str, int]]:
     """path -> (kind, size) for every node but the root."""
-    return {view.paths[i]: (view.kind(i), view.sizes[i]) for i in range(1, len(view))}
+    return {view.paths[i]: (view.kind(i), view.sizes[i]) for i in nodes(view)}
 
 
 def rows(outline: Outline) -> list[str]:
@@ -97,7 +114,8 @@ def test_changes_view_marks_entries_a_later_layer_hides(demo):
     assert (hard.type, hard.link, hard.size) == ("hardlink", "srv/data/shared-hard.txt", 0)
     assert view.node(view.find("usr/bin/tool")).kind == "rewritten"
     # a directory replaced by a later directory entry merges: it is not hidden
-    assert build_view(demo, 0, "changes").node(1).kind == "added"
+    base = build_view(demo, 0, "changes")
+    assert base.node(base.kids(0)[0]).kind == "added"
 
 
 @pytest.mark.parametrize("n", range(5))
@@ -111,7 +129,7 @@ def test_image_view_as_of_a_middle_layer(demo):
     assert counts == {"added": 6, "rewritten": 4, "hidden": 13, "unchanged": 15, "removed": 0}
     hidden = {
         view.paths[i]: (view.hidden_by[i], view.node(i).how)
-        for i in range(1, len(view))
+        for i in nodes(view)
         if view.kind(i) == "hidden"
     }
     assert hidden == {
@@ -137,7 +155,7 @@ def test_image_view_as_of_a_middle_layer(demo):
 
 def test_image_view_of_the_last_layer_is_the_final_filesystem(demo):
     view = build_view(demo, 4, "image")
-    shown = {view.paths[i] for i in range(1, len(view)) if view.kind(i) != "removed"}
+    shown = {view.paths[i] for i in nodes(view) if view.kind(i) != "removed"}
     assert shown == set(demo.analysis.final)
     assert view.sizes[0] == demo.final_size == 1397
     assert view.count("hidden") == view.count("removed") == 0
@@ -154,7 +172,7 @@ def test_image_view_shows_what_the_layer_removed(demo):
 
 def test_pending_changes_view_before_the_analysis(demo):
     view = build_view(demo, 2, "changes", analysed=False)
-    kinds = {view.paths[i]: (view.kind(i), view.node(i).type) for i in range(1, len(view))}
+    kinds = {view.paths[i]: (view.kind(i), view.node(i).type) for i in nodes(view)}
     assert kinds["etc/motd"] == ("pending", "file")
     assert kinds["etc/config/extra.conf"] == ("removed", "whiteout")
     assert kinds["var/cache/demo"] == ("removed", "whiteout")
@@ -188,16 +206,22 @@ def test_find_and_ancestors(demo):
     assert view.node(view.find("tmp")).mode_text == "drwxrwxrwt"
 
 
-def test_building_can_be_cancelled(demo):
+def test_indexing_the_layers_of_a_view_can_be_cancelled(demo):
+    # (the demo's layers are indexed already: a fresh analysis needs its own facts)
+    layers = [layer.data for layer in demo.layers]
     with pytest.raises(Cancelled):
-        build_view(demo, 4, "image", cancelled=lambda: True)
+        TreeView(layers, 4, "image", analyse(layers), cancelled=lambda: True)
+    fresh = analyse(layers)
+    with pytest.raises(Cancelled):
+        TreeView(layers, 4, "image", fresh, cancelled=lambda: True)
+    assert len(TreeView(layers, 4, "image", fresh)) == len(build_view(demo, 4, "image"))
 
 
 # -- filters -------------------------------------------------------------------------------------
 def test_hiding_kinds_keeps_parent_directories(demo):
     view = build_view(demo, 2, "changes")
     lst = Listing(view, Filter(hide=frozenset({"rewritten", "metadata"})))
-    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    kept = {view.paths[i] for i in nodes(view) if i in lst}
     assert kept == {
         "etc",
         "etc/motd",
@@ -220,7 +244,7 @@ def test_hiding_kinds_keeps_parent_directories(demo):
 def test_substring_search_is_case_insensitive_and_keeps_parents(demo):
     view = build_view(demo, 4, "image")
     lst = Listing(view, Filter(search="READ"))
-    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    kept = {view.paths[i] for i in nodes(view) if i in lst}
     assert kept == {
         "usr",
         "usr/share",
@@ -231,32 +255,28 @@ def test_substring_search_is_case_insensitive_and_keeps_parents(demo):
     assert lst.matches == 1
     # a directory's name matching keeps what is below it (the path holds the match)
     lst = Listing(view, Filter(search="/srv/app"))
-    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    kept = {view.paths[i] for i in nodes(view) if i in lst}
     assert kept == {"srv", "srv/app", "srv/app/hello.txt", "srv/app/conf", "srv/app/conf/app.ini"}
 
 
 def test_glob_search_matches_names_anywhere(demo):
     view = build_view(demo, 0, "image")
     lst = Listing(view, Filter(search="*.cache"))
-    matched = sorted(
-        view.paths[i] for i in range(1, len(view)) if i in lst and view.types[i] != DIR
-    )
+    matched = sorted(view.paths[i] for i in nodes(view) if i in lst and view.types[i] != DIR)
     assert matched == [
         "var/cache/demo/a.cache",
         "var/cache/demo/b.cache",
         "var/cache/demo/sub/c.cache",
     ]
     lst = Listing(view, Filter(search="bin/*"))
-    matched = sorted(
-        view.paths[i] for i in range(1, len(view)) if i in lst and view.types[i] != DIR
-    )
+    matched = sorted(view.paths[i] for i in nodes(view) if i in lst and view.types[i] != DIR)
     assert matched == ["usr/bin/su-helper", "usr/bin/tool"]
 
 
 def test_search_and_kinds_combine(demo):
     view = build_view(demo, 2, "changes")
     lst = Listing(view, Filter(hide=frozenset({"removed"}), search="conf"))
-    kept = {view.paths[i] for i in range(1, len(view)) if i in lst}
+    kept = {view.paths[i] for i in nodes(view) if i in lst}
     assert kept == {"etc", "etc/config", "etc/config/app.conf"}
 
 
@@ -340,9 +360,7 @@ def test_a_path_stored_twice_in_one_layer(tmp_path):
         )
     )
     view = build_view(img, 0, "changes")
-    files = sorted(
-        (view.kind(i), view.sizes[i]) for i in range(1, len(view)) if view.paths[i] == "d/f"
-    )
+    files = sorted((view.kind(i), view.sizes[i]) for i in nodes(view) if view.paths[i] == "d/f")
     assert files == [("added", 4), ("hidden", 3)]  # both stored: the first is wasted
     assert view.sizes[0] == 7 == img.layers[0].size
 
@@ -405,7 +423,7 @@ def test_views_agree_with_the_model(layers_entries):
     for n, li in enumerate(layers):
         changes = TreeView(layers, n, "changes", a)
         assert changes.sizes[0] == li.size
-        removed = [i for i in range(1, len(changes)) if changes.kind(i) == "removed"]
+        removed = [i for i in nodes(changes) if changes.kind(i) == "removed"]
         entries_removed = [i for i in removed if changes.refs[i] != -1]
         assert len(entries_removed) <= a.removed[n]
         image = TreeView(layers, n, "image", a)
@@ -418,12 +436,12 @@ def test_views_agree_with_the_model(layers_entries):
         }
         shown = {
             image.paths[i]
-            for i in range(1, len(image))
+            for i in nodes(image)
             if image.kind(i) != "removed" and image.refs[i] != -1
         }
         assert shown == visible
         if n == len(layers) - 1:
-            final = {image.paths[i] for i in range(1, len(image)) if image.kind(i) != "removed"}
+            final = {image.paths[i] for i in nodes(image) if image.kind(i) != "removed"}
             assert final == set(a.final)
 
 
@@ -432,8 +450,8 @@ def test_find_gives_the_first_node_of_a_path_and_directories_first(demo):
         for mode in ("changes", "image"):
             view = build_view(demo, layer, mode)
             first: dict[str, int] = {}
-            for node in range(len(view) - 1, 0, -1):
-                first[view.paths[node]] = node
+            for node in nodes(view):  # a directory's children come in the order made
+                first.setdefault(view.paths[node], node)
             for path, node in first.items():
                 found = view.find("/" + path + "/")
                 assert view.paths[found] == path
@@ -441,3 +459,153 @@ def test_find_gives_the_first_node_of_a_path_and_directories_first(demo):
                     assert found == node
             assert view.find("no/such/path") is None
             assert view.find("") == 0
+
+
+# -- the same views as the eager build (tests/eager_tree.py), made lazily ------------------------
+ORACLE_NAMES = ["a", "b", "c", "a/x", "a/y", "b/x", "a/x/1", "a/x/2", "c/d/e", "a/x/1/z"]
+ORACLE_KINDS = ["file", "dir", "whiteout", "opaque", "symlink", "hardlink", "diropq"]
+oracle_entry = st.tuples(st.sampled_from(ORACLE_KINDS), st.sampled_from(ORACLE_NAMES) | st.just(""))
+
+
+def _oracle_index(entries: list[tuple[str, str]], n: int, links: list[str]) -> LayerIndex:
+    """A layer of any mix: duplicates, directories replacing files, symlinked parents (which
+    move what lies below), directories made opaque by marker or by xattr, the root's own
+    entry."""
+    li = LayerIndex.empty()
+    codes = {"file": FILE, "dir": DIR, "whiteout": WHITEOUT, "opaque": OPAQUE}
+    codes |= {"symlink": SYMLINK, "hardlink": HARDLINK, "diropq": DIR}
+    for i, (kind, path) in enumerate(entries):
+        size = (n + 1) * 10 + i if kind == "file" else 0
+        mode = 0o40755 if codes[kind] == DIR else 0o100644
+        link = links[i % len(links)] if kind in ("symlink", "hardlink") else None
+        flags = F_ALSO_OPAQUE if kind == "diropq" else 0
+        li.add(path, codes[kind], flags, size, mode, 0, 0, 0, 0, bytes([n, i]) * 16, link)
+    return li
+
+
+def _every_node(view) -> list[tuple]:
+    """Each node's every attribute, in a stable order."""
+    eager = isinstance(view, eager_tree.TreeView)
+    out = []
+    for i in range(1, len(view)) if eager else view.walk():
+        n = view.node(i)
+        out.append((*n._replace(id=0, children=bool(n.children)), view.refs[i]))
+    return sorted(out, key=repr)
+
+
+def _eager_rows(view: eager_tree.TreeView, sort: str) -> list[str]:
+    """The paths of every node, each directory's children as the eager listing sorted them."""
+    out: list[str] = []
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        kids = view.children.get(node) or []
+        if sort == "name":
+            kids = sorted(kids, key=lambda k: eager_tree.base_name(view.paths[k]))
+        else:
+            kids = sorted(kids, key=lambda k: (-view.sizes[k], eager_tree.base_name(view.paths[k])))
+        for kid in reversed(kids):
+            stack.append(kid)
+        if node:
+            out.append(view.paths[node])
+    return out
+
+
+def _lazy_rows(view: TreeView, sort: str) -> list[str]:
+    return [view.paths[row.node] for row in Outline(Listing(view), sort, view.all_dirs()).rows]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(oracle_entry, max_size=7), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["a", "c", "b/x", "c/d", "/a/x"]), min_size=1, max_size=3),
+    st.booleans(),
+)
+def test_lazy_views_are_the_eager_ones(layers_entries, links, follow):
+    layers = [_oracle_index(e, n, links) for n, e in enumerate(layers_entries)]
+    a = analyse(layers, follow=follow)
+    for n in range(len(layers)):
+        for mode, analysis in (("changes", a), ("image", a), ("changes", None)):
+            eager = eager_tree.TreeView(layers, n, mode, analysis)
+            lazy = TreeView(layers, n, mode, analysis)
+            assert len(lazy) == len(eager)  # counted before anything is listed
+            for kind in Kind:
+                assert lazy.count(kind.label) == eager.count(kind.label), kind
+            assert _every_node(lazy) == _every_node(eager)
+            assert lazy.sizes[0] == eager.sizes[0]
+            for sort in ("name", "size"):
+                assert _lazy_rows(lazy, sort) == _eager_rows(eager, sort), sort
+
+
+# -- what a view costs ---------------------------------------------------------------------------
+def _wide_layers(files: int) -> list[LayerIndex]:
+    """A layer of `files` files in 100 directories of 10 subdirectories each, and a second
+    one rewriting a tenth of them and deleting a directory."""
+    base, top = LayerIndex.empty(), LayerIndex.empty()
+    digest = bytes(32)
+    for d in range(100):
+        base.add(f"pkg{d}", DIR, 0, 0, 0o40755, 0, 0, 0, 0)
+        for s in range(10):
+            base.add(f"pkg{d}/sub{s}", DIR, 0, 0, 0o40755, 0, 0, 0, 0)
+            for f in range(files // 1000):
+                base.add(f"pkg{d}/sub{s}/f{f}", FILE, 0, f + 1, 0o100644, 0, 0, 0, 0, digest)
+    for d in range(0, 100, 10):
+        top.add(f"pkg{d}", DIR, 0, 0, 0o40755, 0, 0, 0, 0)
+        top.add(f"pkg{d}/sub0", WHITEOUT, 0, 0, 0, 0, 0, 0, 0)
+        top.add(f"pkg{d}/sub1", DIR, 0, 0, 0o40755, 0, 0, 0, 0)
+        for f in range(files // 1000):
+            top.add(f"pkg{d}/sub1/f{f}", FILE, 0, 1000 + f, 0o100644, 0, 0, 0, 0, bytes([1]) * 32)
+    return [base, top]
+
+
+def test_a_view_lists_only_the_directories_opened():
+    layers = _wide_layers(20_000)
+    a = analyse(layers)
+    for mode in ("changes", "image"):
+        view = TreeView(layers, 1, mode, a)
+        assert view.built == 1  # the root only: nothing listed yet
+        eager = eager_tree.TreeView(layers, 1, mode, a)
+        assert len(view) == len(eager) and view.count("removed") == eager.count("removed")
+        assert view.built == 1  # counted from the sums, not by listing
+        top = Listing(view).children(0)
+        assert [view.sizes[k] for k in top] == [eager.sizes[eager.find(view.paths[k])] for k in top]
+        assert view.built == 1 + 2 * len(top)  # the root's children, as nodes and as listed
+        pkg = view.find("pkg10/sub1")
+        assert view.sizes[pkg] == eager.sizes[eager.find("pkg10/sub1")]
+        assert view.built == 1 + 2 * len(top) + 1  # and the one directory found
+
+
+def test_directory_sizes_follow_what_is_shown(tmp_path):
+    img = open_image(
+        docker_archive(
+            tmp_path / "a.tar",
+            [
+                Img(
+                    [
+                        Layer(
+                            File("srv/a.bin", b"a" * 100),
+                            File("srv/b.txt", b"b" * 50),
+                            File("srv/sub/c.bin", b"c" * 10),
+                            File("etc/x.conf", b"x" * 7),
+                        ),
+                        Layer(File("srv/b.txt", b"B" * 60), Whiteout("srv/sub")),
+                    ]
+                )
+            ],
+        )
+    )
+    view = build_view(img, 1, "image")
+    srv, sub = view.find("srv"), view.find("srv/sub")
+    plain = Listing(view)
+    assert (plain.size(srv), plain.size(0)) == (160, 167) and not plain.sizes_shown
+    bins = Listing(view, Filter(search="*.bin"))
+    assert bins.sizes_shown
+    assert (bins.size(srv), bins.size(0)) == (100, 100)  # srv/sub was removed: not counted
+    assert bins.size(sub) == 10  # a removed directory counts what it removed, as shown
+    assert bins.size(view.find("srv/a.bin")) == 100
+    modified = Listing(view, Filter(hide=frozenset({"unchanged"})))
+    assert (modified.size(srv), modified.size(0)) == (60, 60)
+    assert view.find("etc") not in modified
+    assert [view.paths[k] for k in modified.children(srv)] == ["srv/b.txt", "srv/sub"]
+    nothing = Listing(view, Filter(hide=frozenset({"unchanged", "modified"})))
+    assert nothing.size(0) == 0 and nothing.size(sub) == 10  # only what was removed shows

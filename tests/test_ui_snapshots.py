@@ -51,7 +51,7 @@ def test_main_screen(snap_compare):
 
 
 def test_image_view_of_layer_3_with_attributes(snap_compare):
-    keys = ("down", "down", "down", "m", "a", "tab", "tab", "tab", "down", "down")
+    keys = ("down", "down", "down", "m", "a", "tab", "down", "down")
     assert snap_compare(demo_app(), terminal_size=SIZE, run_before=steps(*keys))
 
 

@@ -1,8 +1,8 @@
 """The views of the file tree kept in memory (layerscope.views.viewcache), without Textual: what
-is built once and served again, what makes room, what is built ahead and in which order.
+is made once and served again, what makes room, what is made ahead and in which order.
 
-Node counts are the built-in sample's (see tests/fixtures/real/README.md): the changes views of
-layers 0-4 hold 32, 12, 18, 12 and 6 nodes; the image views 32, 39, 39, 36 and 36."""
+A view costs nothing to make once its layers are indexed; it holds the directories listed in
+it (`built`), and the cache makes room by those."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ import pytest
 
 import layerscope
 from layerscope.model.image import Image
+from layerscope.views.imagefacts import image_facts
+from layerscope.views.listing import Listing
 from layerscope.views.treeview import Cancelled
 from layerscope.views.viewcache import ViewCache, preparation_order, view_key
 
 DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def demo() -> Iterator[Image]:
     archive = layerscope.open(DEMO)
     yield archive.images[0]
@@ -32,38 +34,48 @@ def key(image: Image, layer: int, mode: str) -> tuple[int, int, str, bool]:
     return view_key(image, layer, mode, True)
 
 
-def test_a_view_is_built_once_then_served(demo):
-    built = []
-    cache = ViewCache(on_built=lambda: built.append(1))
+def test_a_view_is_made_once_then_served(demo):
+    cache = ViewCache()
     view = cache.view(demo, 2, "changes", True)
     assert (view.layer, view.mode, len(view)) == (2, "changes", 18)
     assert cache.view(demo, 2, "changes", True) is view
     assert cache.get(key(demo, 2, "changes")) is view
-    assert len(built) == 1 and len(cache) == 1 and cache.nodes == 18
+    assert len(cache) == 1 and cache.nodes == view.built == 1  # nothing listed but the root
     assert cache.get(key(demo, 3, "changes")) is None
     assert key(demo, 2, "changes") in cache and key(demo, 3, "changes") not in cache
 
 
 def test_the_least_recently_used_views_make_room(demo):
-    cache = ViewCache(limit=64)
-    cache.view(demo, 0, "changes", True)  # 32 nodes
-    cache.view(demo, 4, "changes", True)  # 6
-    cache.view(demo, 0, "changes", True)  # used again: now the most recent
-    cache.view(demo, 2, "changes", True)  # 18: 56 in all, under the limit
-    cache.view(demo, 3, "changes", True)  # 12: 68, over it: layer 4's view goes
-    assert cache.keys() == [key(demo, n, "changes") for n in (0, 2, 3)]
-    assert cache.nodes == 32 + 18 + 12
+    cache = ViewCache(limit=80)
+    listed = []
+    for layer in (4, 0, 4, 2, 3):  # layer 4 used again: it becomes more recent than 0
+        view = cache.view(demo, layer, "image", True)
+        Listing(view).children(0)  # the root's children only
+        listed.append(view.built)
+    assert listed == [15, 13, 15, 15, 15] and cache.nodes == 13 + 15 * 3  # all fit
+    for _ in cache.view(demo, 3, "image", True).walk():  # every directory of layer 3 listed
+        pass
+    assert cache.nodes == 13 + 15 * 2 + 55
+    cache.view(demo, 2, "image", True)  # used: more recent than layer 3's
+    cache.view(demo, 1, "image", True)  # made: the least recently used make room
+    assert cache.keys() == [key(demo, 3, "image"), key(demo, 2, "image"), key(demo, 1, "image")]
+    assert cache.nodes == 55 + 15 + 1
 
 
 def test_the_latest_view_is_kept_however_big(demo):
     cache = ViewCache(limit=10)
     cache.view(demo, 0, "changes", True)
-    view = cache.view(demo, 1, "image", True)  # 39 nodes: the view before it goes
-    assert cache.keys() == [key(demo, 1, "image")] and cache.nodes == len(view) == 39
+    view = cache.view(demo, 1, "image", True)
+    for _ in view.walk():
+        pass
+    cache.view(demo, 1, "image", True)
+    assert cache.keys() == [key(demo, 0, "changes"), key(demo, 1, "image")]
+    cache.view(demo, 2, "image", True)  # the views before it go: they list too much
+    assert cache.keys() == [key(demo, 2, "image")]
 
 
-def test_views_are_built_ahead_nearest_first_while_they_fit(demo):
-    order = [k for k, _ in preparation_order(demo, 2, "image")]
+def test_views_are_made_ahead_nearest_first(demo):
+    order = preparation_order(demo, 2, "image")
     assert order[:6] == [
         key(demo, 2, "image"),
         key(demo, 2, "changes"),
@@ -75,32 +87,24 @@ def test_views_are_built_ahead_nearest_first_while_they_fit(demo):
     assert len(order) == 10 and set(order) == {
         key(demo, n, m) for n in range(5) for m in ("changes", "image")
     }
-    everything = ViewCache()
-    everything.prepare(demo, 2, "image")
-    assert everything.keys() == order
-    # Room for 100 nodes: each view is built if its estimate (the entries of its layer, or of
-    # the layers up to it) fits in the room left: 55, then 13, then 42; layer 3's image view
-    # (64) does not, and nothing more is built.
-    some = ViewCache(limit=100)
-    some.prepare(demo, 2, "image")
-    assert some.keys() == order[:3] and some.nodes == 39 + 18 + 39
-
-
-def test_views_kept_are_not_built_again_ahead(demo):
     built = []
     cache = ViewCache(on_built=lambda: built.append(1))
     first = cache.view(demo, 2, "image", True)
     cache.prepare(demo, 2, "image")
-    assert len(built) == 10 and len(cache) == 10
-    assert cache.get(key(demo, 2, "image")) is first
+    assert cache.keys()[0] is not None and set(cache.keys()) == set(order)
+    assert cache.get(key(demo, 2, "image")) is first  # kept: not made again
+    assert built == [1]  # the layers indexed (once), then the views made
+    facts = image_facts(demo.analysis)
+    assert all(facts.facts(n) is facts.facts(n) for n in range(5))
 
 
-def test_a_cancelled_build_keeps_nothing(demo):
+def test_a_cancelled_preparation_keeps_nothing(demo):
     cache = ViewCache()
-    with pytest.raises(Cancelled):
-        cache.view(demo, 4, "image", True, cancelled=lambda: True)
     cache.prepare(demo, 4, "image", cancelled=lambda: True)  # stops quietly
     assert len(cache) == 0 and cache.nodes == 0
+    with pytest.raises(Cancelled):  # a view of layers not indexed yet: their indexing stops
+        cache.view(demo, 4, "image", True, cancelled=lambda: True)
+    assert len(cache) == 0
 
 
 def test_the_view_cache_needs_no_textual():

@@ -1,9 +1,19 @@
 """Reading an archive's layers behind the UI: what each layer's read stands at, the messages a
-loader thread posts, and the loop it runs (layers of the image on screen first)."""
+loader thread posts, and the loop it runs (layers of the image on screen first).
+
+The loader does every slow thing off the event loop: it reads, analyses, and indexes each layer
+for the file tree (views/imagefacts.py) before saying it is done, so the UI thread only draws.
+Its messages are coalesced (`Coalescer`): posted together at most every `FLUSH_INTERVAL`, a
+layer's progress only as it last stood, so the screen is redrawn a few times a second however
+many layers are read at once."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +24,16 @@ from textual.message import Message
 from layerscope.errors import Cancelled
 from layerscope.model.archive import Archive
 from layerscope.model.image import Image, Layer
-from layerscope.views.treeview import removals
+from layerscope.views.imagefacts import forget_pending, image_facts, pending_facts
+from layerscope.views.layertree import layer_tree
 
 WAITING, READING, DONE, FAILED = "waiting", "reading", "done", "failed"
-PROGRESS_INTERVAL = 0.05  # seconds between two progress messages of one layer
+FLUSH_INTERVAL = 0.08  # seconds between two posts of the loader's messages, at least
+PROGRESS_INTERVAL = 0.02  # seconds between two progress messages of one layer, at least
+# While the loader works, the interpreter passes between threads every millisecond at most (5 by
+# default): the UI thread, woken many times to answer one key, waits at most that long each time
+SWITCH_INTERVAL = 0.001
+LOADER_NICE = 10  # how much less the loader thread is scheduled than the UI thread
 
 
 @dataclass
@@ -100,10 +116,12 @@ def load_order(archive: Archive, first: Image) -> list[Image]:
     return [first] + [img for img in archive.images if img is not first]
 
 
-def analyse(image: Image) -> None:
-    """Compute what the UI shows about an image (dive's figures too), so the UI thread never
-    waits on it. Every layer is read: nothing here is expected to fail, and a failure is a bug
-    the loader's worker reports."""
+def analyse(image: Image, cancelled: Callable[[], bool] | None = None) -> None:
+    """Compute what the UI shows about an image (dive's figures too) and index its layers for
+    the file tree, so the UI thread never waits on it. Every layer is read: nothing here is
+    expected to fail, and a failure is a bug the loader's worker reports."""
+    _ = image.analysis
+    keep()  # (each step's objects out of the collector's sight before the next makes more)
     for layer in image.layers:
         _ = layer.size, layer.changes
     _ = (
@@ -113,8 +131,75 @@ def analyse(image: Image) -> None:
         image.reclaimable_bytes,
         image.duplicate_bytes,
     )
-    removals(image.analysis)
+    keep()
+    image_facts(image.analysis).prepare(cancelled)
+    keep()
     _ = image.dive
+
+
+def index_layer(archive: Archive, layer: Layer, unanalysed: bool) -> None:
+    """Index a layer just read for the file tree: its tree, and (if an image using it waits
+    for other layers: its views show the bare layer meanwhile) its facts before the analysis."""
+    data = layer.data
+    if data is None:
+        return
+    layer_tree(data)
+    if unanalysed:
+        pending_facts(data)
+
+
+class Coalescer:
+    """The loader's messages, posted together at most every `interval` seconds (a thread posts
+    what waits once the interval is over); of a layer's progress, only the last. `close`
+    posts what is left."""
+
+    def __init__(self, post: Callable[[Message], Any], interval: float = FLUSH_INTERVAL) -> None:
+        self._post = post
+        self._interval = interval
+        self._waiting: list[Message] = []
+        self._lock = threading.Condition()
+        self._last = 0.0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="loader-post", daemon=True)
+        self._thread.start()
+
+    def post(self, message: Message) -> None:
+        """Post `message` with the others due."""
+        with self._lock:
+            if isinstance(message, LayerProgress):
+                self._waiting = [m for m in self._waiting if not message.can_replace(m)]
+            self._waiting.append(message)
+            self._lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._waiting and not self._closed:
+                    self._lock.wait()
+                if not self._waiting and self._closed:
+                    return
+                wait = self._last + self._interval - time.monotonic()
+                if wait > 0 and not self._closed:
+                    self._lock.wait(wait)
+                    continue
+                batch, self._waiting = self._waiting, []
+                self._last = time.monotonic()
+            for message in batch:
+                self._post(message)
+
+    def close(self) -> None:
+        """Post what waits now, and stop."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        self._thread.join()
+
+
+def _yield_to_the_ui() -> None:
+    """Lower this thread's scheduling priority (Linux: a thread's own nice value), so that on
+    a busy machine the kernel runs the UI thread first when both could run."""
+    with contextlib.suppress(AttributeError, OSError):  # another system, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOADER_NICE)
 
 
 def read_layers(
@@ -124,13 +209,30 @@ def read_layers(
     cancelled: Callable[[], bool],
 ) -> None:
     """Read every layer not yet read (`first`'s first; a big image in several processes at
-    once); analyse each image as soon as all its layers are read. Runs in a thread: it only
-    posts messages."""
+    once), index each for the file tree; analyse each image as soon as all its layers are read.
+    Runs in a thread: it only posts messages (coalesced)."""
+    coalescer = Coalescer(post)
+    _yield_to_the_ui()
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(min(switching, SWITCH_INTERVAL))
+    try:
+        _read_layers(archive, first, coalescer.post, cancelled)
+    finally:
+        sys.setswitchinterval(switching)
+        coalescer.close()
+
+
+def _read_layers(
+    archive: Archive,
+    first: Image,
+    post: Callable[[Message], Any],
+    cancelled: Callable[[], bool],
+) -> None:
     images = load_order(archive, first)
     todo = [layer for img in images for layer in img.layers if not layer.loaded]
     overall_total = sum({ly.spec.location: ly.stored_size for ly in todo}.values())
     done: dict[Any, int] = {}  # stored bytes read, by blob
-    last: dict[Any, float] = {}  # when each blob's progress was last posted
+    last: dict[Any, float] = {}  # when each blob's progress was last told
 
     def progress(layer: Layer, n: int) -> None:
         loc = layer.spec.location
@@ -147,9 +249,13 @@ def read_layers(
         """Analyse every image whose layers are all read; False once cancelled."""
         for img in [img for img in waiting if img.loaded]:
             waiting.remove(img)
-            _analyse_and_post(archive, img, post)
+            _analyse_and_post(archive, img, post, cancelled)
             if cancelled():
                 return False
+            blobs = {ly.spec.location for other in waiting for ly in other.layers}
+            for layer in img.layers:  # no view shows these layers unanalysed any more
+                if layer.data is not None and layer.spec.location not in blobs:
+                    forget_pending(layer.data)
         return True
 
     if not analyse_complete():
@@ -162,6 +268,12 @@ def read_layers(
                 failed += 1
                 post(LayerFailed(layer, error.message))
                 continue
+            unanalysed = any(
+                not img.loaded and any(ly.spec.location == loc for ly in img.layers)
+                for img in waiting
+            )
+            keep()  # (what was read, out of the collector's sight before indexing makes more)
+            index_layer(archive, layer, unanalysed)
             keep()
             for img in images:  # every position of the blob: its size, off the UI thread
                 for other in img.layers:
@@ -175,9 +287,15 @@ def read_layers(
     post(LoadingFinished(failed))
 
 
-def _analyse_and_post(archive: Archive, img: Image, post: Callable[[Message], Any]) -> None:
+def _analyse_and_post(
+    archive: Archive, img: Image, post: Callable[[Message], Any], cancelled: Callable[[], bool]
+) -> None:
     archive.recall(img)
-    analyse(img)
+    keep()
+    try:
+        analyse(img, cancelled)
+    except Cancelled:
+        return
     archive.remember(img, analysis=True)
     keep()
     post(ImageAnalysed(img))

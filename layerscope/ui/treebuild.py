@@ -46,14 +46,21 @@ class TreeReady(Message):
 def build_rows(views: ViewCache, req: TreeRequest, cancelled: CancelFn) -> TreeReady:
     """The rows a request asks for (in a tree thread; `Cancelled` once `cancelled()` says so):
     every directory open but `req.paths` when `everything` (decided by the view's size when the
-    request leaves it open), else only those; the cursor on `req.cursor_path`, or the nearest
-    row above it."""
+    request leaves it open), else only those (a search opens the directories above its matches);
+    the cursor on `req.cursor_path`, or the nearest row above it. The view's counts are worked
+    out here too, so the legend finds them done."""
     view = views.view(req.image, req.layer, req.mode, req.analysed, cancelled=cancelled)
     listing = Listing(view, req.filter, cancelled=cancelled)
+    view.totals()
     everything = req.everything
     if everything is None:
-        everything = len(view) <= AUTO_EXPAND_NODES
-    expanded = expanded_nodes(view, req.paths, everything=everything, except_paths=req.paths)
+        everything = not view.rows_at_least(AUTO_EXPAND_NODES) and len(view) <= AUTO_EXPAND_NODES
+    if everything:  # (a search opens only the directories above its matches)
+        closed = {view.find(p) for p in req.paths}
+        opened = listing.kept_dirs() if req.filter.pattern else view.all_dirs(cancelled)
+        expanded = {d for d in opened if d not in closed}
+    else:
+        expanded = expanded_nodes(view, req.paths, everything=False)
     outline = Outline(listing, req.sort, expanded, cancelled=cancelled)
     return TreeReady(req, outline, cursor_row(view, outline, req.cursor_path), everything)
 

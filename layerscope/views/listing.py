@@ -1,16 +1,20 @@
 """What a view shows: a `Filter` (kinds hidden, a search) and a `Listing`, a view with a filter
 applied (the nodes that match, with their parent directories), whose directories list their
-children in the order shown."""
+children in the order shown, each directory sized by what it shows."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from layerscope.model.analysis import unpack
 from layerscope.model.kinds import Kind
-from layerscope.views.treeview import ROOT, CancelFn, Cancelled, TreeView, base_name
+from layerscope.read.records import DIR, FILE
+from layerscope.views.layertree import parent_path
+from layerscope.views.treeview import REMOVED, ROOT, ROW, CancelFn, Cancelled, Part, TreeView
 
 SORTS = ("size", "name")  # how a directory's children are ordered
 # The labels of the kinds a user can hide or show, in the order of their keys (1-7): every kind
@@ -161,61 +165,204 @@ def tail_glob(pat: str) -> Callable[[str], bool]:
 
 
 class Listing:
-    """A view with a filter applied: which nodes stay (matches and their parent directories)."""
+    """A view with a filter applied: which nodes stay (matches and their parent directories),
+    and what each directory shows below it: a directory's size under a filter is the bytes of
+    what the filter shows below it (`size`), not of everything below it.
 
-    CHUNK = 1 << 16  # nodes tested between two looks at `cancelled`
-    SEARCH_CHUNK = 1 << 10  # ... when searching, where a node costs its path's length (4 KiB)
+    Without a search, what stays is read from the view's per-directory counts of each kind, as
+    directories are listed; a search tests every node's path once, here (in the tree thread:
+    `cancelled` is asked every `SEARCH_CHUNK` nodes)."""
+
+    SEARCH_CHUNK = 1 << 10  # nodes tested between two looks at `cancelled` (a node costs its
+    # path's length, up to 4 KiB)
 
     def __init__(
         self, view: TreeView, flt: Filter | None = None, *, cancelled: CancelFn | None = None
     ) -> None:
         self.view = view
         self.filter = flt or Filter()
-        self.keep: bytearray | None = None  # None: every node stays
         self.matches = 0  # nodes matching the filter themselves
-        hide = {Kind.from_label(k) for k in self.filter.hide}
-        if not self.filter.active:
-            self.matches = len(view) - 1
-            return
-        n = len(view)
-        table = bytes(0 if code in hide else 1 for code in range(256))
-        shown = view.kinds.translate(table)
-        test = self.filter.path_matcher() if self.filter.pattern else None
-        low = view.lower_paths() if test is not None else []
-        seeds: list[int] = []
-        chunk = self.CHUNK if test is None else self.SEARCH_CHUNK
-        for start in range(1, n, chunk):
-            if cancelled is not None and cancelled():
-                raise Cancelled()
-            span = range(start, min(start + chunk, n))
-            if test is None:
-                seeds += [i for i in span if shown[i]]
-            else:
-                seeds += [i for i in span if shown[i] and test(low[i])]
-        keep = bytearray(n)
-        keep[ROOT] = 1
-        parents = view.parents
-        for i in seeds:
-            while not keep[i]:
-                keep[i] = 1
-                i = parents[i]
-        self.keep = keep
-        self.matches = len(seeds)
+        hide = {int(Kind.from_label(k)) for k in self.filter.hide}
+        self._shown = {int(k) for k in Kind} - hide  # the kinds shown
+        self._keep: dict[int, bool] = {}
+        self._sorted: dict[tuple[int, str], list[int]] = {}
+        self._search: Search | None = None
+        if self.filter.pattern:
+            self._search = Search(view, self.filter.path_matcher(), self._shown, cancelled)
+            self.matches = self._search.matches
+        else:
+            totals = view.totals()
+            self.matches = sum(totals[k] for k in self._shown)
+
+    @property
+    def sizes_shown(self) -> bool:
+        """Whether directory sizes count only part of what lies below (a filter is on)."""
+        return self.filter.active
 
     def __contains__(self, node: int) -> bool:
         """Whether a node stays."""
-        return self.keep is None or bool(self.keep[node])
+        if not self.filter.active or node == ROOT:
+            return True
+        if self._search is not None:
+            return self._search.keeps(node)
+        found = self._keep.get(node)
+        if found is None:
+            view = self.view
+            found = view.kinds[node] in self._shown
+            if not found and node < ROW:
+                below = view.below(node)
+                found = any(below[k] for k in self._shown)
+            self._keep[node] = found
+        return found
+
+    def size(self, node: int) -> int:
+        """A node's size as shown: a directory's, the bytes of what stays below it."""
+        view = self.view
+        if node >= ROW or not self.filter.active:
+            return view.sizes[node]
+        if self._search is not None:
+            return self._search.size(node)
+        return view.bytes_below(node, self._shown)
 
     def children(self, node: int, sort: str = "size") -> list[int]:
-        """A directory's children that stay, largest first (or by name)."""
-        kids = self.view.children.get(node)
-        if not kids:
-            return []
-        keep = self.keep
-        if keep is not None:
-            kids = [k for k in kids if keep[k]]
-        paths = self.view.paths
-        if sort == "name":
-            return sorted(kids, key=lambda k: base_name(paths[k]))
-        sizes = self.view.sizes
-        return sorted(kids, key=lambda k: (-sizes[k], base_name(paths[k])))
+        """A directory's children that stay, largest first (or by name; the order the view
+        made them breaks ties)."""
+        key = (node, sort)
+        found = self._sorted.get(key)
+        if found is not None:
+            return found
+        kids, paths, sizes = self.view.listed(node)
+        order = list(range(len(kids)))
+        if self.filter.active:
+            order = [i for i in order if kids[i] in self]
+            if sort == "size":
+                sizes = array("q", sizes)
+                for i in order:
+                    if kids[i] < ROW:
+                        sizes[i] = self.size(kids[i])
+        # (a directory's children share its path up to their names: ordering the paths orders
+        # the names)
+        order.sort(key=paths.__getitem__)
+        if sort == "size":
+            order.sort(key=sizes.__getitem__, reverse=True)  # stable: names break ties
+        found = self._sorted[key] = list(map(kids.__getitem__, order))
+        return found
+
+    def kept_dirs(self) -> list[int]:
+        """The directories that stay holding something that stays (a search opens them)."""
+        if self._search is not None:
+            return self._search.kept_nodes()
+        return [d for d in self.view.all_dirs() if d in self]
+
+
+class Search:
+    """The nodes of a view whose path a test accepts (their kind shown), tested once each;
+    the directories above them; and per directory the bytes of the matches below it."""
+
+    def __init__(
+        self,
+        view: TreeView,
+        test: Callable[[str], bool],
+        shown: set[int],
+        cancelled: CancelFn | None = None,
+    ) -> None:
+        self.view = view
+        self.matches = 0
+        self.masks: dict[int, bytearray] = {}  # per layer: the rows matching
+        self.live_bytes: dict[int, array] = {}  # per layer, per local directory: bytes below
+        self.removed_bytes: dict[int, array] = {}
+        self.kept: set[str] = {""}  # paths of the directories that stay
+        chunk = Listing.SEARCH_CHUNK
+        table = bytes(1 if k in shown else 0 for k in range(256))
+        for part in view.parts:
+            self._rows(part, test, table, chunk, cancelled)
+        # the directories themselves
+        paths: set[str] = set()
+        for part in view.parts:
+            tree = part.tree
+            paths.update(tree.dir_paths[q] for q in range(1, len(tree)) if part.has(q))
+        for empty in view.empty_dirs():
+            paths.add(empty)
+        for i, path in enumerate(sorted(paths)):
+            if not i & (chunk - 1) and cancelled is not None and cancelled():
+                raise Cancelled()
+            if not test(path.lower()):
+                continue
+            node = view.dir_node(path)
+            if node is not None and view.kinds[node] in shown:
+                self.matches += 1
+                self._keep_up(path)
+
+    def _rows(
+        self,
+        part: Part,
+        test: Callable[[str], bool],
+        table: bytes,
+        chunk: int,
+        cancelled: CancelFn | None,
+    ) -> None:
+        tree = part.tree
+        li = tree.index
+        code, types, sizes, row_dir = part.facts.code, li.types, li.sizes, tree.row_dir
+        shown = part.kinds.translate(table)
+        path_of = tree.path_of if tree.places else li.paths.__getitem__
+        mask = bytearray(len(li))
+        live = array("q", [0]) * len(tree)
+        removed = array("q", [0]) * len(tree)
+        kept = bytearray(len(tree))
+        for start in range(0, len(li), chunk):
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            for row in range(start, min(start + chunk, len(li))):
+                if not shown[code[row]] or types[row] == DIR or not test(path_of(row).lower()):
+                    continue
+                mask[row] = 1
+                d = row_dir[row]
+                kept[d] = 1
+                if types[row] == FILE:
+                    if part.kinds[code[row]] == REMOVED:
+                        removed[d] += sizes[row]
+                    else:
+                        live[d] += sizes[row]
+        parent = tree.dir_parent
+        for d in range(len(tree) - 1, 0, -1):
+            p = parent[d]
+            live[p] += live[d]
+            removed[p] += removed[d]
+            if kept[d]:
+                kept[p] = 1
+        self.matches += mask.count(1)
+        self.masks[part.pos] = mask
+        self.live_bytes[part.pos] = live
+        self.removed_bytes[part.pos] = removed
+        self.kept.update(tree.dir_paths[d] for d in range(1, len(tree)) if kept[d])
+
+    def _keep_up(self, path: str) -> None:
+        while path not in self.kept:
+            self.kept.add(path)
+            path = parent_path(path)
+
+    def keeps(self, node: int) -> bool:
+        """Whether a node stays: a match, or a directory above one."""
+        if node < ROW:
+            return self.view.paths[node] in self.kept
+        pos, row = unpack(node & ~ROW)
+        return bool(self.masks[pos][row])
+
+    def size(self, node: int) -> int:
+        """The bytes of the matches below a directory (of those it counts: removed ones in a
+        removed directory, the others elsewhere)."""
+        view = self.view
+        removed = view.kinds[node] == int(Kind.REMOVED)
+        sums = self.removed_bytes if removed else self.live_bytes
+        return sum(
+            sums[part.pos][q]
+            for part, q in zip(view.parts, view.locals_of(node), strict=True)
+            if q >= 0
+        )
+
+    def kept_nodes(self) -> list[int]:
+        """The directories that stay, as nodes (made now)."""
+        view = self.view
+        nodes = (view.dir_node(p) for p in sorted(self.kept) if p)
+        return [n for n in nodes if n is not None]

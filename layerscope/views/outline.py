@@ -11,6 +11,7 @@ a small one.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from layerscope.read.records import DIR
@@ -105,11 +106,30 @@ class BaseOutline(Generic[N]):
         row = self.rows[index]
         if row.node in self.expanded or not self._is_branch(row.node):
             return 0
-        self.expanded.add(row.node)
+        return self.insert_below(index, self.rows_below(index))
+
+    def rows_below(self, index: int) -> list[Row]:
+        """The rows the branch at a row would show open (`expand` in two steps: these may be
+        worked out in another thread, then put in place by `insert_below`). With no branch
+        open below it, a row per child, made at C speed (100,000 children: milliseconds)."""
+        row = self.rows[index]
         sub = row.guide + (self.GUIDE_NONE if row.last else self.GUIDE_MORE)
-        new = list(self._flatten(row.node, row.depth + 1, sub))
-        self.rows[index + 1 : index + 1] = new
-        return len(new)
+        kids = self._children(row.node)
+        if not self.expanded.isdisjoint(kids):
+            return list(self._flatten(row.node, row.depth + 1, sub))
+        depth = row.depth + 1
+        rows = list(
+            map(tuple.__new__, repeat(Row), zip(kids, repeat(depth), repeat(sub), repeat(False)))
+        )
+        if rows:
+            rows[-1] = Row(kids[-1], depth, sub, True)
+        return rows
+
+    def insert_below(self, index: int, rows: list[Row]) -> int:
+        """Open the branch at a row, showing `rows` (from `rows_below`) below it."""
+        self.expanded.add(self.rows[index].node)
+        self.rows[index + 1 : index + 1] = rows
+        return len(rows)
 
     def collapse(self, index: int) -> int:
         """Close the branch at a row; returns the number of rows removed. Branches open below it
@@ -179,8 +199,8 @@ class Outline(BaseOutline[int]):
 
 
 def all_dirs(view: TreeView) -> list[int]:
-    """Every directory node with children (what "expand all" opens)."""
-    return [d for d, kids in view.children.items() if kids and d != ROOT]
+    """Every directory node with children (what "expand all" opens; lists them all)."""
+    return view.all_dirs()
 
 
 def expanded_nodes(

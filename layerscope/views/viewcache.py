@@ -1,11 +1,13 @@
-"""The views of the file tree kept in memory: which are built, which are built ahead, which make
-room for others.
+"""The views of the file tree kept in memory, and what is made ahead so that any of them shows
+at once.
 
-A view (`TreeView`) of a big image takes a while to build and a lot of memory to keep. The
-cache keeps the views built, up to a number of nodes in all (the least recently used go first;
-the latest one always stays), and builds ahead the views of an analysed image the user is likely
-to open next: the layers nearest the one on screen, in the mode on screen first. It is safe to
-use from several threads (the UI thread asks, the tree threads build).
+A view (`TreeView`) costs nothing to make once its layers are indexed (each layer's tree and
+facts: views/imagefacts.py), and holds only the directories listed in it. What takes a while is
+indexing a layer, once: `prepare` does it ahead for an analysed image (the loader does it as
+layers are read), the layers nearest the one on screen first, then makes each view of the
+image so that switching to it finds it made. The cache keeps the views made, up to a number of
+listed nodes in all (the least recently used go first; the latest one always stays). It is safe
+to use from several threads (the UI thread asks, the tree threads make).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from itertools import accumulate
 
 from layerscope.model.image import Image
+from layerscope.views.imagefacts import image_facts
 from layerscope.views.treeview import MODES, CancelFn, Cancelled, TreeView, build_view
 
-VIEW_NODES = 2_000_000  # nodes of the views kept in all (the latest view is always kept)
+VIEW_NODES = 2_000_000  # nodes listed in the views kept, in all (the latest view is always kept)
 
 ViewKey = tuple[int, int, str, bool]  # image number, layer, mode, analysed
 
@@ -28,25 +30,19 @@ def view_key(image: Image, layer: int, mode: str, analysed: bool) -> ViewKey:
     return (image.number, layer, mode, analysed)
 
 
-def preparation_order(image: Image, layer: int, mode: str) -> list[tuple[ViewKey, int]]:
-    """The views of an analysed image, nearest to `layer` and in `mode` first, each with the
-    nodes it may hold (entries of the layer; of the layers up to it for the image mode)."""
-    sizes = [len(lyr.data) if lyr.data is not None else 0 for lyr in image.layers]
-    below = list(accumulate(sizes))
+def preparation_order(image: Image, layer: int, mode: str) -> list[ViewKey]:
+    """The views of an analysed image, nearest to `layer` and in `mode` first."""
     order = sorted(
-        ((pos, m) for pos in range(len(sizes)) for m in MODES),
+        ((pos, m) for pos in range(len(image.layers)) for m in MODES),
         key=lambda pm: (abs(pm[0] - layer), pm[1] != mode, pm[0]),
     )
-    return [
-        (view_key(image, pos, m, True), sizes[pos] if m == "changes" else below[pos])
-        for pos, m in order
-    ]
+    return [view_key(image, pos, m, True) for pos, m in order]
 
 
 class ViewCache:
     """Views by `ViewKey`, the least recently used dropped once they hold more than `limit`
-    nodes. `on_built` is called after each build (the UI hides the new objects from the cyclic
-    garbage collector there)."""
+    listed nodes. `on_built` is called after each layer is indexed ahead (the UI hides the new
+    objects from the cyclic garbage collector there)."""
 
     def __init__(
         self, limit: int = VIEW_NODES, on_built: Callable[[], object] | None = None
@@ -54,7 +50,6 @@ class ViewCache:
         self.limit = limit
         self.on_built = on_built
         self._views: OrderedDict[ViewKey, TreeView] = OrderedDict()
-        self._nodes = 0  # nodes of the views kept
         self._lock = threading.Lock()
 
     def __contains__(self, key: object) -> bool:
@@ -72,9 +67,9 @@ class ViewCache:
 
     @property
     def nodes(self) -> int:
-        """The nodes of every view kept."""
+        """The nodes listed in every view kept."""
         with self._lock:
-            return self._nodes
+            return sum(view.built for view in self._views.values())
 
     def get(self, key: ViewKey) -> TreeView | None:
         """The view kept under `key` (now the most recently used), or None."""
@@ -85,21 +80,23 @@ class ViewCache:
             return view
 
     def build(self, key: ViewKey, image: Image, cancelled: CancelFn | None = None) -> TreeView:
-        """Build a view (in a thread: it takes a while) and keep it, the least recently used
-        ones making room. Raises `Cancelled` once `cancelled()` says so."""
+        """Make a view (its layers indexed first if they are not: in a thread) and keep it, the
+        least recently used ones making room. Raises `Cancelled` once `cancelled()` says so."""
         _, layer, mode, analysed = key
         view = build_view(image, layer, mode, analysed=analysed, cancelled=cancelled)
-        view.owner_width()  # scans every uid and gid once, here rather than on screen
-        if self.on_built is not None:
-            self.on_built()
+        view.owner_width()  # scans every uid and gid of a layer once, here rather than on screen
         with self._lock:
-            old = self._views.pop(key, None)
-            self._nodes += len(view) - (len(old) if old is not None else 0)
             self._views[key] = view
-            while self._nodes > self.limit and len(self._views) > 1:
-                _, dropped = self._views.popitem(last=False)
-                self._nodes -= len(dropped)
+            self._views.move_to_end(key)
+            self._trim()
         return view
+
+    def _trim(self) -> None:
+        """Drop the least recently used views while those kept list too many nodes."""
+        total = sum(view.built for view in self._views.values())
+        while total > self.limit and len(self._views) > 1:
+            _, dropped = self._views.popitem(last=False)
+            total -= dropped.built
 
     def view(
         self,
@@ -109,7 +106,7 @@ class ViewCache:
         analysed: bool,
         cancelled: CancelFn | None = None,
     ) -> TreeView:
-        """The view of `image` at `layer` in `mode`: kept, or built now."""
+        """The view of `image` at `layer` in `mode`: kept, or made now."""
         key = view_key(image, layer, mode, analysed)
         view = self.get(key)
         if view is None:
@@ -119,16 +116,18 @@ class ViewCache:
     def prepare(
         self, image: Image, layer: int, mode: str, cancelled: CancelFn | None = None
     ) -> None:
-        """Build ahead the views of an analysed image not kept yet, the nearest to `layer`
-        first, while they fit in the room left: switching to them is then instant. Stops
-        quietly once cancelled."""
-        for key, nodes in preparation_order(image, layer, mode):
-            with self._lock:
-                if key in self._views:
-                    continue
-                if self._nodes + nodes > self.limit:
+        """Index every layer of an analysed image (if the loader has not), then make the views
+        of the image not kept yet, the nearest to `layer` first: switching to them is then
+        instant. Stops quietly once cancelled."""
+        try:
+            image_facts(image.analysis).prepare(cancelled)
+            if self.on_built is not None:
+                self.on_built()
+            for key in preparation_order(image, layer, mode):
+                if cancelled is not None and cancelled():
                     return
-            try:
-                self.build(key, image, cancelled)
-            except Cancelled:
-                return
+                if key not in self:
+                    view = self.build(key, image, cancelled)
+                    view.totals()  # the legend's counts, worked out here too
+        except Cancelled:
+            return

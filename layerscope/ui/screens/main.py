@@ -442,6 +442,8 @@ class MainScreen(Screen[None]):
         parts = [f"sort: {self.sort}"]
         if self.filter.pattern:
             parts.append(f"filter: {self.filter.search.strip()}")
+        if self.filter.active:  # directory sizes count only what it shows (Listing.size)
+            parts.append("sizes: of what is shown")
         pane.border_subtitle = untrusted.text("  ·  ".join(parts))  # typed text: not markup
 
     def _update_legend(self) -> None:

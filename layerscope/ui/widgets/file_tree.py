@@ -1,6 +1,10 @@
 """The file tree: a line-API widget drawing an `Outline` row by row, so only the rows on screen
 cost anything, whatever the number of entries; and `entry_text`, the line under it that tells
-the entry at the cursor in full."""
+the entry at the cursor in full.
+
+A directory is listed when it is opened (views/treeview.py): a big one (more than `BIG_DIR`
+children) in a thread, the rows spliced in once listed, so the event loop never waits on it.
+Under a filter, a directory's size is that of what the filter shows below it."""
 
 from __future__ import annotations
 
@@ -9,18 +13,21 @@ from typing import ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
+from textual.worker import get_current_worker
 
 from layerscope.model.kinds import Kind
 from layerscope.read.records import DIR
 from layerscope.text import visible
 from layerscope.ui.widgets.cursor_view import CursorView, RowMessage, cursor_bindings
 from layerscope.views import labels
-from layerscope.views.listing import FILTER_KINDS, Filter
-from layerscope.views.outline import Outline
+from layerscope.views.listing import Filter
+from layerscope.views.outline import Outline, Row
 from layerscope.views.treeview import Node, TreeView
+
+BIG_DIR = 2_000  # children from which a directory is listed in a thread when opened
 
 
 class FileTree(CursorView):
@@ -178,16 +185,49 @@ class FileTree(CursorView):
         if outline.view.types[node] != DIR:
             return
         if not outline.is_expanded(self.cursor):
-            if outline.expand(self.cursor):
-                self._remember(outline.view.paths[node], True)
-                self._update_size()
-                self.refresh()
+            if outline.view.child_estimate(node) > BIG_DIR:
+                self._list_big(outline, self.cursor, node, self.generation)
+            elif outline.expand(self.cursor):
+                self._opened(node)
             else:
                 outline.collapse(self.cursor)  # nothing inside to show
             return
         below = self.cursor + 1
         if below < len(outline) and outline.rows[below].depth > outline.rows[self.cursor].depth:
             self._move(below)
+
+    def _opened(self, node: int) -> None:
+        assert self.outline is not None
+        self._remember(self.outline.view.paths[node], True)
+        self._update_size()
+        self.refresh()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="tree-expand",
+        description="Listing a directory",
+    )
+    def _list_big(self, outline: Outline, index: int, node: int, generation: int) -> None:
+        """List a big directory's rows (in a thread), then splice them in on the UI thread,
+        unless the tree changed meanwhile."""
+        worker = get_current_worker()
+        rows = outline.rows_below(index)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._splice, outline, index, node, generation, rows)
+
+    def _splice(
+        self, outline: Outline, index: int, node: int, generation: int, rows: list[Row]
+    ) -> None:
+        if outline is not self.outline or generation != self.generation:
+            return  # the tree changed meanwhile
+        if index >= len(outline) or outline.node_at(index) != node:
+            return
+        if outline.is_expanded(index) or not rows:
+            return
+        outline.insert_below(index, rows)
+        self._opened(node)
 
     def action_collapse(self, up: bool = True) -> None:
         outline = self.outline
@@ -212,33 +252,6 @@ class FileTree(CursorView):
     def watch_show_attributes(self) -> None:
         self.refresh()
 
-    def legend(self) -> Text:
-        """The line above the tree: each kind's mark and count (keys 1-7 hide or show them;
-        hidden kinds are struck out)."""
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if self.outline is None:
-            return text
-        view = self.outline.view
-        hide = self.filter.hide
-        for kind in FILTER_KINDS:
-            count = view.count(kind)
-            if not count and kind not in hide:
-                continue
-            style = self.component_style(
-                "file-tree--legend-off" if kind in hide else f"file-tree--{kind}"
-            )
-            mark = Kind.from_label(kind).mark.strip()
-            text.append(f"{mark} {kind} {count:,}" if mark else f"{kind} {count:,}", style)
-            text.append("  ")
-        pending = view.count("pending")
-        if pending:
-            note = f"{pending:,} entries: changes known once every layer is read"
-            text.append(note, self.component_style("file-tree--note"))
-        listing = self.outline.listing
-        if listing.filter.active:
-            text.append(f"│ {listing.matches:,} shown", self.component_style("file-tree--note"))
-        return text
-
     # -- drawing ---------------------------------------------------------------------------------
     def row_segments(self, index: int) -> list[Segment]:
         outline = self.outline
@@ -253,7 +266,8 @@ class FileTree(CursorView):
             owner = "" if node.uid is None else f"{node.uid}:{node.gid}"
             attrs = f"{node.mode_text} {owner:<{self.owner_width}} "
             out.append(Segment(attrs, style("file-tree--attributes")))
-        out.append(Segment(f"{labels.size(node.size):>8}  ", style("file-tree--size")))
+        size = outline.listing.size(row.node)
+        out.append(Segment(f"{labels.size(size):>8}  ", style("file-tree--size")))
         if node.is_dir and node.children:
             glyph = "▾ " if row.node in outline.expanded else "▸ "
         else:
@@ -323,8 +337,7 @@ def entry_text(node: Node | None) -> Text:
 def _note(node: Node, view: TreeView) -> str:
     """What a row says after its name: why it is removed or hidden, opaque directories."""
     if node.kind == "removed":
-        how = {"whiteout": "whiteout", "parent-whiteout": "parent whiteout", "opaque": "opaque dir"}
-        return f"removed ({how[node.how]})" if node.how in how else "removed"
+        return f"removed ({node.how})" if node.how else "removed"  # kinds.How's spelling
     if node.kind == "hidden" and node.hidden_by is not None:
         return f"hidden by layer {node.hidden_by} ({node.how})"
     if node.opaque:

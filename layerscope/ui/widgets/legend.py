@@ -67,7 +67,5 @@ def _line(outline: Outline, level: int, style: Callable[[str], Style]) -> Text:
     listing = outline.listing
     if listing.filter.active:
         text.append(f"│ {count(listing.matches)} shown", style("file-tree--note"))
-        if level < 2:  # directory sizes count only those (views/listing.py: Listing.size)
-            text.append(" · sizes: of what is shown", style("file-tree--note"))
     text.rstrip()
     return text
