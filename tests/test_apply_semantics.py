@@ -165,7 +165,8 @@ def test_real_merged_usr_differs_by_engine():
 
 def test_the_app_marks_the_entries_engines_place_differently():
     """The tree's row note, the line under the tree and the image pane say it."""
-    from layerscope.ui.widgets.file_tree import _note, entry_text
+    from layerscope.ui.widgets.file_tree import _note
+    from layerscope.ui.widgets.status import entry_status
     from layerscope.views.treeview import build_view
 
     image = open_image(REAL / "merged-usr.tar")
@@ -173,6 +174,6 @@ def test_the_app_marks_the_entries_engines_place_differently():
     node = view.node(view.find("bin/tool"))
     assert node.through_symlink
     assert "placed differently by other engines" in _note(node, view)
-    assert "under a lower layer's symlink" in entry_text(node).plain
+    assert "under a lower layer's symlink" in entry_status(node, 200).plain
     other = view.node(view.find("bin"))
     assert not other.through_symlink and _note(other, view) == ""

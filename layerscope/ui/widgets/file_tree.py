@@ -1,6 +1,6 @@
 """The file tree: a line-API widget drawing an `Outline` row by row, so only the rows on screen
-cost anything, whatever the number of entries; and `entry_text`, the line under it that tells
-the entry at the cursor in full.
+cost anything, whatever the number of entries (the status line under it, which tells the entry
+at the cursor in full, is ui/widgets/status.py).
 
 A directory is listed when it is opened (views/treeview.py): a big one (more than `BIG_DIR`
 children) in a thread, the rows spliced in once listed, so the event loop never waits on it.
@@ -12,7 +12,6 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -20,7 +19,6 @@ from textual.worker import get_current_worker
 
 from layerscope.model.kinds import Kind
 from layerscope.read.records import DIR
-from layerscope.text import visible
 from layerscope.ui.widgets.cursor_view import CursorView, RowMessage, cursor_bindings
 from layerscope.views import labels
 from layerscope.views.listing import Filter
@@ -299,39 +297,6 @@ class FileTree(CursorView):
         if at < len(name):
             out.append(Segment(name[at:], name_style))
         return out
-
-
-def entry_text(node: Node | None) -> Text:
-    """The line under the tree: the entry at the cursor, in full (its path and link target
-    shown visibly)."""
-    text = Text(no_wrap=True, overflow="ellipsis")
-    if node is None:
-        return text
-    text.append("/" + visible(node.path), "bold")
-    if node.link:
-        text.append((" → " if node.type == "symlink" else " ⇒ /") + visible(node.link))
-    text.append(f"  {node.type} {labels.size(node.size)}")
-    if node.mode is not None:
-        text.append(f"  {node.mode_text} {node.uid}:{node.gid}")
-    if node.kind == "removed":
-        text.append(f"  removed by layer {node.hidden_by}")
-        if node.how:
-            text.append(f" ({visible(node.how)})")
-        return text
-    if node.layer is not None:
-        if node.status == "unchanged":
-            text.append(f"  from layer {node.layer}")
-        else:
-            text.append(f"  {node.status} in layer {node.layer}")
-    if node.kind == "hidden":
-        text.append(f", hidden by layer {node.hidden_by} ({visible(node.how or '')})")
-    if node.through_symlink:
-        text.append(
-            "  ⚠ under a lower layer's symlink: overlay storage puts it here, "
-            "an engine that follows the symlink elsewhere (--apply)",
-            "bold",
-        )
-    return text
 
 
 def _note(node: Node, view: TreeView) -> str:
