@@ -37,8 +37,19 @@ async def settle(pilot: Pilot, rounds: int = 3, *, stop_when_idle: bool = True) 
     for _ in range(rounds):
         await wait_for_workers(pilot.app)
         await pilot.pause()
+        await _drain(pilot)
         if stop_when_idle and all(worker.is_finished for worker in pilot.app.workers):
             return
+
+
+async def _drain(pilot: Pilot, most: int = 100) -> None:
+    """Pause until no message waits on the app or its screen (a notification posted while
+    mounting, say), up to `most` pauses: on a busy machine one pause may not be enough."""
+    app = pilot.app
+    for _ in range(most):
+        if not (app.message_queue_size or app.screen.message_queue_size):
+            return
+        await pilot.pause()
 
 
 async def press(pilot: Pilot, *keys: str) -> None:

@@ -111,3 +111,44 @@ def test_the_view_cache_needs_no_textual():
     code = "import sys, layerscope.views.viewcache; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_counting_listed_nodes_while_another_thread_lists(tmp_path):
+    """The cache counts the nodes of its views (making room) while a tree thread lists
+    directories of one of them: counting never walks what the lister is growing (a CI run
+    once failed with "dictionary changed size during iteration")."""
+    import threading
+
+    from builder import File, Img, Layer, docker_archive, open_image
+
+    files = [File(f"d{i}/s{j}/f", b"x") for i in range(40) for j in range(40)]
+    image = open_image(docker_archive(tmp_path / "a.tar", [Img([Layer(*files)])]))
+    cache = ViewCache()
+    view = cache.view(image, 0, "image", True)
+    other = cache.view(image, 0, "changes", True)
+    errors: list[BaseException] = []
+    counted: list[int] = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads interleave as much as they can
+
+    def count() -> None:
+        try:
+            while not done.is_set():
+                counted.append(cache.nodes)
+        except BaseException as error:  # the test reports it
+            errors.append(error)
+
+    done = threading.Event()
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        for _ in view.walk():
+            pass
+    finally:
+        done.set()
+        counter.join()
+        sys.setswitchinterval(switch)
+    assert errors == []
+    assert counted == sorted(counted)  # the count only grows as directories are listed
+    assert view.built == 1 + 40 + 40 * 40 + 40 + 40 * 40 + 40 * 40  # dirs, and each listing
+    assert cache.nodes == view.built + other.built

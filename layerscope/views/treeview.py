@@ -319,6 +319,8 @@ class TreeView:
         self._dorder = array("q")  # when the eager build would have made it
         self._dlocal = [array("i") for _ in self.parts]  # its local directory in each part
         self._kids: dict[int, tuple[list[int], list[str], array]] = {}
+        self._listed = 0  # children in `_kids`, kept as they are listed (another thread may be
+        # listing while `built` is asked: iterating `_kids` then would race)
         self._totals: list[int] | None = None
         self._extra: dict[str, list[int]] | None = None  # kinds below, besides the sums'
         self._markers: dict[str, bool] = {}
@@ -654,6 +656,7 @@ class TreeView:
             paths += (m[0] for m in late)
             sizes += (m[2] for m in late)
         found = self._kids[node] = (nodes, paths, array("q", sizes))
+        self._listed += len(nodes)
         return found
 
     def _child_dirs(self, node: int, subs: dict[int, list[int]]) -> list[int]:
@@ -864,7 +867,7 @@ class TreeView:
     @property
     def built(self) -> int:
         """Nodes listed so far (directories, and the children of those listed)."""
-        return len(self._dpath) + sum(len(kids) for kids, _, _ in self._kids.values())
+        return len(self._dpath) + self._listed
 
     def child_estimate(self, node: int) -> int:
         """About how many children a directory has (an upper bound, without listing it)."""
