@@ -333,7 +333,7 @@ def _headless(args: argparse.Namespace, archive: Archive) -> int:
     if args.json or args.ci:
         for img in images:
             if sum(len(layer) for layer in img.layers) > 20_000:
-                img.start_dive()  # in parallel with the analysis
+                img.start_dive()  # before the analysis: its memory is free again for it
     if args.export:
         return _export(args, images[0])
     comparison = None

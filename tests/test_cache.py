@@ -72,6 +72,7 @@ def test_size_is_bounded(tmp_path, cache_dir, monkeypatch):
     path = str(docker_archive(tmp_path / "a.tar", [IMG]))
     layerscope.open(path, cache=True).close()
     assert list(cache_dir.glob("*/*.idx")) == []
+    assert not list(cache_dir.glob("*/.tmp-*"))  # an entry found too big as it is written goes
 
 
 def test_no_cache_flag_writes_nothing(tmp_path, cache_dir):

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tarfile
 import time
+from array import array
 from pathlib import Path
 
 import pytest
@@ -278,18 +279,45 @@ def hand_worked_layers() -> list[list[list[DiveEntry]]]:
     ]
 
 
-def test_hash_collisions_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # with an 8-bit bitmap nearly every path shares its bit with another and is checked by name
+def test_counting_every_path_by_name_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the paths `_repeats` leaves out are each one leaf's: counted by name, the figures are equal
     cases = hand_worked_layers()
     cases += [[[normalise(*e) for e in layer] for layer in random_layers(s)] for s in range(300)]
     expected = [repr(dive_figures(layers)) for layers in cases]
-    monkeypatch.setattr(dive_compat, "_bitmap_bits", lambda leaves: 8)
+    every: set[str] = set()
+    real = dive_compat._repeats
+
+    def all_paths(visits, keys, missing):  # type: ignore[no-untyped-def]
+        for visit in visits:
+            every.update(visit.keys)
+        return real(visits, keys, missing) | every
+
+    monkeypatch.setattr(dive_compat, "_repeats", all_paths)
     assert [repr(dive_figures(layers)) for layers in cases] == expected
 
 
-def test_bitmap_grows_with_the_leaves() -> None:
-    assert dive_compat._bitmap_bits(0) == 64
-    assert dive_compat._bitmap_bits(500_000) >= 16 * 500_000
+def test_layers_read_from_columns_count_as_trees_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shortcuts (a plain layer's leaves from its paths, whiteouts over one plain layer looked
+    # up in its columns and visited in any order) give what dive's trees give
+    cases = hand_worked_layers()
+    cases += [[[normalise(*e) for e in layer] for layer in random_layers(s)] for s in range(300)]
+    cases += [[[f("a/b", 3), d("a"), f("c/d", 1)], [wh("a"), f("e", 2)]], [[d("x")], [wh("x/y")]]]
+    expected = [repr(dive_figures(layers)) for layers in cases]
+    monkeypatch.setattr(dive_compat, "_whiteout_visits", lambda layer, below: None)
+    monkeypatch.setattr(dive_compat._Stack, "plain_only", lambda self: None)
+    assert [repr(dive_figures(layers)) for layers in cases] == expected
+
+
+def test_repeats_are_the_paths_of_two_leaves_or_missing() -> None:
+    visit = dive_compat._Visit
+    visits = [
+        visit(["a", "b", "c", "c"], array("q", [1, 2, 3, 4]), bytearray([1, 1, 0, 1]), True),
+        visit(["d", "e", "d"], array("q", [1, 2, 3]), None, False),
+        visit(["b", "f"], array("q", [1, 2]), None, True),
+    ]
+    keys = [v.leaf_keys() for v in visits]
+    assert dive_compat._repeats(visits, keys, ["g"]) == {"b", "d", "g"}
+    assert dive_compat._repeats(visits[:1], keys[:1], []) == set()
 
 
 # --- against the real dive ------------------------------------------------------------------

@@ -108,3 +108,89 @@ def test_incremental_union_equals_naive_reapplication(layers, apply):
         stored = sum(1 for ly in img.layers for e in ly.entries() if e.type == "file")
         visible = sum(1 for _p, e in img.final_entries() if e is not None and e.type == "file")
         assert stored == visible + sum(1 for h in img.hidden if h.type == "file")
+
+
+# -- walks through symlinks, memoised ---------------------------------------------------------
+
+COMPONENTS = ["a", "b", "c"]
+dirs = st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=4).map("/".join)
+targets = st.one_of(
+    dirs,
+    dirs.map(lambda d: "/" + d),
+    dirs.map(lambda d: "../" + d),
+    dirs.map(lambda d: d + "/.."),
+    st.sampled_from(["", ".", "/", "a//b", "./a"]),
+)
+
+
+class _Links:
+    """What a walk needs of the union: symlinks, their targets, the layer's own directories."""
+
+    def __init__(self, links: dict[str, str], own: set[str], max_hops: int) -> None:
+        self.links, self.own, self.max_hops = links, own, max_hops
+
+    def link_target(self, path: str) -> str:
+        return self.links[path]
+
+    def _is_own_dir(self, path: str) -> bool:
+        return path in self.own
+
+
+def walk(path: str, links: dict[str, str], own: set[str], max_hops: int) -> str:
+    """The walk of docs (the kernel's in a chroot), step by step, with nothing remembered."""
+    from collections import deque
+
+    from layerscope.model.filesystem import PATH_MAX
+
+    parts, done, hops, steps = deque(path.split("/")), [], 0, 0
+    while parts:
+        steps += 1
+        if steps > PATH_MAX:
+            return path
+        part = parts.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        cand = f"{done[-1]}/{part}" if done else part
+        if len(cand) > PATH_MAX:
+            return path
+        if cand in links and cand not in own:
+            hops += 1
+            if hops > max_hops:
+                return path
+            if links[cand].startswith("/"):
+                done = []
+            parts.extendleft(reversed(links[cand].split("/")))
+            continue
+        done.append(cand)
+    return done[-1] if done else ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(dirs, targets), max_size=6),
+    st.sets(dirs, max_size=2),
+    st.integers(0, 4),
+    st.lists(st.one_of(dirs, st.tuples(dirs, st.one_of(st.none(), targets))), max_size=30),
+)
+def test_memoised_walks_are_the_walks(links, own, max_hops, steps):
+    """Each directory's walk, memoised on its parent's, is the walk made from the root; a
+    symlink made, changed or removed forgets the walks it could change, no more."""
+    from layerscope.model.filesystem import _Resolver
+
+    state = dict(links)
+    union = _Links(state, own, max_hops)
+    resolver = _Resolver(union, state)  # type: ignore[arg-type]
+    for step in steps:
+        if isinstance(step, tuple):  # a symlink made, or removed (None)
+            path, target = step
+            if target is None:
+                state.pop(path, None)
+            else:
+                state[path] = target
+            resolver.changed(path)
+        else:
+            assert resolver.resolve_dir(step) == walk(step, state, own, max_hops), step

@@ -134,3 +134,53 @@ def test_numbers_too_large_for_four_bytes_widen_their_column(tmp_path):
     back = cache.get("k" * 64)
     assert back is not None and back.entry(1) == li.entry(1)
     assert back.uids.itemsize == 8 and back.modes.itemsize == 4
+
+
+def _columns(li: LayerIndex) -> list:
+    names = ("paths", "types", "flags", "sizes", "modes", "uids", "gids", "mtimes", "offsets",
+             "digests", "links", "extras", "diff_id", "digest", "compression", "stored_size",
+             "tar_size", "verified")  # fmt: skip
+    return [getattr(li, n) for n in names] + [getattr(li, n).typecode for n in names[3:9]]
+
+
+def test_the_payload_gives_the_index_back_whole():
+    """An index's bytes (in the cache, from a worker process) give it back: paths of any text
+    (a NUL from a PAX name, an undecodable byte kept as an escape, a lone surrogate from a JSON
+    escape), blocks of paths, widened columns, links and extras."""
+    import pickle
+
+    from layerscope.read import records
+
+    li = LayerIndex.empty()
+    names = ["a", "dir/b", "nul\0inside", "esc\udcff", "lone\ud800", "", "ü"]
+    for i in range(3 * 5):  # paths in blocks of 5: one holds the NUL
+        li.add(names[i % len(names)] + str(i), FILE, 0, i, 0o644, 0, 0, 0, 512 * i)
+    li.add("big", FILE, 0, 2**40, 0o755, 2**40, -1, -(2**40), 2**33, link="x",
+           extra={"xattrs": {"user.a": b"\0"}})  # fmt: skip
+    li.diff_id, li.verified = "sha256:" + "0" * 64, True
+    old = records.PATH_BLOCK
+    try:
+        records.PATH_BLOCK = 5
+        data = b"".join(li.payload())
+        assert b"T" in data and b"M" in data[9:]  # text blocks, and the one with a NUL
+        back = pickle.loads(pickle.dumps(li))
+    finally:
+        records.PATH_BLOCK = old
+    assert _columns(back) == _columns(li)
+
+
+def test_tail_and_extend_renumber_rows():
+    li = LayerIndex.empty()
+    for i in range(6):
+        li.add(f"p{i}", SYMLINK if i % 2 else FILE, 0, i, 0o644, i, i, i, i, link=f"t{i}" if i % 2 else None,
+               extra={"raw_name": f"./p{i}"} if i == 4 else None)  # fmt: skip
+    head, rest = LayerIndex.empty(), li.tail(3)
+    for i in range(3):
+        head.add(li.paths[i], li.types[i], 0, i, 0o644, i, i, i, i, link=li.links.get(i))
+    assert rest.links == {0: "t3", 2: "t5"} and rest.extras == {1: {"raw_name": "./p4"}}
+    head.extend(rest)
+    assert _columns(head)[:12] == _columns(li)[:12]
+    wide = LayerIndex.empty()
+    wide.add("w", FILE, 0, 2**40, 0o644, 0, 0, 0, 0)
+    head.extend(wide)  # a wider column: both are widened
+    assert head.sizes.itemsize == 8 and list(head.sizes) == [0, 1, 2, 3, 4, 5, 2**40]

@@ -27,7 +27,14 @@ from builder import (
 
 from layerscope.errors import LayerscopeError, LimitExceeded, TarError
 from layerscope.limits import Limits
-from layerscope.read.tarstream import BLOCK, ChunkStream, FileStream, _num, iter_members
+from layerscope.read.tarstream import (
+    BLOCK,
+    TYPEFLAGS,
+    ChunkStream,
+    FileStream,
+    _num,
+    iter_members,
+)
 
 
 def make_tar(*members: tuple[tarfile.TarInfo, bytes | None], fmt=tarfile.PAX_FORMAT, **kw) -> bytes:
@@ -513,3 +520,92 @@ def test_random_corruption_raises_only_layerscope_errors():
         cut = len(data) if rng.random() < 0.8 else rng.randrange(len(data))
         with contextlib.suppress(LayerscopeError):
             parse(bytes(data[:cut]), chunk=rng.choice([None, 64, 511]))
+
+
+# -- plain members many at a time (TarReader.scan) -------------------------------------------
+
+SHAPES = [
+    tar_header(b"plain", size=3) + padded(b"abc"),
+    tar_header(b"dir/", type_=b"5"),
+    tar_header(b"sym", type_=b"2", linkname=b"target"),
+    tar_header(b"hard", type_=b"1", linkname=b"plain"),
+    tar_header(b"contiguous", type_=b"7", size=1) + padded(b"c"),
+    tar_header(b"old-v7", magic=b"\0" * 8, size=2) + padded(b"v7"),
+    tar_header(b"name", prefix=b"the/prefix", size=0),  # POSIX ustar: joined
+    tar_header(b"name", prefix=b"gnu-area", magic=GNU_MAGIC),  # GNU: not a prefix
+    tar_header(b"spaced", raw={100: b"  644 \0", 108: b" 1750 \0"}),  # number fields int() reads
+    tar_header(b"odd-number", raw={108: b"0o17\0\0\0\0"}),  # int() reads it, after a NUL
+    tar_header(b"negative", raw={100: b"-000001\0"}),
+    tar_header(b"big-uid", raw={108: base256(2**40, 8)}),
+    tar_header(b"big-size", raw={124: base256(5, 12)}, size=0) + padded(b"12345"),
+    tar_header(b"checksum-signed", raw={200: b"\xff"}),
+    tar_header("ünïcode".encode(), size=1) + padded(b"u"),
+    tar_header(b"dev", type_=b"3", devmajor=1, devminor=3),
+    tar_header(b"fifo", type_=b"6"),
+    pax_member({"path": "pax/long/" + "p" * 120}) + tar_header(b"short", size=1) + padded(b"p"),
+    tar_header(b"././@LongLink", type_=b"L", size=150) + padded(b"L" * 149 + b"\0")
+    + tar_header(b"cut", size=2) + padded(b"ln"),
+    tar_header(b"././@LongLink", type_=b"K", size=120) + padded(b"K" * 119 + b"\0")
+    + tar_header(b"linked", type_=b"2", linkname=b"short"),
+    tar_header(b"././@LongLink", type_=b"L", size=10) + padded(b"first\0") + tar_header(
+        b"././@LongLink", type_=b"L", size=10) + padded(b"second\0") + tar_header(b"x"),
+    tar_header(b"sparse", type_=b"S", size=0, raw={483: octal(100, 12)}),
+    tar_header(b"bigger-than-a-window", size=70_000) + padded(b"w" * 70_000),
+]  # fmt: skip
+
+
+def _members(data: bytes, want: int | None, chunk: int | None = None) -> list[tuple]:
+    """What a tar's members are, read with `next` alone (`want` None) or with `scan` first,
+    each time, over windows of `want` bytes, as the layer reader does."""
+    from layerscope.read.tarstream import TarReader
+
+    chunks = [data] if chunk is None else [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    stream = ChunkStream(iter(chunks))
+    reader = TarReader(stream)
+    out: list[tuple] = []
+    while True:
+        if want is not None:
+            found, _buf, _base = reader.scan(want)
+            for i, name in enumerate(found.names):
+                link = found.links.get(i, b"")
+                kind = TYPEFLAGS[bytes([found.types[i]])]
+                out.append((name, kind, found.sizes[i], found.modes[i], found.uids[i],
+                            found.gids[i], found.mtimes[i], link, found.offsets[i]))  # fmt: skip
+            if found.names:
+                continue
+        m = reader.next()
+        if m is None:
+            return out
+        link = m.linkname if m.type in ("symlink", "hardlink") else b""
+        out.append((m.name, m.type, m.size, m.mode, m.uid, m.gid, m.mtime, link, m.data_offset))
+
+
+@pytest.mark.parametrize("want", [512, 4096, 1 << 20])
+@pytest.mark.parametrize("chunk", [None, 1000])
+def test_scanned_members_are_what_next_reads(want, chunk):
+    """Every member `scan` takes (the plain ones: files, directories, links, ASCII headers,
+    octal numbers, GNU long names) is what `next` makes of it; it leaves the others (PAX, devices,
+    sparse, base-256, odd numbers, names not ASCII) to `next`, in order."""
+    data = b"".join(SHAPES * 3) + END
+    assert _members(data, want, chunk) == _members(data, None, chunk)
+
+
+def test_sync_finds_the_next_header_and_skips_data_that_is_none():
+    """A part of a tar read on its own starts at the first header from its offset: in file
+    data, blocks that fail the checksum (or whose next header would) are passed over."""
+    from layerscope.read.tarstream import TarReader
+
+    lookalike = tar_header(b"fake", size=4096)  # a header in a file's data, followed by junk
+    junk = lookalike + b"\x01" * 4096 + b"\x02" * 512
+    data = tar_header(b"file", size=len(junk)) + padded(junk) + tar_header(b"next", size=1)
+    data += padded(b"n") + END
+    for start in range(512, len(data), 512):
+        stream = ChunkStream(iter([data[start:]]))
+        stream.offset = start
+        reader = TarReader(stream)
+        found = reader.sync()
+        at = stream.offset
+        if start <= 512 + len(junk):  # the fake header in the data: its next "header" is junk
+            assert found and at == 512 + len(junk), start
+        else:  # in the last file's data, then the end marker: no header
+            assert not found, start

@@ -3,24 +3,36 @@ distinct blob once, whatever the number of images or positions that use it)."""
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from layerscope.errors import Cancelled, LayerscopeError, LimitExceeded
 from layerscope.limits import DEFAULT_LIMITS, ArchiveBudget, ArchiveLimitExceeded, Limits
-from layerscope.model.cache import LayerCache, layer_key
+from layerscope.model.cache import LayerCache, LayerKey, Stored, StoreIndex, layer_key
 from layerscope.model.figurecache import ImageMemo, image_key
 from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image, Layer
+from layerscope.read import compression
 from layerscope.read.formats import find_images
-from layerscope.read.layerreader import BlobLocation, read_layer, work_bytes
+from layerscope.read.layerreader import (
+    BlobLocation,
+    check_digests,
+    read_layer,
+    read_part,
+    work_bytes,
+)
 from layerscope.read.parallel import Task, default_workers, read_in_processes
 from layerscope.read.records import LayerIndex
 from layerscope.read.sources import Source, open_source
 
 ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
+SPLIT_MIN = 256 << 20  # a blob this big or more may be read by two processes at once
+SPLIT_AT = 0.45  # the share of its bytes the first part indexes (it also hashes all of them)
+Part = tuple[int, "int | None"]  # (start, stop) offsets in a layer's tar: see read_part
 REUSE = 4  # entries the images of one input may hold in all, in units of --max-entries
 
 
@@ -52,8 +64,37 @@ class Archive:
 
     def needs_workers(self) -> bool:
         """Whether reading the layers not read yet would start worker processes."""
-        todo = {ly.spec.location: ly.stored_size for ly in self.distinct_layers() if not ly.loaded}
-        return default_workers(sum(todo.values()), len(todo)) > 1
+        todo = [ly for ly in self.distinct_layers() if not ly.loaded]
+        return self._workers(todo) > 1
+
+    def _workers(self, todo: Sequence[Layer]) -> int:
+        """Processes worth starting to read these layers (a big one read in parts counts as
+        several reads)."""
+        sizes = [ly.stored_size for ly in todo]
+        tasks = len(todo) + sum(len(parts) - 1 for parts in self._parts(todo, 2).values())
+        return default_workers(sum(sizes), tasks)
+
+    def _parts(self, todo: Sequence[Layer], workers: int) -> dict[BlobLocation, list[Part]]:
+        """The blobs worth reading in two parts, by two processes at once, and the parts (the
+        first from the tar's start to a middle, the second from there): an uncompressed blob of
+        SPLIT_MIN bytes or more that is more than its share of the work (reading the blobs
+        largest first, the other processes would be done long before it), and that no limit on
+        the bytes of work it makes can stop midway (each part is counted on its own)."""
+        if workers < 2 or default_workers(1 << 62, 2) < 2:
+            return {}
+        total = sum(ly.stored_size for ly in todo)
+        parts: dict[BlobLocation, list[Part]] = {}
+        for ly in todo:
+            loc = ly.spec.location
+            if loc.size < SPLIT_MIN or loc.size * workers <= total:
+                continue
+            if 2 * loc.size > min(self.limits.max_layer_bytes, self._left(ly)):
+                continue
+            if self.limits.max_ratio or not _stored_plain(loc):
+                continue
+            cut = int(loc.size * SPLIT_AT) & -512
+            parts[loc] = [(0, cut), (cut, None)]
+        return parts
 
     def load_layer(
         self,
@@ -90,7 +131,7 @@ class Archive:
         self._attach(loc, index)
         return index
 
-    def _key(self, layer: Layer) -> str | None:
+    def _key(self, layer: Layer) -> LayerKey | None:
         if self.cache is None:
             return None
         spec = layer.spec
@@ -219,7 +260,7 @@ class Archive:
                 progress(ly, ly.stored_size)
             yield ly, None
         if workers is None:
-            workers = default_workers(sum(ly.stored_size for ly in todo), len(todo))
+            workers = self._workers(todo)
         if workers <= 1:
             for layer in todo:
                 if cancelled is not None and cancelled():
@@ -244,29 +285,126 @@ class Archive:
         --max-archive-bytes as it was when the reads started; once an input crosses it, the
         workers are stopped and the blobs not read yet go through `read_each` again (those of
         that input are refused at once), so the reads of one run stay bounded."""
-        tasks: list[Task] = [
-            (ly.spec.location, ly.spec.diff_id, ly.spec.digest, self._left(ly)) for ly in todo
-        ]
-        report = (lambda i, n: progress(todo[i], n)) if progress else None
+        split = self._parts(todo, workers)
+        tasks: list[Task] = []
+        owner: list[tuple[int, int]] = []  # task -> (layer in todo, part number)
+        for i, ly in enumerate(todo):
+            spec = ly.spec
+            for n, part in enumerate(split.get(spec.location, [None])):
+                storer = self._storer(ly) if part is None else None
+                tasks.append(
+                    (spec.location, spec.diff_id, spec.digest, self._left(ly), storer, part)
+                )
+                owner.append((i, n))
+        # a layer read in parts: its progress is the sum of theirs (the first reads it all, to
+        # hash it: the sum can pass its size)
+        report = None
+        if progress is not None:
+            done_by: dict[int, int] = {}
+
+            def report(task: int, done: int) -> None:
+                done_by[task] = done
+                i, _n = owner[task]
+                done = sum(d for t, d in done_by.items() if owner[t][0] == i)
+                progress(todo[i], min(done, todo[i].stored_size))
+
         results = read_in_processes(tasks, self.verify, self.limits, workers, report, cancelled)
         finished: set[int] = set()
+        lost: list[Layer] = []  # stored by their worker, but gone from the cache since
+        halves: dict[int, dict[int, Any]] = {}  # the parts read so far of the layers split
         try:
-            for i, result in results:
+            for task, answer in results:
+                i, n = owner[task]
+                result = answer
+                loc = todo[i].spec.location
+                if loc in split:
+                    halves.setdefault(i, {})[n] = answer
+                    if len(halves[i]) < 2:
+                        continue
+                    result = self._joined(todo[i], halves.pop(i))
                 finished.add(i)
                 layer = todo[i]
+                stored = isinstance(result, Stored)
+                if stored:
+                    result = self._cached(layer)
+                    if result is None:
+                        lost.append(layer)
+                        continue
                 error = self._result_error(layer, result)
                 if error is None:
                     assert isinstance(result, LayerIndex)
                     self._attach(layer.spec.location, result)
-                    self._store(layer, result)
+                    if not stored:
+                        self._store(layer, result)
                 yield layer, error
                 if isinstance(error, ArchiveLimitExceeded) and len(finished) < len(todo):
                     break
         finally:
             results.close()
+        if lost:
+            yield from self.read_each(lost, progress, cancelled, workers=1)
         rest = [ly for i, ly in enumerate(todo) if i not in finished]
         if rest:
             yield from self.read_each(rest, progress, cancelled, workers)
+
+    def _joined(self, layer: Layer, parts: dict[int, Any]) -> LayerIndex | BaseException:
+        """A layer read in two parts: the index a whole read would give, or the error it would
+        have raised first. The second part is the tar's only if it found a member where the
+        first part ended (else it is read again from there); the digests are the first part's,
+        which goes on reading (not parsing) to the end of the blob."""
+        spec = layer.spec
+        first, rest = parts[0], parts[1]
+        if isinstance(first, BaseException):
+            return first
+        if first.error is not None:
+            return first.error
+        index = first.index
+        if first.pax:  # a global header: the second part could not know it
+            try:
+                return self._whole(layer)
+            except BaseException as e:
+                return e
+        if first.end is not None:
+            if isinstance(rest, BaseException):
+                return rest
+            skip = rest.starts.get(first.end)
+            if skip is None:  # it started in a file's data, on something like a header
+                rest = read_part(spec.location, first.end, None, limits=self.limits,
+                                 archive_left=self._left(layer), exact=True)  # fmt: skip
+                skip = 0
+            if rest.error is not None:
+                if len(index) + len(rest.index) - skip > self.limits.max_entries:
+                    return self._too_many()
+                return rest.error
+            index.extend(rest.index.tail(skip))
+        if len(index) > self.limits.max_entries:
+            return self._too_many()
+        index.compression, index.stored_size = compression.NONE, spec.location.size
+        index.tar_size = spec.location.size
+        try:
+            check_digests(index, first.digest, first.digest, spec.digest, spec.diff_id, self.verify)
+        except LayerscopeError as e:
+            return e
+        return index
+
+    def _whole(self, layer: Layer) -> LayerIndex:
+        """A layer read whole, in this process (what a read in parts could not do)."""
+        spec = layer.spec
+        return read_layer(spec.location, diff_id=spec.diff_id, digest=spec.digest,
+                          verify=self.verify, limits=self.limits,
+                          archive_left=self._left(layer))  # fmt: skip
+
+    def _too_many(self) -> LimitExceeded:
+        n = self.limits.max_entries
+        return LimitExceeded(f"over {n} entries in one layer; raise with --max-entries")
+
+    def _storer(self, layer: Layer) -> StoreIndex | None:
+        """What the worker reading a layer does with its index: store it in the cache, where
+        this process reads it back (none of it passes between the processes), if there is one."""
+        key = self._key(layer)
+        if key is None or self.cache is None:
+            return None
+        return StoreIndex(self.cache.root, key, layer.spec.location)
 
     def _result_error(
         self, layer: Layer, result: LayerIndex | BaseException
@@ -401,3 +539,14 @@ def open(
     except BaseException:
         archive.close()
         raise
+
+
+def _stored_plain(loc: BlobLocation) -> bool:
+    """Whether a blob is stored uncompressed (its tar offsets are its own: it can be read from
+    the middle)."""
+    try:
+        with builtins.open(loc.file, "rb") as f:
+            f.seek(loc.offset)
+            return compression.detect(f.read(min(6, loc.size))) == compression.NONE
+    except OSError:
+        return False

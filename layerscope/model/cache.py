@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import marshal
 import os
 import re
 import stat
@@ -41,9 +40,10 @@ import sys
 import tempfile
 import time
 import zlib
-from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from layerscope.read.layerreader import BlobLocation
 from layerscope.read.records import LayerIndex
@@ -51,7 +51,7 @@ from layerscope.text import one_line
 
 MAGIC = b"LSCACHE3"
 HEADER = len(MAGIC) + 9  # the magic, a CRC-32 of the rest, the lengths of the key's text and note
-FORMAT = 9  # bump when LayerIndex, the reader's output or a cached figure changes
+FORMAT = 10  # bump when LayerIndex, the reader's output or a cached figure changes
 DEFAULT_MAX = 2 << 30
 LOW_WATER = 0.9  # a trim leaves this share of the bound, so that the next one is far off
 STALE_TMP = 3600  # seconds: a `.tmp-*` file older than this is a killed run's leftover
@@ -104,6 +104,39 @@ def layer_key(loc: BlobLocation, diff_id: str, digest: str | None, verified: boo
     return LayerKey(diff_id, digest, loc.size, verified)
 
 
+class Stored:
+    """A worker's answer when it stored the index it read in the cache (`StoreIndex`)."""
+
+
+@dataclass(frozen=True)
+class StoreIndex:
+    """What a worker process does with the index it read: store it in the cache, and answer
+    only that it did (Stored): the process that asked reads it from there, so no copy of it is
+    pickled, piped and unpickled, and the worker's memory is freed before that process takes
+    its own. An index that cannot be stored is the answer itself."""
+
+    root: Path
+    key: LayerKey
+    loc: BlobLocation
+
+    def __call__(self, index: LayerIndex) -> LayerIndex | Stored:
+        if LayerCache(self.root).put(self.key, index, self.loc):
+            return Stored()
+        return index
+
+    def __reduce__(self) -> tuple[Callable[..., StoreIndex], tuple[Any, ...]]:
+        key = self.key
+        return _store_index, (
+            self.root,
+            (key.diff_id, key.digest, key.size, key.verified),
+            self.loc,
+        )
+
+
+def _store_index(root: Path, key: tuple, loc: BlobLocation) -> StoreIndex:
+    return StoreIndex(root, LayerKey(*key), loc)
+
+
 def entry_name(key: str) -> str:
     """The name of the files stored under `key`: the sha256 of its text, in hex."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
@@ -153,44 +186,6 @@ def _blob_digest(loc: BlobLocation) -> str:
             h.update(chunk)
             left -= len(chunk)
     return "sha256:" + h.hexdigest()
-
-
-_COLUMNS = ("sizes", "modes", "uids", "gids", "mtimes", "offsets")
-_META = ("diff_id", "digest", "compression", "stored_size", "tar_size", "verified")
-
-
-def _dump(index: LayerIndex) -> bytes:
-    payload = (
-        index.paths,
-        bytes(index.types),
-        bytes(index.flags),
-        [(getattr(index, c).typecode, getattr(index, c).tobytes()) for c in _COLUMNS],
-        bytes(index.digests),
-        index.links,
-        index.extras,
-        [getattr(index, m) for m in _META],
-    )
-    return marshal.dumps(payload)
-
-
-def _load(data: bytes | memoryview) -> LayerIndex:
-    paths, types, flags, cols, digests, links, extras, meta = marshal.loads(data)
-    index = LayerIndex.empty()
-    index.paths = paths
-    index.types = bytearray(types)
-    index.flags = bytearray(flags)
-    for name, (typecode, raw) in zip(_COLUMNS, cols, strict=True):
-        setattr(index, name, array(typecode, raw))
-    index.digests = bytearray(digests)
-    index.links = links
-    index.extras = extras
-    for name, value in zip(_META, meta, strict=True):
-        setattr(index, name, value)
-    n = len(paths)
-    columns = [index.types, index.flags, *(getattr(index, c) for c in _COLUMNS)]
-    if any(len(col) != n for col in columns) or len(index.digests) != 32 * n:
-        raise ValueError("inconsistent cache entry")
-    return index
 
 
 def _unsafe(st: os.stat_result, uid: int) -> str | None:
@@ -327,6 +322,48 @@ class LayerCache:
             self.forget(key, kind)
         return found
 
+    def _open_entry(self, key: str, kind: str) -> tuple[bytes, _Payload] | None:
+        """The note of the entry stored under `key` and a reader of its payload (checked as it
+        is read: `_Payload.finish`), or None (an entry of another key is removed)."""
+        name = entry_name(key)
+        if not self._usable(name[:2], create=False):
+            return None
+        path = self._path(name, kind)
+        f = self._open_file(path)
+        if f is None:
+            return None
+        try:
+            found = _Payload.open(f, _key_text(key, kind))
+        except OSError:
+            found = None
+        if found is None:
+            f.close()
+            self.forget(key, kind)
+        return found
+
+    def _open_file(self, path: Path) -> BinaryIO | None:
+        """An entry opened for reading, if it is a regular file of the user's within the bound
+        (anything else found there is removed)."""
+        try:
+            fd = os.open(path, _READ)
+        except FileNotFoundError:
+            return None
+        except OSError:  # a symlink (ELOOP), or unreadable
+            _remove(path)
+            return None
+        try:
+            st = os.fstat(fd)
+            if not self._own_file(st) or not HEADER <= st.st_size <= _max_bytes():
+                _remove(path)
+                os.close(fd)
+                return None
+            with contextlib.suppress(OSError):
+                os.utime(fd)  # most recently used
+            return os.fdopen(fd, "rb")
+        except OSError:
+            os.close(fd)
+            return None
+
     def _read_file(self, path: Path) -> bytes | None:
         """An entry's bytes, if it is a regular file of the user's within the bound (anything
         else found there is removed)."""
@@ -373,47 +410,75 @@ class LayerCache:
             return 0
         return st.st_size if self._own_file(st) else 0
 
-    def write(self, key: str, kind: str, payload: bytes, note: bytes = b"") -> None:
-        """Store `payload` under `key` (atomically; a cache that cannot be written is no cache,
-        not an error), with a `note` of up to 255 bytes. The ledger counts it first, so that a
-        run killed while writing leaves a leftover that is counted."""
+    def write(
+        self,
+        key: str,
+        kind: str,
+        payload: bytes | Iterable[bytes | bytearray | memoryview],
+        note: bytes = b"",
+    ) -> bool:
+        """Store `payload` (bytes, or pieces of it) under `key` (atomically; a cache that cannot
+        be written is no cache, not an error: False), with a `note` of up to 255 bytes. The
+        ledger counts the bytes once they are written, before the entry takes its name (a run
+        killed meanwhile leaves a `.tmp-*` file that the next scan counts, or removes)."""
         name = entry_name(key)
         if not self._usable(name[:2], create=True):
-            return
+            return False
         path = self._path(name, kind)
         text = _key_text(key, kind)
         head = len(text).to_bytes(4, "big") + text + len(note).to_bytes(1, "big") + note
-        crc = zlib.crc32(payload, zlib.crc32(head)).to_bytes(4, "big")
-        size = len(MAGIC) + len(crc) + len(head) + len(payload)
-        if size > _max_bytes():
-            return  # could never be kept
-        delta = size - self._size(path)
-        self._account(delta, pending=size)
+        pieces = [payload] if isinstance(payload, bytes | bytearray | memoryview) else payload
+        limit = _max_bytes()
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(MAGIC + crc + head)
-                    f.write(payload)
-                os.replace(tmp, path)
-            except BaseException:
-                _remove(Path(tmp))
-                raise
         except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(MAGIC + bytes(4) + head)
+                crc = zlib.crc32(head)
+                size = len(MAGIC) + 4 + len(head)
+                for piece in pieces:
+                    size += len(piece) if isinstance(piece, bytes) else memoryview(piece).nbytes
+                    if size > limit:
+                        raise _TooBig()  # could never be kept
+                    crc = zlib.crc32(piece, crc)
+                    f.write(piece)
+                f.seek(len(MAGIC))
+                f.write(crc.to_bytes(4, "big"))
+        except (OSError, _TooBig):
+            _remove(Path(tmp))
+            return False
+        except BaseException:
+            _remove(Path(tmp))
+            raise
+        delta = size - self._size(path)
+        self._account(delta)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            _remove(Path(tmp))
             self._account(-delta)
+            return False
+        return True
 
     # -- layer indexes ---------------------------------------------------------------------------
     def get(self, key: str, loc: BlobLocation | None = None) -> LayerIndex | None:
         """The cached index, if any; with `loc`, only if the blob there is the one that was
-        read (see the module's note on trust)."""
-        found = self._read_entry(key, "idx")
+        read (see the module's note on trust). It is read as it is decoded: no copy of the
+        whole entry is held."""
+        found = self._open_entry(key, "idx")
         if found is None:
             return None
         read_from, payload = found
         try:
-            index = _load(payload)
-        except Exception:  # from another version: forget it
+            index: LayerIndex | None = LayerIndex.from_payload(payload.read)
+            if not payload.finish():
+                index = None
+        except Exception:  # damaged, or from another version: forget it
             index = None
+        finally:
+            payload.close()
         if index is None or not _answers(index, key):
             self.forget(key, "idx")
             return None
@@ -444,14 +509,14 @@ class LayerCache:
         _touch(seen)
         return True
 
-    def put(self, key: str, index: LayerIndex, loc: BlobLocation | None = None) -> None:
-        """Store an index; with `loc`, the blob it was read (and verified) from is trusted as it
-        is on the next open."""
+    def put(self, key: str, index: LayerIndex, loc: BlobLocation | None = None) -> bool:
+        """Store an index (False if it could not be); with `loc`, the blob it was read (and
+        verified) from is trusted as it is on the next open."""
         read_from = b""
         if loc is not None and index.verified:
             with contextlib.suppress(OSError):
                 read_from = _identity(loc).encode()
-        self.write(key, "idx", _dump(index), read_from)
+        return self.write(key, "idx", index.payload(), read_from)
 
     # -- size ------------------------------------------------------------------------------------
     def _account(self, delta: int, pending: int = 0) -> None:
@@ -558,6 +623,61 @@ def _unpack(data: bytes, text: bytes) -> tuple[bytes, memoryview] | None:
     at += n
     end = at + 1 + data[at]
     return bytes(view[at + 1 : end]), view[end:]
+
+
+class _TooBig(Exception):
+    """An entry grew over the cache's bound while it was written."""
+
+
+class _Payload:
+    """The payload of an entry, read in pieces, its CRC-32 checked once all is read."""
+
+    __slots__ = ("crc", "f", "left", "want")
+
+    def __init__(self, f: BinaryIO, want: int, crc: int, left: int) -> None:
+        self.f, self.want, self.crc, self.left = f, want, crc, left
+
+    @classmethod
+    def open(cls, f: BinaryIO, text: bytes) -> tuple[bytes, _Payload] | None:
+        """The note and payload of the entry open in `f`, if it is stored under this key's text
+        (else None)."""
+        size = os.fstat(f.fileno()).st_size
+        start = f.read(len(MAGIC) + 8)
+        if len(start) != len(MAGIC) + 8 or start[: len(MAGIC)] != MAGIC:
+            return None
+        want = int.from_bytes(start[len(MAGIC) : len(MAGIC) + 4], "big")
+        n = int.from_bytes(start[len(MAGIC) + 4 :], "big")
+        if n != len(text) or f.read(n) != text:
+            return None
+        length = f.read(1)
+        if not length:
+            return None
+        note = f.read(length[0])
+        if len(note) != length[0]:
+            return None
+        head = start[len(MAGIC) + 4 :] + text + length + note
+        left = size - len(MAGIC) - 4 - len(head)
+        if left <= 0:
+            return None
+        return note, cls(f, want, zlib.crc32(head), left)
+
+    def read(self, n: int) -> bytes:
+        """The next `n` bytes of the payload; ValueError past its end."""
+        if n > self.left:
+            raise ValueError("truncated entry")
+        data = self.f.read(n)
+        if len(data) != n:
+            raise ValueError("truncated entry")
+        self.left -= n
+        self.crc = zlib.crc32(data, self.crc)
+        return data
+
+    def finish(self) -> bool:
+        """Whether the payload was read to its end and its CRC is the one stored."""
+        return self.left == 0 and self.crc == self.want
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def _touch(path: Path) -> None:

@@ -55,13 +55,17 @@ How this module saves memory (the figures are the same as the algorithm above):
 
 from __future__ import annotations
 
-import gc
 import math
 from array import array
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, count
+from operator import itemgetter, methodcaller, ne
 from typing import NamedTuple
+
+from layerscope.model.gcpause import paused
+from layerscope.read.records import F_OVERLAY, OPAQUE, TYPE_NAMES, WHITEOUT, EntryType, LayerIndex
 
 __all__ = ["DiveEntry", "DiveFigures", "InefficientPath", "dive_figures", "go_clean"]
 
@@ -91,7 +95,7 @@ class DiveEntry(NamedTuple):
     is_dir: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InefficientPath:
     """A path dive lists under "Inefficient Files": seen in ``count`` leaves."""
 
@@ -413,21 +417,65 @@ class _Layer:
             tree.add(parent, name, size, bool(is_dir))
         return tree
 
+    @classmethod
+    def of_index(cls, li: LayerIndex) -> _Layer:
+        """The layer of an index, as `_Layer` makes it of the entries `_dive_entry` gives, sharing its columns:
+        the odd rows are found by scans at C speed, and no entry is made for the others."""
+        layer = cls.__new__(cls)
+        layer.paths = li.paths
+        layer.sizes = li.sizes
+        layer.dirs = li.types.translate(_IS_DIR)
+        layer.odd = {row: _dive_entry(li, row) for row in _odd_rows(li)}
+        return layer
+
     def leaves(self) -> bytearray:
-        """1 for the rows of a plain layer that are leaves of its tree, else 0."""
-        parents: set[str] = set()
-        for path in self.paths:
-            end = path.rfind("/")
-            while end > 0:
-                parent = path[:end]
-                if parent in parents:
-                    break
-                parents.add(parent)
-                end = path.rfind("/", 0, end)
-        return bytearray(path not in parents for path in self.paths)
+        """1 for the rows of a plain layer that are leaves of its tree, else 0: the paths that
+        are no ancestor of a path."""
+        parents = _ancestors(self.paths)
+        return bytearray(map(parents.__contains__, self.paths)).translate(_NOT)
 
 
 _MARKER_TYPES = frozenset({"whiteout", "opaque"})
+_IS_DIR = bytes(int(t == EntryType.DIR) for t in range(256))  # a types column -> dirs
+_NOT = bytes([1, 0, *range(2, 256)])  # 0 <-> 1
+_CHUNK = 1 << 16  # paths joined at once to look for odd ones
+_ODD_IN_JOINED = (_WHITEOUT, "..", "\0/", "/\0", "\0\0")  # in paths joined by NUL (and framed)
+
+
+def _odd_rows(li: LayerIndex) -> list[int]:
+    """The rows of an index that `_Layer` keeps whole: markers (but overlay whiteouts, plain
+    devices to dive), raw names, and paths with ".wh.", "..", a leading or trailing "/", or empty."""
+    types, flags, paths = li.types, li.flags, li.paths
+    rows = {row for row, extra in li.extras.items() if extra.get("raw_name") is not None}
+    for marker in (WHITEOUT, OPAQUE):
+        row = types.find(marker)
+        while row >= 0:
+            if marker == OPAQUE or not flags[row] & F_OVERLAY:
+                rows.add(row)
+            row = types.find(marker, row + 1)
+    for start in range(0, len(paths), _CHUNK):
+        chunk = paths[start : start + _CHUNK]
+        joined = "\0" + "\0".join(chunk) + "\0"
+        if any(odd in joined for odd in _ODD_IN_JOINED):
+            rows.update(
+                start + i
+                for i, path in enumerate(chunk)
+                if not path
+                or _WHITEOUT in path
+                or ".." in path
+                or path[0] == "/"
+                or path[-1] == "/"
+            )
+    return sorted(rows)
+
+
+def _dive_entry(li: LayerIndex, row: int) -> DiveEntry:
+    """A row as dive sees its tar entry: overlay-style whiteouts are plain devices to dive."""
+    t = li.types[row]
+    kind = EntryType.CHAR.label if t == WHITEOUT and li.flags[row] & F_OVERLAY else TYPE_NAMES[t]
+    extra = li.extras.get(row)
+    raw_name = extra.get("raw_name") if extra else None
+    return DiveEntry(li.paths[row], kind, li.sizes[row], li.links.get(row), raw_name)
 
 
 class _Stack:
@@ -443,10 +491,21 @@ class _Stack:
         self.tree: _Tree | None = None
         self.pending: list[_Layer | _Tree] = []
 
+    def plain_only(self) -> _Layer | None:
+        """The layer below, if it is the only one and plain (not built as a tree yet)."""
+        if self.tree is None and len(self.pending) == 1:
+            layer = self.pending[0]
+            if isinstance(layer, _Layer) and not layer.odd:
+                return layer
+        return None
+
     def below(self) -> _Tree | None:
         """Every pending layer stacked (None when there is none, below the first layer)."""
         for layer in self.pending:
-            tree = layer if isinstance(layer, _Tree) else layer.plain_tree()
+            if isinstance(layer, _Tree):
+                tree = layer
+            else:
+                tree = _build(layer.entries())[0] if layer.odd else layer.plain_tree()
             if self.tree is not None:
                 _stack(self.tree, tree)
             elif tree.plain:
@@ -473,23 +532,33 @@ class _Visit(NamedTuple):
         pairs = zip(self.keys, self.seen, strict=True)
         return pairs if self.selected is None else compress(pairs, self.selected)
 
+    def leaf_keys(self) -> list[str]:
+        """The keys of the leaves counted, in order."""
+        if self.selected is None:
+            return self.keys
+        return list(compress(self.keys, self.selected))
 
-def _visit_tree(tree: _Tree, lower: _Tree) -> tuple[_Visit, str | None]:
-    """dive's visit of a layer's leaves, whiteouts looked up in ``lower``; and the path of the
-    whiteout with no target it stopped at, if any."""
+    def sizes(self) -> Iterator[int]:
+        """The sizes of the leaves counted, in order."""
+        return iter(self.seen) if self.selected is None else compress(self.seen, self.selected)
+
+
+Lookup = Callable[[str], "int | None"]  # a whiteout's path -> the size dive counts, None: none
+
+
+def _visit_tree(leaves: list[tuple[_Node, str]], lookup: Lookup) -> tuple[_Visit, str | None]:
+    """dive's visit of a layer's leaves (`_leaves`), whiteouts looked up in the layers below
+    (`lookup`); and the path of the whiteout with no target it stopped at, if any."""
     keys: list[str] = []
     seen = array("q")
-    memo: dict[int, int] = {}
     missing = None
-    for node, _parent, path in _walk(tree.root):
-        if node.children:
-            continue
+    for node, path in leaves:
         if node.name.startswith(_WHITEOUT):
-            target = lower.get(path)
-            if target is None:
+            found = lookup(path)
+            if found is None:
                 missing = path[1:]
                 break
-            size = _subtree_size(target, memo) if target.is_dir else 0
+            size = found
         else:
             size = node.size
         keys.append(path[1:])
@@ -497,72 +566,179 @@ def _visit_tree(tree: _Tree, lower: _Tree) -> tuple[_Visit, str | None]:
     return _Visit(keys, seen, None, False), missing
 
 
-def dive_figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
-    """dive 0.13.1's figures for an image whose layers (bottom to top) hold these tar entries.
+def _leaves(tree: _Tree) -> list[tuple[_Node, str]]:
+    """The leaves of a layer's tree in dive's order, with their paths (`_walk`)."""
+    return [(node, path) for node, _parent, path in _walk(tree.root) if not node.children]
+
+
+def _tree_lookup(lower: _Tree) -> Lookup:
+    """Whiteouts looked up in a stacked tree: a directory counts the sizes of every node under
+    it, itself included; anything else 0."""
+    memo: dict[int, int] = {}
+
+    def lookup(path: str) -> int | None:
+        target = lower.get(path)
+        if target is None:
+            return None
+        return _subtree_size(target, memo) if target.is_dir else 0
+
+    return lookup
+
+
+def _plain_lookup(layer: _Layer, paths: list[str]) -> dict[str, int]:
+    """What `_tree_lookup` would answer for these paths, the layers below being one plain
+    layer, without its tree: its nodes are its paths (the last row's size and type) and their
+    ancestors (size 0, not directories); a path that is none of them is left out (missing)."""
+    keys = {path: "/".join(name for name in path.strip("/").split("/") if name) for path in paths}
+    wanted = set(keys.values())
+    rows, sizes, dirs = layer.paths, layer.sizes, layer.dirs
+    payload: dict[str, tuple[int, int]] = {}  # a path -> (size, is_dir) of its last row
+    for row in compress(range(len(rows)), map(wanted.__contains__, rows)):
+        payload[rows[row]] = (sizes[row], dirs[row])
+    totals = {key: size for key, (size, is_dir) in payload.items() if is_dir}
+    if totals:  # what lies under the directories: each path once, at its last row's size
+        under = tuple(key + "/" for key in totals)
+        last = {
+            rows[row]: sizes[row]
+            for row in compress(range(len(rows)), map(methodcaller("startswith", under), rows))
+        }
+        for path, size in last.items():
+            end = path.rfind("/")
+            while end > 0:
+                ancestor = path[:end]
+                if ancestor in totals:
+                    totals[ancestor] += size
+                end = path.rfind("/", 0, end)
+    implied = _ancestors(rows) if len(payload) < len(wanted) else set()
+    found: dict[str, int] = {}
+    for path, key in keys.items():
+        if key in payload:
+            found[path] = totals.get(key, 0)
+        elif not key or key in implied:
+            found[path] = 0  # the root, or a directory only implied: not a directory to dive
+    return found
+
+
+def _ancestors(paths: list[str]) -> set[str]:
+    """Every proper ancestor of these paths ("" for the root), gathered level by level (with
+    no Python code run per path)."""
+    parents = set(map(_HEAD, map(_SPLIT, paths)))
+    level = parents
+    while level:
+        level = set(map(_HEAD, map(_SPLIT, level))) - parents
+        parents |= level
+    return parents
+
+
+_SPLIT, _HEAD = methodcaller("rpartition", "/"), itemgetter(0)  # a path -> its parent
+
+
+def dive_figures(layers: Iterable[Iterable[DiveEntry] | LayerIndex]) -> DiveFigures:
+    """dive 0.13.1's figures for an image whose layers (bottom to top) hold these tar entries,
+    or are these indexes (read as `_dive_entry` gives their rows).
 
     Layers are consumed one at a time, so both arguments may be iterators.
     """
-    collecting = gc.isenabled()
-    gc.disable()  # the trees are many small objects; the cyclic collector only slows their building
-    try:
+    with paused():  # the trees are many small objects: the collector would only slow them
         return _figures(layers)
-    finally:
-        if collecting:
-            gc.enable()
 
 
-def _figures(layers: Iterable[Iterable[DiveEntry]]) -> DiveFigures:
+def _figures(layers: Iterable[Iterable[DiveEntry] | LayerIndex]) -> DiveFigures:
     visits: list[_Visit] = []
     layer_sizes: list[int] = []
     aborted: list[int] = []
     missing_paths: list[str] = []
+    plain: dict[int, _Layer] = {}  # the visits of plain layers, by place, made last
     stack = _Stack()
     for index, entries in enumerate(layers):
-        layer = _Layer(entries)
-        if layer.odd:
+        layer = _Layer.of_index(entries) if isinstance(entries, LayerIndex) else _Layer(entries)
+        below = stack.plain_only()
+        if layer.odd and below is not None and (columns := _whiteout_visits(layer, below)):
+            # whiteouts over one plain layer, all found: the order of the visit cannot matter
+            size = sum(layer.sizes)
+            visits += columns
+            stack.pending.append(layer)
+        elif layer.odd:
             tree, size = _build(layer.entries())
             del layer
-            below = stack.below()
-            visit, missing = _visit_tree(tree, tree if below is None else below)
+            leaves = _leaves(tree)
+            if below is not None:  # one plain layer below: looked up in its columns
+                whiteouts = [path for node, path in leaves if node.name.startswith(_WHITEOUT)]
+                lookup: Lookup = _plain_lookup(below, whiteouts).get
+            else:
+                stacked = stack.below()
+                lookup = _tree_lookup(tree if stacked is None else stacked)
+            visit, missing = _visit_tree(leaves, lookup)
+            del leaves
             if missing is not None:
                 aborted.append(index)
                 missing_paths.append(missing)
             stack.pending.append(tree)
+            visits.append(visit)
         else:
             size = sum(layer.sizes)
-            visit = _Visit(layer.paths, layer.sizes, layer.leaves(), True)
+            plain[len(visits)] = layer  # its leaves, once known to be needed
+            visits.append(_Visit([], array("q"), None, True))
             stack.pending.append(layer)
         layer_sizes.append(size)
-        visits.append(visit)
     del stack
+    if len(visits) == 1 and plain and not missing_paths:
+        # one plain layer: each path one leaf (its rows are one), its minimum its cumulative
+        return _score([], [], layer_sizes, aborted)
+    for at, layer in plain.items():
+        visits[at] = _Visit(layer.paths, layer.sizes, layer.leaves(), True)
     return _score(visits, missing_paths, layer_sizes, aborted)
 
 
-def _bitmap_bits(leaves: int) -> int:
-    """Bits of the bitmaps that find the paths seen more than once: about 1 path in 16 shares
-    its bit with another and is needlessly checked by name."""
-    return 1 << max(6, (leaves * 16).bit_length())
+def _whiteout_visits(layer: _Layer, below: _Layer) -> list[_Visit] | None:
+    """The visit of a layer whose odd entries are all whiteouts of plain paths (a file or
+    directory deleted: the common case), made from its columns, when the one plain layer below
+    has every target: the leaves of its plain entries (rows of one path are one leaf, the
+    last), then its whiteouts (one leaf a target) with the sizes `_plain_lookup` gives. With
+    no target missing, dive visits every leaf, so their order makes no difference to the
+    figures. None otherwise (then the layer is built as a tree and visited in dive's order)."""
+    odd = layer.odd
+    if any(
+        e.type != "whiteout" or e.raw_name is not None or not e.path or _WHITEOUT in e.path
+        or ".." in e.path or e.path[0] == "/" or e.path[-1] == "/"
+        for e in odd.values()
+    ):  # fmt: skip
+        return None
+    targets = [e.path for e in odd.values()]
+    found = _plain_lookup(below, ["/" + path for path in targets])
+    if len(found) < len(set(targets)):
+        return None  # a whiteout with no target: dive stops there
+    rows = [row for row in range(len(layer.paths)) if row not in odd]
+    paths = [layer.paths[row] for row in rows] if odd else layer.paths
+    sizes = array("q", [layer.sizes[row] for row in rows]) if odd else layer.sizes
+    parents = _ancestors(paths + targets)  # a whiteout's node has its target's ancestors
+    leaves = bytearray(map(parents.__contains__, paths)).translate(_NOT)
+    deleted = dict.fromkeys(targets)
+    wsizes = array("q", [found["/" + path] for path in deleted])
+    return [_Visit(paths, sizes, leaves, True), _Visit(list(deleted), wsizes, None, True)]
 
 
-def _repeats(visits: list[_Visit], missing_paths: list[str]) -> tuple[bytearray, int]:
-    """A bitmap of path hashes (masked by the int returned) with a bit set for every hash of
-    two leaves or more, or of a missing path: paths whose bit is clear are seen exactly once."""
-    bits = _bitmap_bits(sum(len(v.keys) for v in visits) + len(missing_paths))
-    mask = bits - 1
-    once = bytearray(bits >> 3)
-    twice = bytearray(bits >> 3)
-    for visit in visits:
-        for key, _size in visit.pairs():
-            h = hash(key) & mask
-            byte, bit = h >> 3, 1 << (h & 7)
-            if once[byte] & bit:
-                twice[byte] |= bit
-            else:
-                once[byte] |= bit
-    for key in missing_paths:
-        h = hash(key) & mask
-        twice[h >> 3] |= 1 << (h & 7)
-    return twice, mask
+def _repeats(visits: list[_Visit], keys: list[list[str]], missing_paths: list[str]) -> set[str]:
+    """The paths that may be seen in two leaves or more (counted by name), at C speed: those of
+    leaves in two visits, of two leaves of one visit, and the missing paths (`keys`: each
+    visit's leaf keys). Any other path is the key of exactly one leaf. The largest visit is only
+    looked up in the others' keys."""
+    repeats = set(missing_paths)
+    if not visits:
+        return repeats
+    largest = max(range(len(visits)), key=lambda i: len(keys[i]))
+    counts: Counter[str] = Counter()
+    for i, mine in enumerate(keys):
+        distinct = set(mine)
+        if len(distinct) != len(mine):  # a path twice among this visit's leaves: where one is
+            last = dict(zip(mine, count()))  # not the last of its path, it is one
+            repeats.update(compress(mine, map(ne, map(last.__getitem__, mine), count())))
+        if i != largest:
+            counts.update(distinct)
+        del distinct
+    repeats.update(key for key, n in counts.items() if n > 1)
+    repeats.update(filter(counts.__contains__, keys[largest]))
+    return repeats
 
 
 class _PathStats:
@@ -605,17 +781,16 @@ class _PathStats:
 def _score(
     visits: list[_Visit], missing_paths: list[str], layer_sizes: list[int], aborted: list[int]
 ) -> DiveFigures:
-    twice, mask = _repeats(visits, missing_paths)
+    keys = [visit.leaf_keys() for visit in visits]
+    repeats = _repeats(visits, keys, missing_paths)
     stats = _PathStats()  # only the paths that may be seen twice
     once = 0  # the sizes of the leaves of paths seen once: their cumulative and minimum alike
-    for visit in visits:
+    for visit, mine in zip(visits, keys, strict=True):
+        total = sum(visit.sizes())
         repeated: list[tuple[str, int]] = []
-        for path, size in visit.pairs():
-            h = hash(path) & mask
-            if twice[h >> 3] & (1 << (h & 7)):
-                repeated.append((path, size))
-            else:
-                once += size
+        if repeats:
+            repeated = list(compress(visit.pairs(), map(repeats.__contains__, mine)))
+        once += total - sum(map(itemgetter(1), repeated))
         if visit.dedupe:
             repeated = list(dict(repeated).items())
         for path, size in repeated:

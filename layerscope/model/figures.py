@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from layerscope.model.dive_compat import DiveFigures, InefficientPath
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="DataclassInstance")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Changes:
     """A layer's change counts: its entries by status, and the paths it removed."""
 
@@ -36,7 +37,7 @@ class Changes:
         return {kind.label: getattr(self, kind.label) for kind in CHANGES}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hidden:
     """An entry the final filesystem does not show, and why."""
 
@@ -124,7 +125,15 @@ def _check(plain: object, names: Sequence[str], what: str) -> None:
 
 def _columns(items: Sequence[Any], cls: type) -> dict[str, list[Any]]:
     """Dataclass instances as one list per field, under the field's name."""
-    return {f.name: [getattr(x, f.name) for x in items] for f in fields(cls)}
+    names = [f.name for f in fields(cls)]
+    if not items:
+        return {name: [] for name in names}
+    rows = (
+        map(attrgetter(*names), items)
+        if len(names) > 1
+        else ((getattr(x, names[0]),) for x in items)
+    )
+    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def _rows(columns: dict[str, list[Any]], cls: type[T]) -> list[T]:

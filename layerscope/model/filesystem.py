@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from layerscope.limits import DEFAULT_LIMITS
 from layerscope.model.analysis import IMPLIED, MASK, SHIFT, VISIBLE, Analysis, pack, unpack
+from layerscope.model.gcpause import pausing
 from layerscope.model.kinds import NO_STATUS, How, Kind
 from layerscope.read.records import F_ALSO_OPAQUE, F_META, EntryType, LayerIndex
 
@@ -54,9 +55,176 @@ OVERWRITTEN, TYPE_CHANGE, PARENT_REPLACED = (
 )
 
 
+# a types column holding a marker; a flags column holding F_META or F_ALSO_OPAQUE (translated)
+_MARKER_TYPES = (bytes([WHITEOUT]), bytes([OPAQUE]))
+_META_OR_OPAQUE = bytes(1 if f & (F_META | F_ALSO_OPAQUE) else 0 for f in range(256))
+_FAILED = (-1, 0)  # the state of a walk that failed: its path is kept as written
+
+
 def _parent(path: str) -> str:
     i = path.rfind("/")
     return path[:i] if i >= 0 else ""
+
+
+class _Resolver:
+    """Where directories lead through one set of symlinks of the union (every symlink, or the
+    layer's own), as the kernel walks them inside a chroot (`walk`), memoised by directory: a
+    directory is one step on from its parent's walk, so each costs O(1) once its parent is known
+    (a million entries, not a million walks from the root). A symlink made or removed where a
+    memoised walk looked forgets them all (`changed`); elsewhere it changes none."""
+
+    __slots__ = ("links", "memo", "seen", "state", "union")
+
+    def __init__(self, union: _Union, links: set[str]) -> None:
+        self.union = union
+        self.links = links
+        self.memo: dict[
+            str, str
+        ] = {}  # directory -> where it leads (as written if the walk failed)
+        # directory -> (symlinks followed, steps) of a walk that followed one; _FAILED for one
+        # that failed (a plain walk, not here, took one step per component and followed none)
+        self.state: dict[str, tuple[int, int]] = {}
+        self.seen: set[str] = set()  # paths memoised walks looked up in `links`, but the keys
+
+    def forget(self) -> None:
+        """Forget every walk (a new layer: its own directories change what a walk follows)."""
+        self.memo.clear()
+        self.state.clear()
+        self.seen.clear()
+
+    def changed(self, path: str) -> bool:
+        """A symlink was made or removed at `path`: forget every walk if one looked there."""
+        if path in self.memo or path in self.seen:
+            self.forget()
+            return True
+        return False
+
+    def resolve(self, path: str) -> str:
+        """`path` with its parent directories followed (not its last component)."""
+        if not self.links:
+            return path
+        i = path.rfind("/")
+        if i < 0:
+            return path
+        parent = self.resolve_dir(path[:i])
+        name = path[i + 1 :]
+        return f"{parent}/{name}" if parent else name
+
+    def resolve_dir(self, path: str) -> str:
+        """Where the directory `path` (normalised, not empty) leads: every component followed,
+        at most `max_hops` symlinks; a walk that follows more (a loop), or takes over PATH_MAX
+        steps or builds a path longer than PATH_MAX bytes (ELOOP, ENAMETOOLONG), leads to the
+        path as written."""
+        memo = self.memo
+        found = memo.get(path)
+        if found is not None:
+            return found
+        i = path.rfind("/")
+        if i >= 0:  # the common case: the parent's walk is known, took no symlink, and this
+            parent = path[:i]  # step meets none
+            led = memo.get(parent)
+            if led is not None and parent not in self.state and len(path) <= PATH_MAX:
+                cand = path if led == parent else f"{led}/{path[i + 1 :]}"
+                if cand not in self.links:
+                    if cand is not path:
+                        self.seen.add(cand)
+                    memo[path] = cand
+                    return cand
+        chain = [path]  # `path` and its ancestors up to the nearest one memoised (or the root)
+        d = path
+        while (i := d.rfind("/")) >= 0:
+            d = d[:i]
+            if d in self.memo:
+                break
+            chain.append(d)
+        for d in reversed(chain):
+            self._step(d)
+        return self.memo[path]
+
+    def _step(self, d: str) -> None:
+        """Memoise the walk of `d`, its parent's being memoised."""
+        i = d.rfind("/")
+        if i >= 0:
+            parent, name = d[:i], d[i + 1 :]
+            led = self.memo[parent]
+            state = self.state.get(parent)
+        else:
+            parent, name, led, state = "", d, "", None
+        if state is _FAILED:
+            self._fail(d)
+            return
+        cand = d if led == parent else (f"{led}/{name}" if led else name)
+        if len(cand) > PATH_MAX:  # (a plain walk takes one step per component: fewer)
+            self._fail(d)
+            return
+        if cand in self.links and not self.union._is_own_dir(cand):
+            if state is None:  # a plain walk: one step per component so far
+                state = (0, parent.count("/") + 1 if parent else 0)
+            self._follow(d, led, cand, state[0], state[1] + 1)
+            return
+        if cand is not d:
+            self.seen.add(cand)
+        self.memo[d] = cand
+        if state is not None:
+            hops, steps = state
+            if steps + 1 > PATH_MAX:
+                self._fail(d)
+                return
+            self.state[d] = (hops, steps + 1)
+
+    def _fail(self, d: str) -> None:
+        self.memo[d] = d
+        self.state[d] = _FAILED
+
+    def _follow(self, d: str, led: str, link: str, hops: int, steps: int) -> None:
+        """The walk of `d`, whose last component led to the symlink `link` (`led`: where its
+        parent led; `hops` symlinks followed and `steps` taken so far, this one included)."""
+        seen, links, union = self.seen, self.links, self.union
+        seen.add(link)
+        if steps > PATH_MAX:
+            self._fail(d)
+            return
+        done: list[str] = []  # the resolved path so far, as its prefixes: done[-1] is all of it
+        if led:
+            for part in led.split("/"):
+                done.append(f"{done[-1]}/{part}" if done else part)
+        parts: deque[str] = deque()
+        cand: str | None = link
+        while True:
+            if cand is not None:  # a symlink met: follow it
+                hops += 1
+                if hops > union.max_hops:
+                    self._fail(d)  # a loop: keep the name as written
+                    return
+                target = union.link_target(cand)
+                if target.startswith("/"):
+                    done = []
+                parts.extendleft(reversed(target.split("/")))
+                cand = None
+            if not parts:
+                break
+            steps += 1
+            if steps > PATH_MAX:
+                self._fail(d)
+                return
+            part = parts.popleft()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            step = f"{done[-1]}/{part}" if done else part
+            if len(step) > PATH_MAX:
+                self._fail(d)
+                return
+            seen.add(step)
+            if step in links and not union._is_own_dir(step):  # a directory of this layer wins
+                cand = step
+                continue
+            done.append(step)
+        self.memo[d] = done[-1] if done else ""
+        self.state[d] = (hops, steps)
 
 
 class _Union:
@@ -67,14 +235,18 @@ class _Union:
         self.max_hops = max_hops
         self.follow = follow  # place entries through lower layers' symlinks (else: overlay)
         self.own_links: set[str] = set()  # symlinks the layer being applied made (real paths)
-        self.own_cache: dict[str, str] = {}  # resolve() through own_links only
         self.own_dirs: frozenset[str] | None = None  # its directory entries, once asked for
         self.through_symlink: set[int] = set()  # refs the other semantics would place elsewhere
         self.fs: dict[str, int] = {}  # real path -> ref or IMPLIED
         self.children: dict[str, list[str]] = {}  # dir path -> child paths (may hold stale names)
         self.symlinks: set[str] = set()  # real paths in fs that are symlinks
-        self.resolve_cache: dict[str, str] = {}
-        self.status = [bytearray([NO_STATUS]) * len(li) for li in layers]
+        self.every = _Resolver(self, self.symlinks)  # through every symlink of the union
+        self.own = _Resolver(self, self.own_links)  # through the layer's own symlinks only
+        # per parent directory of an entry's path: where its entries go (None: there), whether
+        # the other way of applying layers puts them elsewhere, its list of children (`_place`)
+        self.places: dict[str, tuple[str | None, bool, list[str]]] = {}
+        self.cleared = 0  # how often `places` was forgotten
+        self.status = [bytearray(len(li)) for li in layers]  # ADDED (0) unless decided otherwise
         self.hidden_by = [array("i", [VISIBLE]) * len(li) for li in layers]
         self.how = [bytearray(len(li)) for li in layers]  # 0: visible
         self.removed = [0] * len(layers)
@@ -82,7 +254,18 @@ class _Union:
         self.hardlink_targets: dict[int, int] = {}
         self.below: dict[int, int] = {}
         self.current = 0
+        # what the layers below showed at the paths the layer being applied removed or implied
+        # (elsewhere: `_below`)
         self.lower_view: dict[str, int | None] = {}
+
+    def done(self) -> None:
+        """Drop what only the walk needs, now (the resolvers point back at the union: a cycle
+        the collector, paused while the union is built, would free only later, if at all)."""
+        self.children.clear()
+        self.places.clear()
+        self.every.forget()
+        self.own.forget()
+        self.lower_view = {}
 
     # -- the tree -------------------------------------------------------------------------
     def _type(self, ref: int) -> int:
@@ -93,8 +276,19 @@ class _Union:
         return t
 
     def _note_lower(self, path: str) -> None:
+        """Keep what the layers below showed at `path`, before the layer changes it."""
         if path not in self.lower_view:
-            self.lower_view[path] = self.fs.get(path)
+            self.lower_view[path] = self._below(path, self.fs.get(path))
+
+    def _below(self, path: str, ref: int | None) -> int | None:
+        """What the layers below showed at `path`, which shows `ref` now: the layer's own
+        entries remember it (`below`), and the paths it removed or implied `lower_view`."""
+        lower = self.lower_view
+        if lower and path in lower:
+            return lower[path]
+        if ref is None or ref == IMPLIED or ref >> SHIFT != self.current:
+            return ref
+        return self.below.get(ref)
 
     def _hide(self, ref: int, how: int) -> None:
         if ref == IMPLIED:
@@ -109,6 +303,7 @@ class _Union:
         ref = self.fs.get(path)
         if ref is None:
             return 0
+        self._forget_places()  # a directory may go
         self._note_lower(path)
         del self.fs[path]
         self._hide(ref, how_top)
@@ -137,7 +332,10 @@ class _Union:
     def _ensure_parents(self, path: str) -> None:
         """Imply missing parent directories (docs/formats.md 21); a non-directory in the way is
         replaced by the implied directory."""
-        parent = _parent(path)
+        self._ensure_dir(_parent(path))
+
+    def _ensure_dir(self, parent: str) -> None:
+        """Make `parent` a directory of the union (`_ensure_parents`)."""
         chain = []
         while parent:
             ref = self.fs.get(parent)
@@ -156,25 +354,62 @@ class _Union:
         """`path` is no longer a symlink of the union."""
         self.symlinks.discard(path)
         self.own_links.discard(path)
-        self.resolve_cache.clear()
-        self.own_cache.clear()
+        self._links_changed(path)
+
+    def _links_changed(self, path: str) -> None:
+        """A symlink was made or removed at `path`: forget the walks that looked there (and the
+        places made before the union, or the layer, had a symlink, which no walk looked for)."""
+        first = len(self.symlinks) == 1 or len(self.own_links) == 1
+        if self.every.changed(path) | self.own.changed(path) or first:
+            self._forget_places()
 
     def resolve(self, path: str) -> str:
         """Where the layer being applied places `path`: overlay-based storage extracts each
         layer into a directory of its own, so only that layer's own symlinks are followed
         (`follow`: every symlink of the union, as podman's vfs driver and umoci do)."""
-        if self.follow:
-            return self._resolve(path, self.symlinks, self.resolve_cache)
-        return self._resolve(path, self.own_links, self.own_cache)
+        return (self.every if self.follow else self.own).resolve(path)
 
     def elsewhere(self, path: str, placed: str, ref: int) -> None:
         """Note `ref` if the other semantics would place `path` somewhere else than `placed`."""
-        if self.follow:
-            other = self._resolve(path, self.own_links, self.own_cache)
-        else:
-            other = self._resolve(path, self.symlinks, self.resolve_cache)
+        other = (self.own if self.follow else self.every).resolve(path)
         if other != placed:
             self.through_symlink.add(ref)
+
+    def _place(self, parent: str) -> tuple[str | None, bool, list[str]]:
+        """Where the entries of the layer being applied whose path lies in `parent` go (None:
+        there), whether the other way of applying layers puts them elsewhere, and the list of
+        children of that directory, which is made a directory of the union if it is not one.
+        Kept until the union loses a path (a directory may go) or a symlink (`places`)."""
+        if self.symlinks and parent:
+            every = self.every.resolve_dir(parent)
+            # the layer's own symlinks are some of them: a walk that met none meets none of those
+            plain = every == parent and parent not in self.every.state
+            own = self.own.resolve_dir(parent) if self.own_links and not plain else parent
+            real = every if self.follow else own
+            through = every != own
+        else:
+            real, through = parent, False
+        keep = True
+        if real:
+            ref = self.fs.get(real)
+            if ref is None or (ref != IMPLIED and self._type(ref) != DIR):
+                cleared = self.cleared
+                self._ensure_dir(real)
+                # a non-directory in the way went (a symlink, maybe): true for this entry, which
+                # the layer places as things stood, but perhaps not for the next ones
+                keep = cleared == self.cleared
+        kids = self.children.get(real)
+        if kids is None:
+            kids = self.children[real] = []
+        place = (None if real == parent else real, through, kids)
+        if keep:
+            self.places[parent] = place
+        return place
+
+    def _forget_places(self) -> None:
+        """The union lost a path or a symlink: what `_place` knew may be wrong now."""
+        self.places.clear()
+        self.cleared += 1
 
     def _is_own_dir(self, path: str) -> bool:
         """Whether the layer being applied has a directory entry at `path`: where a lower
@@ -186,56 +421,10 @@ class _Union:
             self.own_dirs = frozenset(paths[r] for r in range(len(paths)) if types[r] == DIR)
         return path in self.own_dirs
 
-    def _resolve(self, path: str, links: set[str], cache: dict[str, str]) -> str:
-        """The real path of `path`: its parent components followed through `links` inside the
-        image root (absolute targets are relative to the root), at most max_hops symlinks."""
-        if not links:
-            return path
-        i = path.rfind("/")
-        if i < 0:
-            return path
-        parent, name = path[:i], path[i + 1 :]
-        cached = cache.get(parent)
-        if cached is None:
-            cached = self._resolve_dir(parent, links)
-            cache[parent] = cached
-        return f"{cached}/{name}" if cached else name
-
-    def _resolve_dir(self, path: str, links: set[str]) -> str:
-        """Walk `path` component by component, following symlinks as the kernel would inside a
-        chroot: `..` stops at the root, absolute targets restart from it. A walk that follows more
-        than max_hops symlinks (a loop), or that would take over PATH_MAX steps or build a path
-        longer than PATH_MAX bytes (ELOOP, ENAMETOOLONG) resolves to nothing: the name is kept as
-        written. Each step costs O(1) work plus one string of at most PATH_MAX bytes."""
-        parts = deque(path.split("/"))
-        done: list[str] = []  # the resolved path so far, as its prefixes: done[-1] is all of it
-        hops = steps = 0
-        while parts:
-            steps += 1
-            if steps > PATH_MAX:
-                return path
-            part = parts.popleft()
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = f"{done[-1]}/{part}" if done else part
-            if len(cand) > PATH_MAX:
-                return path
-            if cand in links and not self._is_own_dir(cand):  # a directory of this layer wins
-                hops += 1
-                if hops > self.max_hops:
-                    return path  # a loop: keep the name as written
-                layer, row = unpack(self.fs[cand])
-                target = self.layers[layer].links.get(row, "")
-                if target.startswith("/"):
-                    done = []
-                parts.extendleft(reversed(target.split("/")))
-                continue
-            done.append(cand)
-        return done[-1] if done else ""
+    def link_target(self, path: str) -> str:
+        """The target of the symlink at `path` in the union."""
+        layer, row = unpack(self.fs[path])
+        return self.layers[layer].links.get(row, "")
 
     # -- one layer ------------------------------------------------------------------------
     def apply(self, pos: int) -> None:
@@ -244,16 +433,24 @@ class _Union:
         self.lower_view = {}
         types, flags, paths = li.types, li.flags, li.paths
         n = len(paths)
-        self.own_links = set()
-        self.own_cache = {}
+        self.own_links.clear()
+        self.own.forget()
+        self.every.forget()
+        self.places.clear()
         self.own_dirs = None  # made when a walk meets a symlink (_is_own_dir)
-        self.resolve_cache.clear()
+        status = self.status[pos]
         # 1. whiteouts and opaque markers act on the layers below only, wherever they stand.
-        markers = [
-            r
-            for r in range(n)
-            if types[r] in (WHITEOUT, OPAQUE) or (types[r] == DIR and flags[r] & F_ALSO_OPAQUE)
-        ]
+        markers: list[int] = []
+        skip: set[int] = set()  # rows the union ignores: markers and metadata entries
+        if _MARKER_TYPES[0] in types or _MARKER_TYPES[1] in types:
+            markers = [r for r in range(n) if types[r] == WHITEOUT or types[r] == OPAQUE]
+            skip.update(markers)
+        if flags.translate(_META_OR_OPAQUE).strip(b"\0"):
+            skip.update(r for r in range(n) if flags[r] & F_META)
+            also = [r for r in range(n) if types[r] == DIR and flags[r] & F_ALSO_OPAQUE]
+            markers = sorted({*markers, *also})
+        for r in skip:
+            status[r] = NO_STATUS
         for r in markers:
             if flags[r] & F_META:
                 continue
@@ -277,12 +474,7 @@ class _Union:
             if path != paths[r]:  # where the marker acted, for the views
                 self.real_paths[pack(pos, r)] = path
         # 2. everything else, in tar order; a later entry at the same path wins.
-        status = self.status[pos]
-        for r in range(n):
-            t = types[r]
-            if t in (WHITEOUT, OPAQUE) or flags[r] & F_META:
-                continue
-            self._add(pos, r, t, paths[r], status)
+        self._add_all(pos, li, skip)
 
     def _note_elsewhere(self, path: str, placed: str, ref: int) -> None:
         if self.symlinks:
@@ -316,60 +508,64 @@ class _Union:
                 continue
             self.removed[pos] += self._remove_subtree(k, How.OPAQUE, How.OPAQUE)
         self.children[path] = keep
+        self._forget_places()  # places may hold the list of children it had
 
-    def _add(self, pos: int, row: int, t: int, path: str, status: bytearray) -> None:
-        # the hottest code of the analysis: the common cases are inlined
-        ref = (pos << SHIFT) | row
-        if self.symlinks:  # where each way of applying layers puts it
-            anywhere = self._resolve(path, self.symlinks, self.resolve_cache)
-            own = self._resolve(path, self.own_links, self.own_cache) if self.own_links else path
-            real = anywhere if self.follow else own
-            if anywhere != own:
-                self.through_symlink.add(ref)
-        else:
-            real = path
-        if real != path:
-            self.real_paths[ref] = real
-        fs, layers = self.fs, self.layers
-        slash = real.rfind("/")
-        parent = real[:slash] if slash >= 0 else ""
-        if parent:
-            pref = fs.get(parent)
-            if pref is None or (
-                pref != IMPLIED and layers[pref >> SHIFT].types[pref & MASK] != DIR
-            ):
-                self._ensure_parents(real)
-        old = fs.get(real)
-        lower = self.lower_view
-        if real not in lower:
-            lower[real] = old  # what the layers below showed here
-        if old is not None:
-            old_t = DIR if old == IMPLIED else layers[old >> SHIFT].types[old & MASK]
-            if old_t == DIR and t == DIR:
-                self._hide(old, OVERWRITTEN)  # directories merge: only the metadata is replaced
-            elif old_t == DIR:
-                self._remove_subtree(real, TYPE_CHANGE, PARENT_REPLACED)
-                old = None
-            else:
-                self._hide(old, OVERWRITTEN if old_t == t else TYPE_CHANGE)
-                if real in self.symlinks:
-                    self._unlink(real)
-        if real not in fs:
-            self.children.setdefault(parent, []).append(real)
-        fs[real] = ref
-        if t == SYMLINK:
-            self.symlinks.add(real)
-            self.own_links.add(real)
-            self.resolve_cache.clear()
-            self.own_cache.clear()
-        elif t == HARDLINK:
-            self._link(ref, pos, row)
-        below = lower[real]
-        if below is None:
-            status[row] = ADDED
-        else:
-            self.below[ref] = below
-            status[row] = self._compare(ref, t, below)
+    def _add_all(self, pos: int, li: LayerIndex, skip: set[int]) -> None:
+        """Step 2 of `apply`: each entry but the rows in `skip`, in tar order. The hottest code
+        of the analysis: what an entry's directory needs (where it lies, that it is there, its
+        list of children) is known once per directory (`_place`), so the common case is two
+        dict lookups and an append."""
+        status = self.status[pos]
+        fs, places, layer_types = self.fs, self.places, self.types
+        real_paths, through_symlink, symlinks = self.real_paths, self.through_symlink, self.symlinks
+        base = pos << SHIFT
+        for row, (path, t) in enumerate(zip(li.paths, li.types, strict=True)):
+            if skip and row in skip:
+                continue
+            ref = base | row
+            slash = path.rfind("/")
+            parent = path[:slash] if slash >= 0 else ""
+            place = places.get(parent)
+            if place is None:
+                place = self._place(parent)
+            moved, through, kids = place
+            if moved is None:
+                real = path
+            else:  # where the symlinks of the way of applying layers put it
+                real = f"{moved}/{path[slash + 1 :]}" if moved else path[slash + 1 :]
+                real_paths[ref] = real
+            if through:
+                through_symlink.add(ref)
+            old = fs.get(real)
+            below = self._below(real, old) if old is not None or self.lower_view else None
+            if old is not None:
+                old_t = DIR if old == IMPLIED else layer_types[old >> SHIFT][old & MASK]
+                if old_t == DIR and t == DIR:
+                    self._hide(old, OVERWRITTEN)  # directories merge: only the metadata goes
+                elif old_t == DIR:
+                    self._remove_subtree(real, TYPE_CHANGE, PARENT_REPLACED)
+                    old = None
+                else:
+                    self._hide(old, OVERWRITTEN if old_t == t else TYPE_CHANGE)
+                    if real in symlinks:
+                        self._unlink(real)
+            if old is None:
+                kids.append(real)
+            fs[real] = ref
+            if t == SYMLINK:
+                symlinks.add(real)
+                self.own_links.add(real)
+                self._links_changed(real)
+            elif t == HARDLINK:
+                self._link(ref, pos, row)
+            if below is not None:
+                self.below[ref] = below
+                status[row] = self._compare(ref, t, below)
+
+    @property
+    def types(self) -> list[bytearray]:
+        """The types column of each layer, by position."""
+        return [li.types for li in self.layers]
 
     def _link(self, ref: int, pos: int, row: int) -> None:
         target = self.layers[pos].links.get(row, "")
@@ -421,6 +617,7 @@ def _meta_differs(a: LayerIndex, ra: int, b: LayerIndex, rb: int) -> bool:
     )
 
 
+@pausing
 def analyse(
     layers: Sequence[LayerIndex],
     max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops,
@@ -432,6 +629,7 @@ def analyse(
     u = _Union(layers, max_symlink_hops, follow)
     for pos in range(len(layers)):
         u.apply(pos)
+    u.done()
     a = Analysis(
         layers=layers,
         status=u.status,

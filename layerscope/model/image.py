@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import threading
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Any
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter, sub
 
-from layerscope.model.analysis import IMPLIED, VISIBLE, Analysis, pack, unpack
-from layerscope.model.dive_compat import DiveEntry, DiveFigures, dive_figures
+from layerscope.model.analysis import IMPLIED, MASK, SHIFT, VISIBLE, Analysis, pack, unpack
+from layerscope.model.dive_compat import DiveFigures, dive_figures
 from layerscope.model.figurecache import ANALYSIS, FIGURES, ImageMemo
 from layerscope.model.figures import Changes, Duplicate, Figures, Hidden
 from layerscope.model.filesystem import FOLLOW, analyse
+from layerscope.model.gcpause import pausing
 from layerscope.model.kinds import NO_STATUS, How, Kind
 from layerscope.read.config import HistoryStep, ImageConfig
 from layerscope.read.formats import ImageSpec, LayerSpec
 from layerscope.read.records import (
     DIR,
-    F_OVERLAY,
     FILE,
     HARDLINK,
     TYPE_NAMES,
-    WHITEOUT,
     Entry,
-    EntryType,
     LayerIndex,
 )
 
 # The bitmap that finds contents seen twice: at least 2**12 bits, and 16 or more a file (so
 # that few contents seen once share a bit with another).
 DUP_BITS_MIN, DUP_BITS_PER_FILE = 12, 16
+ROWS = 1 << 16  # rows looked up at once in a layer's columns
 LAYER_FIGURES = ("size", "changes")  # a Layer's cached properties the figure cache keeps
 IMAGE_FIGURES = ("_final_summary", "hidden", "dive", "through_symlink_refs")  # an Image's
 
@@ -149,7 +147,6 @@ class Image:
         self.spec = spec
         self.number = number  # position among every image given
         self.layers = [Layer(self, ls) for ls in spec.layers]
-        self._dive_job: tuple[Any, Any] | None = None
         self.memo: ImageMemo | None = None  # its entries in the cache, when there is one
 
     @property
@@ -223,72 +220,107 @@ class Image:
         return sum(layer.size for layer in self.layers)
 
     @cached_property
+    @pausing
     def _final_summary(self) -> tuple[int, int, list[Duplicate]]:
-        """final_size, final_files and duplicates, in two passes over the final filesystem that
-        hold no per-file object: the first counts, and marks in a bitmap the contents seen
-        twice (by a hash of their digest, so maybe a few more); the second groups only those by
-        their full digest."""
+        """final_size, final_files and duplicates: the final refs sorted, each layer's rows
+        among them looked up in its columns at once (types, sizes, the first four bytes of the
+        digests), the heads marked in a bitmap (by their low bits: few files share a bit with
+        another): only the contents whose bit is seen twice are then grouped by their full
+        digest, and no object is kept per file. A hardlink to a visible file is that file (one
+        inode): no bytes of its own; a deleted file that visible hardlinks keep counts once, at
+        its first hardlink's path."""
         total = files = 0
         bits = 1 << max(DUP_BITS_MIN, (DUP_BITS_PER_FILE * len(self.analysis.final)).bit_length())
-        seen, twice = bytearray(bits >> 3), bytearray(bits >> 3)
-        mask = bits - 1
-        indexes = [layer.index for layer in self.layers]
-        heads = [_digest_heads(li) for li in indexes]
-        for _path, pos, row in self._final_files():
-            files += 1
-            if pos < 0:
-                continue
-            n = indexes[pos].sizes[row]
-            total += n
-            if n:
-                h = heads[pos][row] & mask
-                byte, bit = h >> 3, 1 << (h & 7)
-                if seen[byte] & bit:
-                    twice[byte] |= bit
-                seen[byte] |= bit
+        seen, mask = bytearray(bits >> 3), bits - 1
+        twice: set[int] = set()  # the masked heads seen twice or more
+        hardlinks = False
+        for _pos, li, rows, types in self._final_rows():
+            files += len(rows) - types.count(DIR)
+            hardlinks = hardlinks or HARDLINK in types
+            mine = list(compress(rows, map(FILE.__eq__, types)))
+            if mine:
+                sizes = _take(mine, li.sizes)
+                total += sum(sizes)
+                for h in map(mask.__and__, compress(_take(mine, _digest_heads(li)), sizes)):
+                    if seen[h >> 3] & (1 << (h & 7)):
+                        twice.add(h)
+                    else:
+                        seen[h >> 3] |= 1 << (h & 7)
+        kept: list[tuple[str, int]] = []  # (path, target) of the hardlinks whose bytes count
+        if hardlinks and self.analysis.kept:
+            kept = self._kept_by_hardlinks()
+            for _path, target in kept:
+                pos, row = unpack(target)
+                li = self.layers[pos].index
+                total += li.sizes[row]
+                if li.sizes[row]:
+                    h = _digest_heads(li)[row] & mask
+                    if seen[h >> 3] & (1 << (h & 7)):
+                        twice.add(h)
+                    seen[h >> 3] |= 1 << (h & 7)
+        del seen
+        return total, files, self._duplicates(twice, mask, kept) if twice else []
+
+    def _final_rows(self) -> Iterator[tuple[int, LayerIndex, list[int], tuple[int, ...]]]:
+        """(position, index, rows, their types) of each layer's entries in the final
+        filesystem, in row order, ROWS at a time (what they cost is bounded)."""
+        refs = sorted(self.analysis.final.values())
+        start = bisect_right(refs, IMPLIED)  # implied directories come first: no rows
+        for pos, layer in enumerate(self.layers):
+            end = bisect_left(refs, (pos + 1) << SHIFT, start)
+            for at in range(start, end, ROWS):
+                rows = refs[at : min(at + ROWS, end)]
+                if pos:
+                    rows = list(map(sub, rows, repeat(pos << SHIFT)))
+                yield pos, layer.index, rows, _take(rows, layer.index.types)
+            start = end
+
+    def _duplicates(
+        self, twice: set[int], mask: int, kept: list[tuple[str, int]]
+    ) -> list[Duplicate]:
+        """The final files (and the files `kept` by hardlinks, at the hardlinks' paths) whose
+        digest head (masked) is in `twice`, grouped by their full digest."""
+        a = self.analysis
         groups: dict[bytes, list[str]] = {}
         sizes: dict[bytes, int] = {}
-        for path, pos, row in self._final_files():
-            if pos < 0:
-                continue
-            h = heads[pos][row] & mask
-            if twice[h >> 3] & (1 << (h & 7)):
-                li = indexes[pos]
-                if li.sizes[row]:
-                    d = li.digest_at(row)
-                    groups.setdefault(d, []).append(path)
-                    sizes[d] = li.sizes[row]
+
+        def group(path: str, li: LayerIndex, row: int) -> None:
+            size = li.sizes[row]
+            if size:
+                d = bytes(li.digests[32 * row : 32 * row + 32])
+                groups.setdefault(d, []).append(path)
+                sizes[d] = size
+
+        for path, target in kept:
+            group(path, self.layers[target >> SHIFT].index, target & MASK)
+        moved = a.real_paths  # entries not at their own path (a symlink on the way)
+        for pos, li, rows, types in self._final_rows():
+            mine = list(compress(rows, map(FILE.__eq__, types)))
+            if mine:
+                heads = map(mask.__and__, _take(mine, _digest_heads(li)))
+                paths = li.paths
+                for row in compress(mine, map(twice.__contains__, heads)):
+                    group(moved.get(pack(pos, row), paths[row]) if moved else paths[row], li, row)
         dups = [("sha256:" + d.hex(), sizes[d], sorted(p)) for d, p in groups.items() if len(p) > 1]
         dups.sort(key=lambda x: (-(x[1] * (len(x[2]) - 1)), x[2][0]))
-        return total, files, dups
+        return dups
 
-    def _final_files(self) -> Iterator[tuple[str, int, int]]:
-        """(path, layer, row) of every entry of the final filesystem but directories, the layer
-        and row those of the regular file whose bytes it adds to the final size, else (-1, 0). A
-        hardlink to a visible file is that file (one inode): no bytes of its own; a deleted file
-        that visible hardlinks keep counts once, at its first hardlink's path."""
+    def _kept_by_hardlinks(self) -> list[tuple[str, int]]:
+        """(path, file ref) of each final hardlink whose target file is hidden (its bytes are
+        kept by the hardlink): the first such hardlink of each, in the final filesystem's
+        order."""
         a = self.analysis
         types = [layer.index.types for layer in self.layers]
-        kept, targets = a.kept, a.hardlink_targets
-        seen_kept: set[int] = set()
+        out: list[tuple[str, int]] = []
+        seen: set[int] = set()
         for path, ref in a.final.items():
-            if ref == IMPLIED:
+            if ref == IMPLIED or types[ref >> SHIFT][ref & MASK] != HARDLINK:
                 continue
-            pos, row = unpack(ref)
-            t = types[pos][row]
-            if t == FILE:
-                yield path, pos, row
-            elif t == DIR:
-                continue
-            elif t == HARDLINK:
-                target = targets.get(ref)
-                if target is None or target not in kept or target in seen_kept:
-                    yield path, -1, 0
-                else:
-                    seen_kept.add(target)
-                    yield path, *unpack(target)
-            else:
-                yield path, -1, 0
+            target = a.hardlink_targets.get(ref)
+            if target is not None and target in a.kept and target not in seen:
+                seen.add(target)
+                out.append((path, target))
+        return out
 
     @property
     def final_size(self) -> int:
@@ -309,32 +341,29 @@ class Image:
         return self._final_summary[2]
 
     @cached_property
+    @pausing
     def hidden(self) -> list[Hidden]:
         """Every entry (markers aside) that the final filesystem does not show, largest first."""
         a = self.analysis
         how_labels = {h.value: h.label for h in How}
+        kept = a.kept
         out = []
         for pos, layer in enumerate(self.layers):
             li = layer.index
+            paths, types, sizes = li.paths, li.types, li.sizes
             hb = a.hidden_by[pos]
             how = a.how[pos]
-            for row in range(len(li)):
-                h = hb[row]
-                if h == VISIBLE:
-                    continue
-                t = li.types[row]
+            for row in compress(range(len(li)), map(VISIBLE.__ne__, hb)):
+                t = types[row]
                 out.append(
-                    Hidden(
-                        path=li.paths[row],
-                        type=TYPE_NAMES[t],
-                        size=li.sizes[row] if t == FILE else 0,
-                        layer=pos,
-                        hidden_by=h,
-                        how=how_labels[how[row]],
-                        kept_by_hardlink=pack(pos, row) in a.kept,
-                    )
-                )
-        out.sort(key=lambda x: (-x.size, x.layer, x.path))
+                    Hidden(paths[row], TYPE_NAMES[t], sizes[row] if t == FILE else 0, pos,
+                           hb[row], how_labels[how[row]], bool(kept) and pack(pos, row) in kept)
+                )  # fmt: skip
+        # largest first, then by layer and path: three stable sorts on one field each (a key
+        # made per entry costs more than the sorts)
+        out.sort(key=attrgetter("path"))
+        out.sort(key=attrgetter("layer"))
+        out.sort(key=attrgetter("size"), reverse=True)
         return out
 
     @property
@@ -372,33 +401,15 @@ class Image:
     @cached_property
     def dive(self) -> DiveFigures:
         """The figures dive 0.13.1 shows, computed as it does, quirks included (dive_compat)."""
-        job, self._dive_job = self._dive_job, None
-        if job is not None:
-            process, conn = job
-            try:
-                return conn.recv()
-            except (EOFError, OSError):
-                pass  # the helper process died: compute here
-            finally:
-                conn.close()
-                process.join()
-        # one layer's entries at a time: dive_figures consumes them as it goes
-        return dive_figures(_dive_entries(layer.index) for layer in self.layers)
+        # one layer at a time: dive_figures consumes them as it goes
+        return dive_figures(layer.index for layer in self.layers)
 
     def start_dive(self) -> None:
-        """Compute `dive` in a forked process while this one goes on (seconds saved on a big
-        image: dive's figures need nothing the analysis makes). Only where fork is safe: no
-        other thread running (so never inside the app)."""
-        if "dive" in self.__dict__ or self._dive_job is not None or not self.loaded:
-            return
-        if threading.active_count() > 1 or not hasattr(os, "fork"):
-            return
-        ctx = multiprocessing.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(target=_send_dive, args=(self, send), daemon=True)
-        process.start()
-        send.close()
-        self._dive_job = (process, recv)
+        """Compute `dive` now, before the analysis: its temporary memory is free again when the
+        analysis takes its own (computed alongside, in a forked process, a big image would count
+        twice in the memory of its processes)."""
+        if self.loaded:
+            self.dive  # noqa: B018 (the cached property is the point)
 
     def final_entries(self) -> Iterator[tuple[str, Entry | None]]:
         """(real path, entry) of the final filesystem; entry None for implied directories."""
@@ -432,6 +443,7 @@ class Image:
         self.__dict__.setdefault("through_symlink_refs", frozenset(figures.through_symlink))
         return True
 
+    @pausing
     def remember_figures(self) -> None:
         """Store the image's figures in the cache, once all of them are computed (and unless
         they came from it)."""
@@ -464,32 +476,12 @@ class Image:
         return f"<Image {self.name} ({self.platform}): {len(self.layers)} layers>"
 
 
-def _digest_heads(li: LayerIndex) -> memoryview:
+def _digest_heads(li: LayerIndex) -> Sequence[int]:
     """The first four bytes of each row's digest, as numbers (a view: no copy)."""
     return memoryview(li.digests).cast("I")[::8]
 
 
-def _send_dive(image: Image, conn: Any) -> None:
-    conn.send(image.dive)
-    conn.close()
-
-
-def _dive_entries(li: LayerIndex) -> Iterator[DiveEntry]:
-    """A layer as dive sees its tar: overlay-style whiteouts are plain devices to dive."""
-    types, flags, paths, sizes, links, extras = (
-        li.types,
-        li.flags,
-        li.paths,
-        li.sizes,
-        li.links,
-        li.extras,
-    )
-    for r in range(len(paths)):
-        t = types[r]
-        name = TYPE_NAMES[t]
-        if t == WHITEOUT and flags[r] & F_OVERLAY:
-            name = EntryType.CHAR.label
-        extra = extras.get(r)
-        yield DiveEntry(
-            paths[r], name, sizes[r], links.get(r), extra.get("raw_name") if extra else None
-        )
+def _take(rows: list[int], column: Sequence[int]) -> tuple[int, ...]:
+    """column[row] for each of `rows` (at least one), at C speed."""
+    got = itemgetter(*rows)(column)
+    return got if len(rows) > 1 else (got,)

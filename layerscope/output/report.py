@@ -9,6 +9,7 @@ from typing import IO, Any
 from layerscope.insight.compare import Comparison
 from layerscope.insight.sharing import sharing
 from layerscope.model.analysis import layer_rows
+from layerscope.model.gcpause import pausing
 from layerscope.model.image import Image, Layer
 from layerscope.output.jsontext import dumps
 from layerscope.read.records import (
@@ -62,8 +63,9 @@ def layer_dict(layer: Layer) -> dict[str, Any]:
     }
 
 
-def image_dict(img: Image) -> dict[str, Any]:
-    """An image's report entry, `layers` without their `files` lists."""
+def image_dict(img: Image, hidden: bool = True) -> dict[str, Any]:
+    """An image's report entry, `layers` without their `files` lists (and its `hidden` list
+    empty, but in its place, if not `hidden`)."""
     cfg = img.config
     d: dict[str, Any] = {
         "source": img.source,
@@ -80,7 +82,7 @@ def image_dict(img: Image) -> dict[str, Any]:
         "final_size": img.final_size,
         "final_files": img.final_files,
         "reclaimable_bytes": img.reclaimable_bytes,
-        "hidden": [h.as_dict() for h in img.hidden],
+        "hidden": [h.as_dict() for h in img.hidden] if hidden else [],
         "duplicate_bytes": img.duplicate_bytes,
         "config": {
             "env": cfg.env,
@@ -98,6 +100,7 @@ def image_dict(img: Image) -> dict[str, Any]:
     return d
 
 
+@pausing  # a million entries alive: the collector would walk them for each few objects made
 def write_report(
     out: IO[str],
     images: Sequence[Image],
@@ -111,10 +114,15 @@ def write_report(
     for n, img in enumerate(images):
         if n:
             w(", ")
-        d = image_dict(img)
+        d = image_dict(img, hidden=False)
         layers = d.pop("layers")
-        head = _dump(d)[:-1]
-        w(head + ', "layers": [')
+        # the hidden entries streamed in their place, as the files are: not held as objects
+        keys = list(d)
+        at = keys.index("hidden")
+        w(_dump({k: d[k] for k in keys[:at]})[:-1] + ', "hidden": [')
+        for j, hidden in enumerate(img.hidden):
+            w(", " + _dump(hidden.as_dict()) if j else _dump(hidden.as_dict()))
+        w("], " + _dump({k: d[k] for k in keys[at + 1 :]})[1:-1] + ', "layers": [')
         for i, (ld, layer) in enumerate(zip(layers, img.layers, strict=True)):
             if i:
                 w(", ")

@@ -7,10 +7,12 @@ whiteout and opaque markers recognised (15-18). `Entry` is a light view of one r
 
 from __future__ import annotations
 
+import marshal
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import compress
 from typing import NamedTuple
 
 
@@ -59,6 +61,8 @@ FLAG_NAMES = {
     F_ABSOLUTE: "absolute",
 }
 
+_IS_FILE = bytes(int(t == EntryType.FILE) for t in range(256))  # a types column -> 1 / 0
+_IS_META = bytes(int(bool(f & F_META)) for f in range(256))  # a flags column -> 1 / 0
 ESTARGZ_META = frozenset({"stargz.index.json", ".prefetch.landmark", ".no.prefetch.landmark"})
 NO_DIGEST = bytes(32)
 
@@ -152,12 +156,12 @@ class LayerIndex:
             paths=[],
             types=bytearray(),
             flags=bytearray(),
-            sizes=array("q"),
+            sizes=array("I"),  # 4 bytes a row, widened to 8 by a file of 4 GiB or more
             modes=array("I"),
             uids=array("I"),  # 4 bytes a row; widened to 8 by the first value that needs it
             gids=array("I"),
             mtimes=array("i"),
-            offsets=array("q"),
+            offsets=array("I"),  # widened to 8 bytes past 4 GiB into the layer's tar
             digests=bytearray(),
             links={},
             extras={},
@@ -186,7 +190,10 @@ class LayerIndex:
         self.paths.append(path)
         self.types.append(type_)
         self.flags.append(flags)
-        self.sizes.append(size)
+        try:
+            self.sizes.append(size)
+        except OverflowError:
+            self.sizes = _wide(self.sizes, size)
         self.modes.append(mode & 0xFFFFFFFF)
         try:
             self.uids.append(uid)
@@ -200,13 +207,47 @@ class LayerIndex:
             self.mtimes.append(mtime)
         except OverflowError:
             self.mtimes = _wide(self.mtimes, mtime)
-        self.offsets.append(offset)
+        try:
+            self.offsets.append(offset)
+        except OverflowError:
+            self.offsets = _wide(self.offsets, offset)
         self.digests += digest
         if link is not None:
             self.links[row] = link
         if extra:
             self.extras[row] = extra
         return row
+
+    def tail(self, start: int) -> LayerIndex:
+        """The rows from `start` on (renumbered from 0), as an index (itself if `start` is 0)."""
+        if not start:
+            return self
+        out = LayerIndex.empty()
+        out.paths = self.paths[start:]
+        out.types, out.flags = self.types[start:], self.flags[start:]
+        for c in _NUMBERS:
+            setattr(out, c, getattr(self, c)[start:])
+        out.digests = self.digests[32 * start :]
+        out.links = {row - start: v for row, v in self.links.items() if row >= start}
+        out.extras = {row - start: v for row, v in self.extras.items() if row >= start}
+        return out
+
+    def extend(self, other: LayerIndex) -> None:
+        """Append the rows of `other` (renumbered after these)."""
+        n = len(self.paths)
+        self.paths += other.paths
+        self.types += other.types
+        self.flags += other.flags
+        for c in _NUMBERS:
+            mine, theirs = getattr(self, c), getattr(other, c)
+            if mine.typecode != theirs.typecode:  # one was widened: both are, then
+                mine = array("q", mine)
+                setattr(self, c, mine)
+                theirs = array("q", theirs)
+            mine += theirs
+        self.digests += other.digests
+        self.links.update((row + n, link) for row, link in other.links.items())
+        self.extras.update((row + n, extra) for row, extra in other.extras.items())
 
     def digest_at(self, row: int) -> bytes:
         """The 32 bytes of a row's digest column (zeros where it has no content digest)."""
@@ -241,10 +282,102 @@ class LayerIndex:
     @property
     def size(self) -> int:
         """Sum of the sizes of the regular files in the layer's tar (metadata entries aside)."""
-        types, flags, sizes = self.types, self.flags, self.sizes
-        return sum(
-            sizes[i] for i in range(len(types)) if types[i] == FILE and not flags[i] & F_META
-        )
+        files = self.types.translate(_IS_FILE)  # 1 for a regular file, else 0
+        if self.flags.translate(_IS_META).strip(b"\0"):  # and not metadata: both bytes are 1
+            both = int.from_bytes(files, "little") & ~int.from_bytes(
+                self.flags.translate(_IS_META), "little"
+            )
+            files = bytearray(both.to_bytes(len(files), "little"))
+        return sum(compress(self.sizes, files))
 
     def __repr__(self) -> str:
         return f"<LayerIndex {self.diff_id[:19] or '(no diff_id)'}: {len(self.paths)} entries>"
+
+    # -- its bytes: the cache holds them, a worker process hands them over ----------------------
+    def payload(self) -> Iterator[bytes | bytearray | memoryview]:
+        """The index as bytes, in pieces (`from_payload` reads it back): a head (the counts,
+        what was learnt of the blob, the column types, links and extras), the paths in blocks
+        of text, then each column's own bytes. No piece holds more than a block of paths or a
+        column: writing it to a file costs no copy of the whole."""
+        n = len(self.paths)
+        head = marshal.dumps(
+            (n, [getattr(self, m) for m in _META], [getattr(self, c).typecode for c in _NUMBERS],
+             self.links, self.extras)
+        )  # fmt: skip
+        yield len(head).to_bytes(8, "little")
+        yield head
+        for start in range(0, n, PATH_BLOCK):
+            block = self.paths[start : start + PATH_BLOCK]
+            text = "\0".join(block)
+            if text.count("\0") == len(block) - 1:  # no NUL in a name (a PAX path may hold one)
+                data = b"T" + text.encode("utf-8", "surrogatepass")
+            else:
+                data = b"M" + marshal.dumps(block)
+            yield len(data).to_bytes(8, "little")
+            yield data
+        yield self.types
+        yield self.flags
+        for c in _NUMBERS:
+            yield memoryview(getattr(self, c)).cast("B")
+        yield self.digests
+
+    @classmethod
+    def from_payload(cls, read: Callable[[int], bytes]) -> LayerIndex:
+        """The index `payload` gave, read through `read(n)` (exactly n bytes, or an error).
+        Damaged bytes raise ValueError (or another error), never give a wrong index silently
+        unless they are well formed: the cache checks a CRC besides."""
+        index = cls.empty()
+        n, meta, codes, links, extras = marshal.loads(read(int.from_bytes(read(8), "little")))
+        if (
+            not isinstance(n, int)
+            or n < 0
+            or len(meta) != len(_META)
+            or len(codes) != len(_NUMBERS)
+        ):
+            raise ValueError("another shape")
+        paths = index.paths
+        while len(paths) < n:
+            data = memoryview(read(int.from_bytes(read(8), "little")))
+            if data[:1] == b"T":
+                paths += str(data[1:], "utf-8", "surrogatepass").split("\0")
+            else:
+                paths += marshal.loads(data[1:])
+        if len(paths) != n:
+            raise ValueError("inconsistent paths")
+        index.types = bytearray(read(n))
+        index.flags = bytearray(read(n))
+        for c, code in zip(_NUMBERS, codes, strict=True):
+            column = array(code)
+            column.frombytes(read(n * column.itemsize))
+            setattr(index, c, column)
+        index.digests = bytearray(read(32 * n))
+        if not isinstance(links, dict) or not isinstance(extras, dict):
+            raise ValueError("another shape")
+        index.links, index.extras = links, extras
+        for name, value in zip(_META, meta, strict=True):
+            setattr(index, name, value)
+        return index
+
+    def __reduce__(self) -> tuple[Callable[[bytes], LayerIndex], tuple[bytes]]:
+        """Pickled as its payload (to and from a worker process): a few big pieces, not one
+        object per path."""
+        return _unpickle, (b"".join(self.payload()),)
+
+
+PATH_BLOCK = 1 << 16  # paths joined into one piece of a payload
+_NUMBERS = ("sizes", "modes", "uids", "gids", "mtimes", "offsets")  # the number columns
+_META = ("diff_id", "digest", "compression", "stored_size", "tar_size", "verified")
+
+
+def _unpickle(data: bytes) -> LayerIndex:
+    view = memoryview(data)
+    at = 0
+
+    def read(k: int) -> bytes:
+        nonlocal at
+        if at + k > len(view):
+            raise ValueError("truncated")
+        at += k
+        return view[at - k : at]  # type: ignore[return-value]
+
+    return LayerIndex.from_payload(read)

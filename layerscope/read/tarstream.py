@@ -82,6 +82,21 @@ class ChunkStream:
         self.offset += n
         return self._buf[start : start + n]
 
+    def window(self, want: int) -> tuple[bytes, int]:
+        """The buffer and where its unread bytes start, with at least `want` of them unless the
+        stream ends first (then all it has). Nothing is consumed: `skip` does that."""
+        have = len(self._buf) - self._pos
+        if have < want:
+            parts = [self._buf[self._pos :]]
+            while have < want:
+                chunk = self._next()
+                if chunk is None:
+                    break
+                parts.append(chunk)
+                have += len(chunk)
+            self._buf, self._pos = b"".join(parts), 0
+        return self._buf, self._pos
+
     def read_block_or_eof(self) -> bytes | None:
         """The next 512 bytes, or None at a clean end of stream."""
         if len(self._buf) - self._pos == 0 and not self._pull():
@@ -382,52 +397,181 @@ def iter_members(
     next iteration, the rest (and the padding) is skipped. Ends at the end-of-archive marker or at
     a clean end of stream (an error with `require_end`, unless the stream is empty); raises
     TarError on corruption."""
-    global_pax: dict[str, bytes] = {}
-    long_name: bytes | None = None
-    long_link: bytes | None = None
-    pax: dict[str, bytes] | None = None
-    first = True
-    read_block = stream.read_block_or_eof
-    while True:
-        block = read_block()
-        if block is None:
-            if require_end and not first:
-                raise TarError("truncated: the tar stream ends without its end-of-archive marker")
+    reader = TarReader(stream, limits, require_end=require_end)
+    while (member := reader.next()) is not None:
+        yield member
+
+
+class Plain:
+    """Plain members found by `TarReader.scan`, field by field: names and link targets as bytes,
+    the typeflag bytes, the numbers (sizes, modes, uids, gids, mtimes, and where each member's
+    data starts in the stream). A member's link target is kept only for hardlinks and
+    symlinks, by its position among the members."""
+
+    __slots__ = ("gids", "links", "modes", "mtimes", "names", "offsets", "sizes", "types", "uids")
+
+    def __init__(self) -> None:
+        self.names: list[bytes] = []
+        self.types = bytearray()
+        self.sizes: list[int] = []
+        self.modes: list[int] = []
+        self.uids: list[int] = []
+        self.gids: list[int] = []
+        self.mtimes: list[int] = []
+        self.offsets: list[int] = []
+        self.links: dict[int, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def slice(self, lo: int, hi: int) -> Plain:
+        """The members at positions lo to hi (not included)."""
+        out = Plain()
+        out.names = self.names[lo:hi]
+        out.types = self.types[lo:hi]
+        out.sizes, out.modes = self.sizes[lo:hi], self.modes[lo:hi]
+        out.uids, out.gids = self.uids[lo:hi], self.gids[lo:hi]
+        out.mtimes, out.offsets = self.mtimes[lo:hi], self.offsets[lo:hi]
+        out.links = {i - lo: link for i, link in self.links.items() if lo <= i < hi}
+        return out
+
+
+# typeflags `scan` takes: regular files (0, NUL, 7), hardlinks, symlinks, directories
+PLAIN_TYPES = frozenset(b"0\x00712" + b"5")
+_LINK_TYPES = frozenset(b"12")
+_LONG_NAME, _LONG_LINK = ord("L"), ord("K")
+_OCTAL = b"01234567"
+_SHORT = 256  # longer than any name or link the header's own fields hold (100, 155 + "/" + 100)
+
+
+class TarReader:
+    """The members of a tar stream in order: one at a time with every feature (`next`), or, with
+    a ChunkStream, as many plain ones as lie whole in its buffer at once (`scan`: the common
+    case of a layer, several times cheaper per member). Both may be used in turn."""
+
+    __slots__ = ("_end", "first", "global_pax", "limits", "require_end", "stream")
+
+    def __init__(
+        self, stream: ByteStream, limits: Limits = DEFAULT_LIMITS, *, require_end: bool = False
+    ) -> None:
+        self.stream = stream
+        self.limits = limits
+        self.require_end = require_end
+        self.global_pax: dict[str, bytes] = {}
+        self.first = True  # no header read yet
+        self._end: tuple[int, int] | None = None  # the last member's (data offset, data end)
+
+    def finish(self) -> None:
+        """Skip what the caller left of the last member's data, and its padding."""
+        if self._end is None:
             return
-        if block == ZERO_BLOCK:
-            return  # end of archive (a second zero block may follow; callers drain)
-        if not _checksum_ok(block):
-            if first:
-                raise TarError("not a tar archive (bad header checksum)")
-            raise TarError(f"corrupt tar header at offset {stream.offset - BLOCK}")
-        first = False
-        flag = block[156:157]
-        size = _num(block[124:136])
-        if size < 0:
-            raise TarError("corrupt tar header: negative size")
-        if flag in (b"L", b"K", b"x", b"g"):
-            _header_limit(size, limits)
-            data = stream.read(size)
-            stream.skip(-size % BLOCK)
-            if flag == b"L":
-                long_name = data.split(b"\0", 1)[0]
-            elif flag == b"K":
-                long_link = data.split(b"\0", 1)[0]
-            elif flag == b"x":
-                pax = _parse_pax(data, limits)
-            else:
-                # Global records apply to every later member; only the fields a member has are
-                # kept (git archive's comment, vendor keys and xattrs would be copied into every
-                # entry: a small header costing memory per entry).
-                for key, value in _parse_pax(data, limits).items():
-                    if key in _GLOBAL_KEYS:
-                        global_pax[key] = value
-            continue
-        if flag in (b"V", b"M", b"N"):  # volume label, multi-volume, old long names: no content
-            if flag == b"M":
-                raise TarError("multi-volume tar archives are not supported")
-            stream.skip(size + (-size % BLOCK))
-            continue
+        data_offset, end = self._end
+        self._end = None
+        rest = end - self.stream.offset
+        if rest < 0:
+            raise TarError("internal: a caller read past a member's data")
+        self.stream.skip(rest + (-(end - data_offset) % BLOCK))
+
+    def scan(self, want: int) -> tuple[Plain, bytes, int]:
+        """The plain members that lie whole (headers, data and padding) in the stream's next
+        `want` bytes or more, up to the first that does not or is not plain: a file, directory,
+        symlink or hardlink with octal numbers, an ASCII header and GNU long names at most (no
+        PAX record applies). Returns them, the buffer their data lies in, and the stream offset
+        of its first byte; the stream is left after them. None taken: `next` reads the next
+        member. Each is exactly what `next` would make of it."""
+        self.finish()
+        stream = self.stream
+        assert isinstance(stream, ChunkStream), "scan reads a ChunkStream's buffer"
+        buf, pos = stream.window(want)
+        base = stream.offset - pos
+        found = Plain()
+        if self.global_pax:
+            return found, buf, base
+        end = scan_plain(buf, pos, base, self.limits, found)
+        if found.names:
+            self.first = False
+            stream.skip(end - pos)
+        return found, buf, base
+
+    def sync(self, want: int = 1 << 20) -> bool:
+        """Go to the first header at or after the position of the stream (a ChunkStream, from a
+        block boundary of the tar): the first block whose checksum holds and whose next header
+        (after its data, if in the buffer) is one too, or the end. False if there is none. A
+        block of file data can pass for one: whoever reads a tar in parts checks that the part
+        before ends where this one found a member."""
+        stream = self.stream
+        assert isinstance(stream, ChunkStream), "sync reads a ChunkStream's buffer"
+        while True:
+            buf, pos = stream.window(want)
+            n = len(buf)
+            if n - pos < BLOCK:
+                return False
+            at = pos
+            while at + BLOCK <= n:
+                if not buf[at + 148 : at + 156].strip(_CHECKSUM_CHARS) and _header_at(buf, at):
+                    stream.skip(at - pos)
+                    return True
+                at += BLOCK
+            stream.skip(at - pos)
+
+    def next(self) -> TarMember | None:
+        """The next member (None at the end); the caller may consume up to `member.stored`
+        bytes of its data before the next call."""
+        self.finish()
+        stream, limits = self.stream, self.limits
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        pax: dict[str, bytes] | None = None
+        global_pax = self.global_pax
+        read_block = stream.read_block_or_eof
+        while True:
+            block = read_block()
+            if block is None:
+                if self.require_end and not self.first:
+                    raise TarError(
+                        "truncated: the tar stream ends without its end-of-archive marker"
+                    )
+                return None
+            if block == ZERO_BLOCK:
+                return None  # end of archive (a second zero block may follow; callers drain)
+            if not _checksum_ok(block):
+                if self.first:
+                    raise TarError("not a tar archive (bad header checksum)")
+                raise TarError(f"corrupt tar header at offset {stream.offset - BLOCK}")
+            self.first = False
+            flag = block[156:157]
+            size = _num(block[124:136])
+            if size < 0:
+                raise TarError("corrupt tar header: negative size")
+            if flag in (b"L", b"K", b"x", b"g"):
+                _header_limit(size, limits)
+                data = stream.read(size)
+                stream.skip(-size % BLOCK)
+                if flag == b"L":
+                    long_name = data.split(b"\0", 1)[0]
+                elif flag == b"K":
+                    long_link = data.split(b"\0", 1)[0]
+                elif flag == b"x":
+                    pax = _parse_pax(data, limits)
+                else:
+                    # Global records apply to every later member; only the fields a member has
+                    # are kept (git archive's comment, vendor keys and xattrs would be copied
+                    # into every entry: a small header costing memory per entry).
+                    for key, value in _parse_pax(data, limits).items():
+                        if key in _GLOBAL_KEYS:
+                            global_pax[key] = value
+                continue
+            if flag in (b"V", b"M", b"N"):  # volume label, multi-volume, old long names
+                if flag == b"M":
+                    raise TarError("multi-volume tar archives are not supported")
+                stream.skip(size + (-size % BLOCK))
+                continue
+            return self._member(block, flag, size, long_name, long_link, pax)
+
+    def _member(self, block: bytes, flag: bytes, size: int, long_name: bytes | None,
+                long_link: bytes | None, pax: dict[str, bytes] | None) -> TarMember:  # fmt: skip
+        """The member a header block describes (after its extension headers)."""
+        stream, limits, global_pax = self.stream, self.limits, self.global_pax
         ptype = TYPEFLAGS.get(flag, "file")  # unknown types read as regular files (POSIX)
         if long_name is not None:
             name = long_name
@@ -464,7 +608,6 @@ def iter_members(
         merged = {**global_pax, **pax} if pax is not None else (global_pax or None)
         if merged:
             _apply_pax(member, merged)
-        long_name = long_link = pax = None
         if merged or _BASE256 & (block[100] | block[108] | block[116] | block[124] | block[136]
                                  | block[329] | block[337] | block[483]):  # fmt: skip
             _check_range(member)  # octal fields cannot leave the range
@@ -476,12 +619,137 @@ def iter_members(
         if len(member.linkname) > limits.max_path_length:
             _too_long("a link target", member.linkname, limits)
         member.data_offset = stream.offset
-        end = stream.offset + member.stored
-        yield member
-        rest = end - stream.offset
-        if rest < 0:
-            raise TarError("internal: a caller read past a member's data")
-        stream.skip(rest + (-(end - member.data_offset) % BLOCK))
+        self._end = (member.data_offset, stream.offset + member.stored)
+        return member
+
+
+_CHECKSUM_CHARS = b"01234567 \0"  # what a header's checksum field holds
+
+
+def _header_at(buf: bytes, at: int) -> bool:
+    """Whether the block at `at` is a header whose next header (if in `buf`) is one too."""
+    block = buf[at : at + BLOCK]
+    if block == ZERO_BLOCK or not _checksum_ok(block):
+        return False
+    try:
+        size = _num(block[124:136])
+    except TarError:
+        return False
+    after = at + BLOCK + ((size + BLOCK - 1) & -BLOCK)
+    if size < 0:
+        return False
+    if after + BLOCK > len(buf):
+        return True
+    following = buf[after : after + BLOCK]
+    return following == ZERO_BLOCK or _checksum_ok(following)
+
+
+def scan_plain(buf: bytes, pos: int, base: int, limits: Limits, out: Plain) -> int:
+    """Add to `out` the plain members lying whole in `buf` from `pos` (see `TarReader.scan`;
+    `base`: the stream offset of `buf`), and return where the first one not taken starts. What
+    `TarReader.next` checks and computes, in the same way (the same expressions on the same
+    fields), for the headers it accepts: anything else (a header failing a fast check, a number
+    `int` does not read, a name over the limit) stops the scan, and `next` reads that member,
+    raising what it raises."""
+    if limits.max_path_length < _SHORT:
+        return pos  # names from the header's fields could be over the limit: `next` checks
+    names, types, sizes, offsets = out.names, out.types, out.sizes, out.offsets
+    add_name, add_type, add_size, add_offset = (
+        names.append,
+        types.append,
+        sizes.append,
+        offsets.append,
+    )
+    add_mode, add_uid, add_gid, add_mtime = (
+        out.modes.append, out.uids.append, out.gids.append, out.mtimes.append
+    )  # fmt: skip
+    links = out.links
+    adler = zlib.adler32
+    owners: dict[bytes, tuple[int, int, int]] = {}  # the mode, uid, gid fields -> their values
+    times: dict[bytes, int] = {}
+    max_path, max_header = limits.max_path_length, limits.max_header_bytes
+    long_name = long_link = None  # from GNU long name and long link blocks before a header
+    n = len(buf)
+    start = pos  # where the member being read starts (its long name blocks included)
+    while pos + BLOCK <= n:
+        block = buf[pos : pos + BLOCK]
+        # an ASCII header sums to at most 512 * 127 < 65521, the modulus of adler32's low half:
+        # that half is then 1 + the exact sum of the bytes
+        if not block.isascii() or not block[0]:
+            return start  # not ASCII, the end-of-archive marker, or a header with no name
+        digits = block[148:154]
+        if block[154] == 0 and block[155] == 32 and not digits.strip(_OCTAL):
+            total = (adler(block) & 0xFFFF) - (adler(digits) & 0xFFFF) + 224  # 8 spaces - " \0"
+            if total != int(digits, 8) and not _checksum_ok(block):
+                return start
+        elif not _checksum_ok(block):
+            return start
+        try:
+            size = int(block[124:135], 8)
+        except ValueError:
+            return start
+        data = pos + BLOCK
+        after = data + ((size + BLOCK - 1) & -BLOCK)
+        if after > n or size < 0:
+            return start
+        t = block[156]
+        if t not in PLAIN_TYPES:
+            if (t != _LONG_NAME and t != _LONG_LINK) or size > max_header:
+                return start
+            value = buf[data : data + size].split(b"\0", 1)[0]
+            if t == _LONG_NAME:
+                long_name = value
+            else:
+                long_link = value
+            pos = after
+            continue
+        owner = block[100:124]
+        ids = owners.get(owner)
+        if ids is None:
+            try:
+                ids = int(owner[:7], 8), int(owner[8:15], 8), int(owner[16:23], 8)
+            except ValueError:
+                return start
+            if min(ids) < 0:
+                return start
+            owners[owner] = ids
+        mtime_field = block[136:148]
+        mtime = times.get(mtime_field)
+        if mtime is None:
+            try:
+                mtime = times[mtime_field] = int(mtime_field[:11], 8)
+            except ValueError:
+                return start
+        if long_name is None:
+            end = block.find(0, 0, 100)
+            name = block[:end] if end >= 0 else block[:100]
+            if block[345] and block[257:262] == b"ustar" and block[263:265] != b" \0":
+                end = block.find(0, 345, 500)  # POSIX ustar: the prefix
+                name = block[345 : end if end >= 0 else 500] + b"/" + name
+        else:
+            name = long_name
+            if len(name) > max_path:
+                return start
+            long_name = None
+        if long_link is not None:
+            if len(long_link) > max_path:
+                return start
+            if t in _LINK_TYPES:
+                links[len(names)] = long_link
+            long_link = None
+        elif t in _LINK_TYPES:
+            end = block.find(0, 157, 257)
+            links[len(names)] = block[157 : end if end >= 0 else 257]
+        add_name(name)
+        add_type(t)
+        add_size(size)
+        add_mode(ids[0])
+        add_uid(ids[1])
+        add_gid(ids[2])
+        add_mtime(mtime)
+        add_offset(base + data)
+        pos = start = after
+    return start
 
 
 def _too_long(what: str, value: bytes, limits: Limits) -> None:
