@@ -64,6 +64,7 @@ from itertools import compress, count
 from operator import itemgetter, methodcaller, ne
 from typing import NamedTuple
 
+from layerscope.model import bulk
 from layerscope.model.gcpause import paused
 from layerscope.read.records import F_OVERLAY, OPAQUE, TYPE_NAMES, WHITEOUT, EntryType, LayerIndex
 
@@ -432,7 +433,7 @@ class _Layer:
         """1 for the rows of a plain layer that are leaves of its tree, else 0: the paths that
         are no ancestor of a path."""
         parents = _ancestors(self.paths)
-        return bytearray(map(parents.__contains__, self.paths)).translate(_NOT)
+        return bulk.bytes_of(map(parents.__contains__, self.paths)).translate(_NOT)
 
 
 _MARKER_TYPES = frozenset({"whiteout", "opaque"})
@@ -536,7 +537,7 @@ class _Visit(NamedTuple):
         """The keys of the leaves counted, in order."""
         if self.selected is None:
             return self.keys
-        return list(compress(self.keys, self.selected))
+        return bulk.list_of(compress(bulk.paced(self.keys), self.selected))
 
     def sizes(self) -> Iterator[int]:
         """The sizes of the leaves counted, in order."""
@@ -593,14 +594,16 @@ def _plain_lookup(layer: _Layer, paths: list[str]) -> dict[str, int]:
     wanted = set(keys.values())
     rows, sizes, dirs = layer.paths, layer.sizes, layer.dirs
     payload: dict[str, tuple[int, int]] = {}  # a path -> (size, is_dir) of its last row
-    for row in compress(range(len(rows)), map(wanted.__contains__, rows)):
+    for row in compress(range(len(rows)), map(wanted.__contains__, bulk.paced(rows))):
         payload[rows[row]] = (sizes[row], dirs[row])
     totals = {key: size for key, (size, is_dir) in payload.items() if is_dir}
     if totals:  # what lies under the directories: each path once, at its last row's size
         under = tuple(key + "/" for key in totals)
         last = {
             rows[row]: sizes[row]
-            for row in compress(range(len(rows)), map(methodcaller("startswith", under), rows))
+            for row in compress(
+                range(len(rows)), map(methodcaller("startswith", under), bulk.paced(rows))
+            )
         }
         for path, size in last.items():
             end = path.rfind("/")
@@ -622,10 +625,10 @@ def _plain_lookup(layer: _Layer, paths: list[str]) -> dict[str, int]:
 def _ancestors(paths: list[str]) -> set[str]:
     """Every proper ancestor of these paths ("" for the root), gathered level by level (with
     no Python code run per path)."""
-    parents = set(map(_HEAD, map(_SPLIT, paths)))
+    parents = bulk.set_of(map(_HEAD, map(_SPLIT, paths)))
     level = parents
     while level:
-        level = set(map(_HEAD, map(_SPLIT, level))) - parents
+        level = bulk.set_of(map(_HEAD, map(_SPLIT, level))) - parents
         parents |= level
     return parents
 
@@ -729,15 +732,16 @@ def _repeats(visits: list[_Visit], keys: list[list[str]], missing_paths: list[st
     largest = max(range(len(visits)), key=lambda i: len(keys[i]))
     counts: Counter[str] = Counter()
     for i, mine in enumerate(keys):
-        distinct = set(mine)
+        distinct = bulk.set_of(mine)
         if len(distinct) != len(mine):  # a path twice among this visit's leaves: where one is
-            last = dict(zip(mine, count()))  # not the last of its path, it is one
-            repeats.update(compress(mine, map(ne, map(last.__getitem__, mine), count())))
+            last = bulk.dict_of(zip(mine, count()))  # not the last of its path, it is one
+            not_last = map(ne, map(last.__getitem__, mine), count())
+            bulk.feed(repeats.update, compress(bulk.paced(mine), not_last))
         if i != largest:
-            counts.update(distinct)
+            bulk.feed(counts.update, distinct)
         del distinct
     repeats.update(key for key, n in counts.items() if n > 1)
-    repeats.update(filter(counts.__contains__, keys[largest]))
+    bulk.feed(repeats.update, filter(counts.__contains__, bulk.paced(keys[largest])))
     return repeats
 
 
@@ -786,13 +790,14 @@ def _score(
     stats = _PathStats()  # only the paths that may be seen twice
     once = 0  # the sizes of the leaves of paths seen once: their cumulative and minimum alike
     for visit, mine in zip(visits, keys, strict=True):
-        total = sum(visit.sizes())
+        seen = bulk.total(visit.sizes())
         repeated: list[tuple[str, int]] = []
         if repeats:
-            repeated = list(compress(visit.pairs(), map(repeats.__contains__, mine)))
-        once += total - sum(map(itemgetter(1), repeated))
+            pick = map(repeats.__contains__, bulk.paced(mine))
+            repeated = bulk.list_of(compress(visit.pairs(), pick))
+        once += seen - bulk.total(map(itemgetter(1), repeated))
         if visit.dedupe:
-            repeated = list(dict(repeated).items())
+            repeated = bulk.list_of(bulk.dict_of(repeated).items())
         for path, size in repeated:
             stats.add(path, size)
     # a whiteout with no target leaves its path a minimum of -1 if no leaf ever counts it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from itertools import compress, repeat
@@ -106,12 +105,12 @@ class Layer:
     def changes(self) -> Changes:
         """The layer's entries counted by status, and the paths it removed."""
         a = self.image.analysis
-        counts = Counter(a.status[self.position])
+        status = a.status[self.position]  # one byte a row: counted at C speed
         return Changes(
-            added=counts[Kind.ADDED],
-            modified=counts[Kind.MODIFIED],
-            metadata=counts[Kind.METADATA],
-            rewritten=counts[Kind.REWRITTEN],
+            added=status.count(Kind.ADDED),
+            modified=status.count(Kind.MODIFIED),
+            metadata=status.count(Kind.METADATA),
+            rewritten=status.count(Kind.REWRITTEN),
             removed=a.removed[self.position],
         )
 
