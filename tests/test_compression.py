@@ -32,7 +32,7 @@ def undo(blob: bytes, kind: str | None = None, n: int = 4096) -> bytes:
 @pytest.mark.parametrize(
     ("blob", "kind"),
     [
-        (gzip.compress(b"x"), "gzip"),
+        (gzip.compress(b"x", mtime=0), "gzip"),
         (zstandard.ZstdCompressor().compress(b"x"), "zstd"),
         (SKIPPABLE + zstandard.ZstdCompressor().compress(b"x"), "zstd"),
         (bz2.compress(b"x"), "bzip2"),
