@@ -57,6 +57,25 @@ async def press(pilot: Pilot, *keys: str) -> None:
     await settle(pilot)
 
 
+async def run_command(pilot: Pilot, text: str) -> None:
+    """Open the command palette, type `text`, wait for its matches and run the first."""
+    await press(pilot, "ctrl+p", *text)
+    await palette_matches(pilot)
+    await press(pilot, "enter")
+
+
+async def palette_matches(pilot: Pilot, most: int = 300) -> None:
+    """Wait for the command palette on screen to list matches (it searches as it likes: on a
+    busy machine, later than the keys land), up to `most` pauses of 10 ms."""
+    from textual.command import CommandList, CommandPalette
+
+    for _ in range(most):
+        screen = pilot.app.screen
+        if isinstance(screen, CommandPalette) and screen.query_one(CommandList).option_count:
+            return
+        await pilot.pause(0.01)
+
+
 def drive(
     test: Test,
     path: str = DEMO,

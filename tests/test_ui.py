@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pilots import DEMO, FIXTURES, SIZE, drive, main_screen, press, settle
+from pilots import DEMO, FIXTURES, SIZE, drive, main_screen, press, run_command, settle
 from textual.widgets import Input, ProgressBar
 
 import layerscope
@@ -294,7 +294,7 @@ def test_command_palette_goes_to_a_path():
         await settle(pilot)
         assert s.file_tree.has_focus and s.file_tree.node.path == "usr/share/doc/demo/README"
         # through the palette itself
-        await press(pilot, "ctrl+p", *"sort", "enter")
+        await run_command(pilot, "sort")
         assert s.sort == "name"
 
     drive(test)

@@ -4,7 +4,16 @@ go through the matches of a filter across the layers."""
 
 from __future__ import annotations
 
-from pilots import MULTI, drawn, drive, line_text, main_screen, press, settle
+from pilots import (
+    MULTI,
+    drawn,
+    drive,
+    line_text,
+    main_screen,
+    palette_matches,
+    press,
+    settle,
+)
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -139,7 +148,8 @@ def test_go_to_path_from_the_command_palette():
         await press(pilot, "ctrl+p")
         app.screen.query_one(Input).value = "a.cache"
         await settle(pilot)
-        await pilot.pause(0.3)  # the palette shows its hits in batches
+        await palette_matches(pilot)
+        await pilot.pause(0.3)  # the palette shows its hits in batches: all of them
         await press(pilot, "enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)

@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 import pytest
-from pilots import DEMO, MULTI, SIZE, drive, go_to, main_screen, press, settle
+from pilots import DEMO, MULTI, SIZE, drive, go_to, main_screen, press, run_command, settle
 from textual.widgets import DataTable, Input, Static
 
 import layerscope
@@ -491,7 +491,7 @@ def test_palette_help_and_footer_reach_every_view():
                      "Compare two images", "Preview the file at the cursor",
                      "Path history of the entry at the cursor", "Export the entry at the cursor…"):  # fmt: skip
             assert name in names
-        await press(pilot, "ctrl+p", *"waste: where", "enter")
+        await run_command(pilot, "waste: where")
         assert isinstance(app.screen, WasteScreen)
         # help in a view lists its keys
         await press(pilot, "question_mark")
