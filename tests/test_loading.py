@@ -90,6 +90,33 @@ def test_a_second_run_analyses_what_the_first_read(tmp_path):
         assert [m.image.number for m in posted[:2]] == [1, 0]
 
 
+def test_a_reopen_through_the_cache_computes_no_figure(tmp_path, monkeypatch):
+    """What the loader computes goes into the cache (figures and analysis), so the app opening
+    the archive again computes none of it: a re-open is as fast in the app as on the command
+    line (the app once left dive's figures, hidden entries and sizes to be computed again)."""
+    from layerscope.model import dive_compat, filesystem
+    from layerscope.model import image as image_mod
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    path = docker_archive(tmp_path / "a.tar", [Img([A, B]), Img([A, C], tag="two:1")])
+    with layerscope.discover(str(path), cache=True) as archive:
+        run_loader(archive)
+        figures = [(img.final_size, img.reclaimable_bytes, img.dive) for img in archive.images]
+
+    def computed(*args, **kwargs):
+        raise AssertionError("computed again on a re-open")
+
+    monkeypatch.setattr(filesystem, "analyse", computed)
+    monkeypatch.setattr(image_mod, "analyse", computed)
+    monkeypatch.setattr(image_mod, "dive_figures", computed)
+    monkeypatch.setattr(dive_compat, "dive_figures", computed)
+    monkeypatch.setattr(image_mod.Image, "_duplicates", computed)
+    with layerscope.discover(str(path), cache=True) as archive:
+        posted = run_loader(archive)
+        assert kinds(posted).count("ImageAnalysed") == 2
+        assert [(i.final_size, i.reclaimable_bytes, i.dive) for i in archive.images] == figures
+
+
 def test_the_loader_indexes_every_layer_for_the_file_tree(tmp_path, monkeypatch):
     path = docker_archive(tmp_path / "a.tar", [Img([A, B]), Img([A, C], tag="two:1")])
     with layerscope.discover(str(path)) as archive:

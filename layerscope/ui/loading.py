@@ -130,6 +130,7 @@ def analyse(image: Image, cancelled: Callable[[], bool] | None = None) -> None:
         image.final_files,
         image.reclaimable_bytes,
         image.duplicate_bytes,
+        image.through_symlink_refs,  # (the last of the figures the cache keeps, see remember)
     )
     keep()
     image_facts(image.analysis).prepare(cancelled)
