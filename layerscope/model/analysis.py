@@ -8,10 +8,13 @@ keep by the million in dicts and arrays. `unpack(ref)` gives the two back.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, count, repeat
+from operator import and_, getitem, rshift
 from typing import Any
 
+from layerscope.model import bulk
 from layerscope.read.records import LayerIndex
 
 SHIFT = 32  # a ref is `layer << SHIFT | row`
@@ -120,20 +123,20 @@ class Analysis:
         return a
 
     def _final_from(self, refs: array, implied: list[str]) -> dict[str, int]:
-        """The final filesystem again, in its order, its paths the index's own strings."""
-        final: dict[str, int] = {}
-        more = iter(implied)
-        real_paths, layers = self.real_paths, self.layers
-        for ref in refs:
-            if ref == IMPLIED:
-                final[next(more)] = IMPLIED
-                continue
-            path = real_paths.get(ref)
-            if path is None:
-                layer, row = unpack(ref)
-                path = layers[layer].paths[row]
-            final[path] = ref
-        return final
+        """The final filesystem again, in its order, its paths the index's own strings (looked
+        up at C speed, in pieces: the app's loader does this while keys are answered)."""
+        # a ref's own path: layers[ref >> SHIFT].paths[ref & MASK]; IMPLIED (-1) finds None in
+        # the last "layer", a mapping of the row it gives (MASK) to None
+        columns: list[Any] = [li.paths for li in self.layers] + [{MASK: None}]
+        layer_of = map(columns.__getitem__, map(rshift, refs, repeat(SHIFT)))
+        own: Iterable[Any] = map(getitem, layer_of, map(and_, refs, repeat(MASK)))
+        moved: Callable[[int, str | None], str | None] = self.real_paths.get
+        paths: list[str | None] = bulk.list_of(map(moved, bulk.paced(refs), own))
+        if implied:
+            more = iter(implied)
+            for at in compress(count(), map(IMPLIED.__eq__, bulk.paced(refs))):
+                paths[at] = next(more)
+        return bulk.dict_of(zip(paths, refs, strict=True))  # type: ignore[arg-type]
 
 
 _PLAIN_FIELDS = (
