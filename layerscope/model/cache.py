@@ -367,26 +367,14 @@ class LayerCache:
     def _read_file(self, path: Path) -> bytes | None:
         """An entry's bytes, if it is a regular file of the user's within the bound (anything
         else found there is removed)."""
-        try:
-            fd = os.open(path, _READ)
-        except FileNotFoundError:
+        f = self._open_file(path)
+        if f is None:
             return None
-        except OSError:  # a symlink (ELOOP), or unreadable
-            _remove(path)
-            return None
-        try:
-            st = os.fstat(fd)
-            if not self._own_file(st) or not HEADER <= st.st_size <= _max_bytes():
-                _remove(path)
+        with f:
+            try:
+                return _read_all(f.fileno(), os.fstat(f.fileno()).st_size)
+            except OSError:
                 return None
-            data = _read_all(fd, st.st_size)
-            with contextlib.suppress(OSError):
-                os.utime(fd)  # most recently used
-            return data
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
 
     def forget(self, key: str, kind: str) -> None:
         """Remove the entry stored under `key`, if any."""

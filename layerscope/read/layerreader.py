@@ -72,6 +72,20 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+def entry_path(raw_name: str) -> tuple[str, int, int | None, bool]:
+    """(path, flags, type override, whether the name had `..`) of a member's name, normalised
+    and classified (`classify`); the path is "" for the root entry."""
+    path, dotdot = normalise(raw_name)
+    if not path:
+        return "", 0, None, dotdot
+    path, flags, override = classify(path)
+    if dotdot:
+        flags |= F_DOTDOT
+    if raw_name[:1] == "/":
+        flags |= F_ABSOLUTE
+    return path, flags, override, dotdot
+
+
 def classify(name: str) -> tuple[str, int, int | None]:
     """(path, flags, type override) for a normalised name: whiteout and opaque markers become
     the path they act on, with type WHITEOUT or OPAQUE (FORMATS.md 15-17)."""
@@ -504,14 +518,9 @@ def _add_plain_each(index: LayerIndex, members: Plain, buf: bytes, base: int) ->
     row = len(index.paths)
     for i, name in enumerate(members.names):
         raw_name = _decode(name)
-        path, dotdot = normalise(raw_name)
+        path, flag, override, dotdot = entry_path(raw_name)
         if not path:
             continue  # the root entry: metadata only (FORMATS.md 23)
-        path, flag, override = classify(path)
-        if dotdot:
-            flag |= F_DOTDOT
-        if raw_name[:1] == "/":
-            flag |= F_ABSOLUTE
         target = members.links.get(i)
         if target is not None:
             if members.types[i] == _SYMLINK_FLAG:
@@ -555,14 +564,9 @@ def _only(members: Plain, kept: list[int]) -> Plain:
 def _add_member(index: LayerIndex, m: TarMember, stream: ChunkStream, work: _Work) -> None:
     """Add one member read by `TarReader.next` (any kind), hashing its data from the stream."""
     raw_name = _decode(m.name)
-    path, dotdot = normalise(raw_name)
+    path, flags, override, dotdot = entry_path(raw_name)
     if not path:
         return  # the root entry: metadata only (FORMATS.md 23)
-    path, flags, override = classify(path)
-    if dotdot:
-        flags |= F_DOTDOT
-    if raw_name.startswith("/"):
-        flags |= F_ABSOLUTE
     type_: int = _TYPES[m.type]
     extra: dict[str, Any] | None = None
     if type_ in (CHAR, BLOCK):
