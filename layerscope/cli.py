@@ -355,14 +355,7 @@ def keep_big_buffers_apart() -> None:
     (a layer index read from the cache or from a worker process, tens of MB) come from the heap,
     where small objects allocated after them keep the memory from going back: tens of MB of peak
     memory on a big image."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-3, 128 << 10)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc
+    lifecycle.set_mmap_threshold(128 << 10)
 
 
 def _reopen_closed_streams() -> set[str]:

@@ -186,3 +186,12 @@ def end_with_server() -> None:
     parent = int(server)
     if not die_with_parent() or os.getppid() != parent:
         watch(parent, lambda: os.kill(os.getpid(), signal.SIGTERM))
+
+
+def set_mmap_threshold(size: int) -> None:
+    """Have glibc give each buffer of `size` bytes or more its own mapping (M_MMAP_THRESHOLD);
+    nothing elsewhere (another system, another C library)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL(None).mallopt(-3, size)  # M_MMAP_THRESHOLD

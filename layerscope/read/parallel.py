@@ -22,7 +22,6 @@ import multiprocessing.util
 import os
 import queue as queue_mod
 import signal
-import sys
 import threading
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -63,14 +62,7 @@ def _reuse_read_buffers() -> None:
     (as layerscope's process has big buffers, see cli.keep_big_buffers_apart), every page of
     each faults in anew, a quarter of the time of a read (measured); from the heap, they reuse
     the same pages. Bigger ones (an index's columns) are still mapped apart, and given back."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc
+    lifecycle.set_mmap_threshold(4 << 20)
 
 
 def _end() -> None:
