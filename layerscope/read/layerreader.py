@@ -72,12 +72,13 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def entry_path(raw_name: str) -> tuple[str, int, int | None, bool]:
+def entry_path(raw_name: str) -> tuple[str, int, int | None, bool] | None:
     """(path, flags, type override, whether the name had `..`) of a member's name, normalised
-    and classified (`classify`); the path is "" for the root entry."""
+    and classified (`classify`: a marker's path is the one it acts on, "" for the root's opaque
+    marker); None for the root entry itself."""
     path, dotdot = normalise(raw_name)
     if not path:
-        return "", 0, None, dotdot
+        return None
     path, flags, override = classify(path)
     if dotdot:
         flags |= F_DOTDOT
@@ -518,9 +519,10 @@ def _add_plain_each(index: LayerIndex, members: Plain, buf: bytes, base: int) ->
     row = len(index.paths)
     for i, name in enumerate(members.names):
         raw_name = _decode(name)
-        path, flag, override, dotdot = entry_path(raw_name)
-        if not path:
+        named = entry_path(raw_name)
+        if named is None:
             continue  # the root entry: metadata only (FORMATS.md 23)
+        path, flag, override, dotdot = named
         target = members.links.get(i)
         if target is not None:
             if members.types[i] == _SYMLINK_FLAG:
@@ -564,9 +566,10 @@ def _only(members: Plain, kept: list[int]) -> Plain:
 def _add_member(index: LayerIndex, m: TarMember, stream: ChunkStream, work: _Work) -> None:
     """Add one member read by `TarReader.next` (any kind), hashing its data from the stream."""
     raw_name = _decode(m.name)
-    path, flags, override, dotdot = entry_path(raw_name)
-    if not path:
+    named = entry_path(raw_name)
+    if named is None:
         return  # the root entry: metadata only (FORMATS.md 23)
+    path, flags, override, dotdot = named
     type_: int = _TYPES[m.type]
     extra: dict[str, Any] | None = None
     if type_ in (CHAR, BLOCK):
