@@ -329,7 +329,7 @@ def _headless(args: argparse.Namespace, archive: Archive) -> int:
     if args.export and not args.to:
         raise LayerscopeError("--export needs --to DIR, the destination")
     images, pair = _chosen(args, archive.images)
-    archive.load()
+    archive.load(images=[*images, *(pair or ())])  # the layers of other images are not read
     if args.json or args.ci:
         for img in images:
             if sum(len(layer) for layer in img.layers) > 20_000:

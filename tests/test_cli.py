@@ -704,6 +704,9 @@ def test_the_report_with_image_holds_only_those_images(ab_c, capsys):
     report = strict_json(out)
     assert [i["ref"] for i in report["images"]] == ["evil\x1b]0;pwned\x07:1", "a:1"]
     assert [i["size"] for i in report["images"]] == [7, 100]
+    # sharing names the images by their index in this report's `images`, not among all given
+    used = [(layer["size"], layer["images"]) for layer in report["sharing"]["layers"]]
+    assert sorted(used) == [(7, [0]), (100, [1])]
     # without --image: every image
     code, out, _ = run(*ab_c, "--json", "-", "--no-files", capsys=capsys)
     assert [i["ref"] for i in strict_json(out)["images"]] == ["a:1", "b:1", IMG_C.tag]
@@ -815,6 +818,22 @@ def test_image_by_name_or_digest_and_an_ambiguous_name(tmp_path, capsys):
             f"--image sha256:{digest[7:12]}: no such image; there are 2 images: 1 a:1, 2 b:1"
         )
     )
+
+
+def test_the_layers_of_images_not_chosen_are_not_read(tmp_path, capsys):
+    """With --image, only the chosen images' layers are read: a layer of another image that
+    fails its diff_id check changes nothing (it did fail the whole run, and cost its read)."""
+    good = Img([Layer(File("etc/good", b"g" * 10))], tag="good:1")
+    rootfs = {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}
+    broken = Img([Layer(File("etc/bad", b"b"))], tag="bad:1", config_extra={"rootfs": rootfs})
+    path = str(docker_archive(tmp_path / "two.tar", [broken, good], style="podman"))
+    code, _, err = run(path, "--json", "-", "--no-files", capsys=capsys)
+    assert code != 0 and "diff_id" in err  # every image: the broken layer is read, and fails
+    code, out, err = run(path, "--image", "good:1", "--json", "-", "--no-files", capsys=capsys)
+    assert (code, err) == (0, "")
+    assert [i["ref"] for i in strict_json(out)["images"]] == ["good:1"]
+    code, out, err = run(path, "--image", "2", "--ci", capsys=capsys)
+    assert code == 0, err
 
 
 def test_image_is_checked_before_any_layer_is_read(tmp_path, capsys):

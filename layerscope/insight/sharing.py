@@ -47,9 +47,10 @@ class Sharing:
         """What sharing layers saves: unshared bytes minus stored bytes."""
         return self.unshared_bytes - self.stored_bytes
 
-    def image_shared_bytes(self, number: int) -> int:
-        """Sum of the sizes of the distinct layers of image `number` that another image uses."""
-        return sum(s.size for s in self.layers if number in s.images and len(s.images) > 1)
+    def image_shared_bytes(self, at: int) -> int:
+        """Sum of the sizes of the distinct layers of the image at place `at` (of the images
+        given to `sharing`) that another image uses."""
+        return sum(s.size for s in self.layers if at in s.images and len(s.images) > 1)
 
     @property
     def file_shared_bytes(self) -> int:
@@ -80,17 +81,17 @@ class Sharing:
 
 def sharing(images: Sequence[Image]) -> Sharing:
     by_diff: dict[str, SharedLayer] = {}
-    for img in images:
+    for at, img in enumerate(images):  # an image is named by its place in `images`
         for layer in img.layers:
             s = by_diff.get(layer.diff_id)
             if s is None:
                 s = by_diff[layer.diff_id] = SharedLayer(layer.diff_id, layer.size, [])
-            if img.number not in s.images:
-                s.images.append(img.number)
+            if at not in s.images:
+                s.images.append(at)
     layers = list(by_diff.values())
     unique = []
-    for img in images:
-        unique.append(sum(s.size for s in layers if s.images == [img.number]))
+    for at in range(len(images)):
+        unique.append(sum(s.size for s in layers if s.images == [at]))
     return Sharing(
         layers=layers,
         stored_bytes=sum(s.size for s in layers),

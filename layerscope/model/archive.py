@@ -51,11 +51,12 @@ class Archive:
     )
     _work: ArchiveBudget | None = field(default=None, repr=False, compare=False)
 
-    def distinct_layers(self) -> list[Layer]:
-        """One Layer per distinct blob, in image then layer order."""
+    def distinct_layers(self, images: Sequence[Image] | None = None) -> list[Layer]:
+        """One Layer per distinct blob (of every image, or of `images`), in image then layer
+        order."""
         seen: set[BlobLocation] = set()
         out = []
-        for img in self.images:
+        for img in self.images if images is None else images:
             for layer in img.layers:
                 if layer.spec.location not in seen:
                     seen.add(layer.spec.location)
@@ -221,9 +222,12 @@ class Archive:
         progress: ProgressFn | None = None,
         cancelled: Callable[[], bool] | None = None,
         workers: int | None = None,
+        images: Sequence[Image] | None = None,
     ) -> Archive:
-        """Read every layer not read yet (see `read_each`); the first error stops it."""
-        for _layer, error in self.read_each(self.distinct_layers(), progress, cancelled, workers):
+        """Read every layer not read yet (see `read_each`), or only those of `images`; the
+        first error stops it."""
+        layers = self.distinct_layers(images)
+        for _layer, error in self.read_each(layers, progress, cancelled, workers):
             if error is not None:
                 raise error
         return self._loaded()

@@ -130,7 +130,7 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
         table.add_column(Text("shared", justify="right"), key="shared")
         table.add_column("platform", key="platform")
         for n, (img, unique) in enumerate(zip(self.images, found.unique_bytes, strict=True)):
-            shared = found.image_shared_bytes(img.number)
+            shared = found.image_shared_bytes(n)
             table.add_row(
                 str(shown_number(img)),
                 untrusted.text(img.name),
@@ -183,7 +183,7 @@ class SharingScreen(InsightScreen[GoTo | ShowImage | None]):
                 untrusted.text(labels.short_digest(c.digest)),
                 Text(labels.size(c.size), justify="right"),
                 Text(labels.size(c.extra_bytes), justify="right"),
-                ", ".join(str(i + 1) for i in c.images),  # numbers from 0: shown from 1
+                ", ".join(str(shown_number(self.images[i])) for i in c.images),
                 untrusted.text(", ".join("/" + p for p in c.paths)),
             )
             for c in shown
