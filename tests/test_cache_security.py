@@ -53,7 +53,7 @@ def ci(path: Path, capsys, *more: str) -> tuple[int, str, str]:
 
 def with_figures(path: Path, capsys) -> int:
     """A run that stores the image's figures (`--json` computes them all)."""
-    return ci(path, capsys, "--json", os.devnull)[0]
+    return ci(path, capsys, "--json", f"{path}.report.json")[0]
 
 
 def cli_run(path: Path, cache: Path, timeout: float = 30, **kw) -> subprocess.CompletedProcess:
@@ -185,7 +185,7 @@ def test_a_cache_dir_others_can_write_is_refused(tmp_path, cache_dir, capsys, wh
             else:
                 sub.mkdir()
                 sub.chmod(mode)
-    status, out, err = ci(path, capsys, "--json", os.devnull)
+    status, out, err = ci(path, capsys, "--json", f"{path}.report.json")
     assert status == 0 and "PASS: 1 image" in out
     assert err.count("\n") == 1, err
     assert err.startswith("layerscope: warning: cache directory ")
