@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from textual.app import App
 from textual.worker import get_current_worker
@@ -31,6 +31,8 @@ from layerscope.views.listing import Filter
 from layerscope.views.search import PathIndex, Place, locate, next_layer_matching
 from layerscope.views.treeview import Cancelled
 from layerscope.views.viewcache import ViewCache
+
+T = TypeVar("T")
 
 
 class Host(Protocol):
@@ -108,30 +110,31 @@ class Finder:
         if not screen.image.layers:
             return
         image, here, analysed = screen.image, self._here(), screen.is_analysed(screen.image)
-        screen.run_worker(
-            lambda: self._locate(image, path, here, analysed),
-            thread=True,
-            exclusive=True,
-            exit_on_error=False,
-            group="search",
-            description="Looking for the path in the image",
+        views, index = screen.views, self.index  # (the index is made in the thread)
+        self._search(
+            "Looking for the path in the image",
+            lambda cancelled: locate(views, index(image), path, here, analysed, cancelled),
+            lambda place: self._located(image, path, here, place),
         )
 
-    def _locate(self, image: Image, path: str, here: Place, analysed: bool) -> None:
-        worker = get_current_worker()
-        try:
-            place = locate(
-                self.screen.views,
-                self.index(image),
-                path,
-                here,
-                analysed,
-                lambda: worker.is_cancelled,
-            )
-        except Cancelled:
-            return
-        if not worker.is_cancelled:
-            self.screen.app.call_from_thread(self._located, image, path, here, place)
+    def _search(
+        self, what: str, find: Callable[[Callable[[], bool]], T], then: Callable[[T], None]
+    ) -> None:
+        """`find(cancelled)` in a thread (a newer search cancels it), then `then(found)` on the
+        UI thread unless cancelled meanwhile."""
+
+        def run() -> None:
+            worker = get_current_worker()
+            try:
+                found = find(lambda: worker.is_cancelled)
+            except Cancelled:
+                return
+            if not worker.is_cancelled:
+                self.screen.app.call_from_thread(then, found)
+
+        self.screen.run_worker(
+            run, thread=True, exclusive=True, exit_on_error=False, group="search", description=what
+        )
 
     def _located(self, image: Image, path: str, here: Place, place: Place | None) -> None:
         screen = self.screen
@@ -163,13 +166,13 @@ class Finder:
         if self._move_to_match(step, screen.file_tree.cursor + step):
             return
         image, layer, analysed = screen.image, screen.layer_index, screen.is_analysed(screen.image)
-        screen.run_worker(
-            lambda: self._next_layer(image, flt, layer, step, analysed),
-            thread=True,
-            exclusive=True,
-            exit_on_error=False,
-            group="search",
-            description="Looking for the next match",
+        views = screen.views
+        self._search(
+            "Looking for the next match",
+            lambda cancelled: next_layer_matching(
+                views, image, flt, layer, step, analysed, cancelled
+            ),
+            lambda found: self._layer_found(image, layer, step, found),
         )
 
     def _matching_row(self, start: int, step: int) -> int | None:
@@ -201,23 +204,6 @@ class Finder:
         tree.move_cursor(row)
         tree.focus()
         return True
-
-    def _next_layer(self, image: Image, flt: Filter, layer: int, step: int, analysed: bool) -> None:
-        worker = get_current_worker()
-        try:
-            found = next_layer_matching(
-                self.screen.views,
-                image,
-                flt,
-                layer,
-                step,
-                analysed,
-                lambda: worker.is_cancelled,
-            )
-        except Cancelled:
-            return
-        if not worker.is_cancelled:
-            self.screen.app.call_from_thread(self._layer_found, image, layer, step, found)
 
     def _layer_found(self, image: Image, layer: int, step: int, found: int | None) -> None:
         screen = self.screen
