@@ -23,6 +23,8 @@ from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image
 from layerscope.model.selection import compare_pair, select_image, select_images
 from layerscope.output.ci_rules import RULES, default_text, parse_size
+from layerscope.read.registry import RegistryOptions
+from layerscope.read.registryauth import parse_creds
 from layerscope.text import one_line, visible
 from layerscope.version import __version__
 
@@ -120,8 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--source",
-        choices=("docker", "podman", "archive"),
-        help="where ARCHIVE comes from (default: a file if it exists, else docker or podman)",
+        choices=("docker", "podman", "archive", "registry"),
+        help="where ARCHIVE comes from (default: a file if it exists; else a registry for "
+        "'host/name[:tag]' or 'docker://REF'; else docker or podman)",
+    )
+    reg = p.add_argument_group("registries")
+    reg.add_argument(
+        "--creds",
+        metavar="USER[:PASS]",
+        help="credentials for the registry (without :PASS, the password is read from standard "
+        "input); default: those of docker login / podman login",
+    )
+    reg.add_argument(
+        "--insecure",
+        metavar="HOST",
+        action="append",
+        help="allow plain HTTP and an untrusted certificate for this registry host[:port] "
+        "(repeatable; a registry on localhost is always allowed plain HTTP)",
+    )
+    reg.add_argument(
+        "--offline",
+        action="store_true",
+        help="open registry images from the cache alone (what an earlier run fetched)",
     )
     p.add_argument(
         "--no-verify", action="store_true", help="skip the blob digest and diff_id checks"
@@ -240,6 +262,21 @@ def _size(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text!r}")
     return n
+
+
+def _registry(args: argparse.Namespace, names: list[str]) -> RegistryOptions:
+    """How registries are reached, from --creds, --insecure and --offline."""
+    creds = None
+    if args.creds is not None:
+        password = None
+        if ":" not in args.creds:
+            if "-" in names:
+                raise LayerscopeError("--creds USER reads the password from standard input, "
+                                      "which is the archive '-' here: give USER:PASS")  # fmt: skip
+            password = sys.stdin.readline().rstrip("\r\n")
+        creds = parse_creds(args.creds, password)
+    insecure = frozenset(args.insecure or ())
+    return RegistryOptions(creds=creds, insecure=insecure, offline=args.offline)
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -415,6 +452,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
     try:
         _check_image_count(args)
         limits = _limits(args)
+        registry = _registry(args, names)
         verify = not args.no_verify
         if args.json or args.ci or args.export:
             with discover(
@@ -425,13 +463,19 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
                 limits=limits,
                 cache=not args.no_cache,
                 apply=args.apply,
+                registry=registry,
             ) as archive:
                 return _headless(args, archive)
         if args.serve:
             from layerscope.ui.serve import serve, without_serve_options
 
             with discover(
-                names, platform=args.platform, verify=verify, engine=args.source, limits=limits
+                names,
+                platform=args.platform,
+                verify=verify,
+                engine=args.source,
+                limits=limits,
+                registry=registry,
             ) as archive:  # the inputs and --image checked here, not in the browser
                 if args.compare:
                     compare_pair(archive.images, args.image or [], first_two=True)
@@ -453,6 +497,7 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
             limits=limits,
             cache=not args.no_cache,
             apply=args.apply,
+            registry=registry,
         )
     except LayerscopeError as e:
         if args.debug:

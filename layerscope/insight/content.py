@@ -49,9 +49,8 @@ def read_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
 
 
 def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Iterator[bytes]:
-    with open(loc.file, "rb") as f:
-        if li.compression == "none":
-            f.seek(loc.offset + offset)
+    if li.compression == "none":
+        with loc.open(offset) as f:
             left = n
             while left:
                 chunk = f.read(min(CHUNK, left))
@@ -59,8 +58,8 @@ def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Ite
                     return
                 left -= len(chunk)
                 yield chunk
-            return
-        f.seek(loc.offset)
+        return
+    with loc.open() as f:
         stream = compression.decompress(compression.read_chunks(f, loc.size), li.compression)
         pos = 0
         end = offset + n

@@ -3,11 +3,10 @@ distinct blob once, whatever the number of images or positions that use it)."""
 
 from __future__ import annotations
 
-import builtins
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from layerscope.errors import Cancelled, LayerscopeError, LimitExceeded
@@ -27,6 +26,7 @@ from layerscope.read.layerreader import (
 )
 from layerscope.read.parallel import Task, default_workers, read_in_processes
 from layerscope.read.records import LayerIndex
+from layerscope.read.registry import RegistryOptions, RegistrySource, wants_registry
 from layerscope.read.sources import Source, open_source
 
 ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
@@ -478,21 +478,30 @@ def discover(
     limits: Limits = DEFAULT_LIMITS,
     cache: bool = False,
     apply: str = OVERLAY,
+    registry: RegistryOptions | None = None,
 ) -> Archive:
     """Find every image in the inputs without reading any layer (fast: manifests and configs).
     With `cache`, layer indexes are kept in the user's cache directory (see cache.py). `apply`:
     how layers are applied, "overlay" (as overlay-based storage does) or "follow" (through the
-    symlinks of lower layers, as podman's vfs driver and umoci do)."""
+    symlinks of lower layers, as podman's vfs driver and umoci do). `registry`: how registries
+    are reached (credentials, insecure hosts, offline), for the inputs that name one."""
     if apply not in APPLY_MODES:
         raise LayerscopeError(f"--apply {apply}: must be one of {', '.join(APPLY_MODES)}")
     inputs = [names] if isinstance(names, str | os.PathLike) else names
     paths = [os.fspath(n) for n in inputs]
     sources: list[Source] = []
     images: list[Image] = []
+    store = LayerCache() if cache else None
+    options = replace(registry or RegistryOptions(), docs=store)
+    if options.offline and store is None:
+        raise LayerscopeError("--offline opens from the cache: it cannot go with --no-cache")
     try:
         for name in paths:
             try:
-                src = open_source(name, engine=engine, limits=limits)
+                if wants_registry(name, engine):
+                    src: Source = RegistrySource(name, options, limits)
+                else:
+                    src = open_source(name, engine=engine, limits=limits)
             except LayerscopeError as e:
                 raise e.with_source(name) from None
             except OSError as e:
@@ -505,6 +514,8 @@ def discover(
             except OSError as e:
                 raise LayerscopeError(e.strerror or str(e), source=name) from None
             for spec in specs:
+                if isinstance(src, RegistrySource):
+                    spec.format = "registry"
                 spec.max_symlink_hops = limits.max_symlink_hops
                 spec.apply = apply
                 images.append(Image(spec, len(images)))
@@ -512,9 +523,7 @@ def discover(
         for s in sources:
             s.close()
         raise
-    return Archive(
-        sources, images, verify=verify, limits=limits, cache=LayerCache() if cache else None
-    )
+    return Archive(sources, images, verify=verify, limits=limits, cache=store)
 
 
 def open(
@@ -527,6 +536,7 @@ def open(
     progress: ProgressFn | None = None,
     cache: bool = False,
     apply: str = OVERLAY,
+    registry: RegistryOptions | None = None,
 ) -> Archive:
     """Open archives and read every layer: `layerscope.open("app.tar").images[0].hidden`."""
     archive = discover(
@@ -537,6 +547,7 @@ def open(
         limits=limits,
         cache=cache,
         apply=apply,
+        registry=registry,
     )
     try:
         return archive.load(progress)
@@ -548,9 +559,10 @@ def open(
 def _stored_plain(loc: BlobLocation) -> bool:
     """Whether a blob is stored uncompressed (its tar offsets are its own: it can be read from
     the middle)."""
+    if loc.remote is not None:  # a registry's blob is read as it streams in, in one piece
+        return False
     try:
-        with builtins.open(loc.file, "rb") as f:
-            f.seek(loc.offset)
+        with loc.open() as f:
             return compression.detect(f.read(min(6, loc.size))) == compression.NONE
     except OSError:
         return False

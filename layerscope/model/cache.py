@@ -57,7 +57,7 @@ LOW_WATER = 0.9  # a trim leaves this share of the bound, so that the next one i
 STALE_TMP = 3600  # seconds: a `.tmp-*` file older than this is a killed run's leftover
 LEDGER = "ledger"  # in the cache's root: the bytes the cache holds, as a decimal number
 
-_ENTRY = re.compile(r"[0-9a-f]{64}\.(?:idx|fig|ana)")
+_ENTRY = re.compile(r"[0-9a-f]{64}\.(?:idx|fig|ana|doc)")
 _SEEN = re.compile(r"([0-9a-f]{64})\.[0-9a-f]{32}\.seen")
 _TMP = re.compile(r"\.tmp-[a-z0-9_]{8}")  # tempfile.mkstemp(prefix=".tmp-")
 _SUBDIR = re.compile(r"[0-9a-f]{2}")
@@ -165,6 +165,9 @@ def _answers(index: LayerIndex, key: str) -> bool:
 def _identity(loc: BlobLocation) -> str:
     """The file a blob lies in, as the filesystem identifies it now (the ctime changes with any
     write, and no one can set it back)."""
+    if loc.remote is not None:  # content-addressed: the digest is the blob, wherever it lies
+        text = loc.remote.identity
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     st = os.stat(loc.file)
     who = (
         f"{os.path.realpath(loc.file)}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
@@ -176,8 +179,7 @@ def _identity(loc: BlobLocation) -> str:
 
 def _blob_digest(loc: BlobLocation) -> str:
     h = hashlib.sha256()
-    with open(loc.file, "rb") as f:
-        f.seek(loc.offset)
+    with loc.open() as f:
         left = loc.size
         while left:
             chunk = f.read(min(left, 1 << 20))
@@ -450,6 +452,16 @@ class LayerCache:
             return False
         return True
 
+    # -- registry documents (registry.DocStore) ---------------------------------------------------
+    def read_doc(self, key: str) -> bytes | None:
+        """A manifest, index or config fetched from a registry (`doc|<digest>`), or the digest a
+        reference named last (`ref|<reference>`)."""
+        data = self.read(key, "doc")
+        return bytes(data) if data is not None else None
+
+    def write_doc(self, key: str, data: bytes) -> None:
+        self.write(key, "doc", data)
+
     # -- layer indexes ---------------------------------------------------------------------------
     def get(self, key: str, loc: BlobLocation | None = None) -> LayerIndex | None:
         """The cached index, if any; with `loc`, only if the blob there is the one that was
@@ -477,7 +489,10 @@ class LayerCache:
     def _same_blob(self, key: str, index: LayerIndex, loc: BlobLocation, read_from: bytes) -> bool:
         """Whether the blob at `loc` is the one the index was read from: the very file it was
         read from (`read_from`, its identity then), or one already hashed (a marker), or one
-        whose sha256 is the index's verified digest."""
+        whose sha256 is the index's verified digest. A registry's blob is named by its digest
+        (and checked against it whenever it is read): a verified index of that digest is it."""
+        if loc.remote is not None:
+            return index.verified and index.digest == loc.remote.digest
         try:
             identity = _identity(loc)
             if identity.encode() == read_from:

@@ -17,8 +17,8 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO, NoReturn
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 from layerscope.errors import Cancelled, DigestMismatch, LayerscopeError, LimitExceeded, TarError
 from layerscope.limits import (
@@ -59,13 +59,41 @@ _ZEROS = bytes(1 << 16)
 _OPAQUE_XATTRS = ("SCHILY.xattr.trusted.overlay.opaque", "SCHILY.xattr.user.overlay.opaque")
 
 
+class RemoteBytes(Protocol):
+    """A blob that lies elsewhere (a registry): opened as a stream in any process, and known to
+    the cache by its `identity`."""
+
+    @property
+    def digest(self) -> str: ...  # the blob's sha256 (a registry serves blobs by it)
+
+    @property
+    def identity(self) -> str: ...
+
+    def open(self, start: int = 0) -> BinaryIO: ...
+
+
 @dataclass(frozen=True)
 class BlobLocation:
-    """Where a blob's bytes lie: a file on disk and a region of it."""
+    """Where a blob's bytes lie: a file on disk and a region of it; or, with `remote`, a blob
+    in a registry (`file` then names it: registry and digest, one location per blob)."""
 
     file: str
     offset: int
     size: int
+    remote: RemoteBytes | None = field(default=None, compare=False, repr=False)
+
+    def open(self, start: int = 0) -> BinaryIO:
+        """The blob's bytes from `start` on, read as a file (`read(n)`; more may follow than
+        the blob holds for a file on disk: read `size - start` bytes)."""
+        if self.remote is not None:
+            return self.remote.open(start)
+        f = open(self.file, "rb")  # noqa: SIM115 (the caller closes it)
+        try:
+            f.seek(self.offset + start)
+        except BaseException:
+            f.close()
+            raise
+        return f
 
 
 def _decode(raw: bytes) -> str:
@@ -123,8 +151,7 @@ def read_layer(
     read does (`work_bytes`) is bounded by --max-layer-bytes and, when given, by `archive_left`:
     what its input may still do under --max-archive-bytes (ArchiveLimitExceeded)."""
     index = LayerIndex.empty()
-    with open(location.file, "rb") as f:
-        f.seek(location.offset)
+    with location.open() as f:
         head = f.read(min(6, location.size))
         kind = compression.detect(head)
         blob_hash = hashlib.sha256() if (verify or not digest) and kind != "none" else None
@@ -210,8 +237,7 @@ def read_part(
     work = _Work(limits, location.size, archive_left)
     whole = hashlib.sha256() if not start else None
     digest = None
-    with open(location.file, "rb") as f:
-        f.seek(location.offset + start)
+    with location.open(start) as f:
         ahead = _ReadAhead(f, location.size - start, b"", "none", None, whole, limits)
         try:
             stream = ChunkStream(ahead.chunks(progress, cancelled), lambda c: work.add(len(c)))

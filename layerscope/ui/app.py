@@ -23,6 +23,7 @@ from layerscope.limits import DEFAULT_LIMITS, Limits
 from layerscope.model.archive import Archive, discover
 from layerscope.model.image import Image
 from layerscope.read.parallel import start_server
+from layerscope.read.registry import RegistryOptions
 from layerscope.ui import keymap, untrusted
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.screens.help import HelpScreen
@@ -155,6 +156,7 @@ def run(
     limits: Limits = DEFAULT_LIMITS,
     cache: bool = True,
     apply: str = "overlay",
+    registry: RegistryOptions | None = None,
 ) -> int:
     """Open archives and show them; returns the exit status. Reading manifests and configs
     happens before the UI opens (errors go to the caller); layers are read inside the app.
@@ -169,6 +171,7 @@ def run(
         limits=limits,
         cache=cache,
         apply=apply,
+        registry=registry,
     )
     try:
         pair = compare_pair(archive.images, compare) if compare is not None else None
