@@ -291,6 +291,8 @@ class FaultProxy:
         self.statuses: list[int] = []
         self.corrupt = False
         self.redirect = False
+        self.hold_after: int | None = None  # bytes of each blob sent before `release` is set
+        self.release = threading.Event()
         self.seen: list[Seen] = []
         self.storage_seen: list[Seen] = []
         self.lock = threading.Lock()
@@ -365,6 +367,11 @@ class FaultProxy:
         h.end_headers()
         if h.command == "HEAD":
             return
+        if is_blob and self.hold_after is not None and len(body) > self.hold_after:
+            h.wfile.write(body[: self.hold_after])
+            h.wfile.flush()
+            self.release.wait(60)
+            body = body[self.hold_after :]
         if cut is not None:
             h.wfile.write(body[:cut])
             h.wfile.flush()

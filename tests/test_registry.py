@@ -6,6 +6,7 @@ errors a user meets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -356,6 +357,70 @@ def test_a_redirect_to_blob_storage_drops_the_authorization(basic_registry, env,
         on_registry = [s for s in proxy.seen if s.status != 401]
         assert on_registry and all("Authorization" in s.headers for s in on_registry)
     finally:
+        proxy.close()
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+
+def test_the_app_shows_layers_and_download_progress_while_blobs_arrive(registry, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """Blobs held halfway by the proxy: the layers are listed (from manifest and config), the
+    layer's details say how much was downloaded, keys work; once released, the image loads."""
+    from pilots import SIZE, main_screen, settle
+
+    import layerscope
+    from layerscope.ui.app import LayerscopeApp
+    from layerscope.ui.widgets.details import ImageDetails, LayerDetails
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    import random
+
+    rnd = random.Random(7)
+    # incompressible, and big enough that the reader reports progress before the hold (it does
+    # so every MiB of tar)
+    img = Img([Layer(File("a.bin", rnd.randbytes(3 << 20))), Layer(File("b.bin", rnd.randbytes(3 << 20)))],
+              tag="held:1")  # fmt: skip
+    ref = registry.push(
+        f"docker-archive:{docker_archive(tmp_path / 'held.tar', [img])}", "app/held:1"
+    )
+    proxy = FaultProxy(registry)
+    proxy.hold_after = 2 << 20
+    try:
+        archive = layerscope.discover([ref.replace(registry.host, proxy.host)])
+
+        async def test(app, pilot):
+            s = main_screen(app)
+            assert [opt.id for opt in s.layer_list.options][:2] == ["layer-0", "layer-1"]
+            for _ in range(500):
+                size = s.query_one(LayerDetails).fields.get("Size", "")
+                if size.startswith("downloading…") and "/s)" in size:
+                    break
+                await pilot.pause(0.02)
+            assert size.startswith("downloading… ") and " of " in size and "/s)" in size, size
+            await pilot.press("down")  # not pilots.press: it waits for the reads to end
+            await pilot.pause()
+            assert s.query_one(LayerDetails).fields["Layer"] == "1 of 2 (0 is the base)"
+            proxy.release.set()
+            for _ in range(500):
+                if all(ly.loaded for ly in s.image.layers):
+                    break
+                await pilot.pause(0.02)
+            await settle(pilot)
+            assert s.query_one(ImageDetails).fields["Final size"] == "6.3 MB in 2 files"
+
+        async def main() -> None:  # not pilots.drive: it waits for the reads to end first
+            app = LayerscopeApp(archive, archive.images[0])
+            try:
+                async with app.run_test(size=SIZE) as pilot:
+                    await pilot.pause()
+                    await test(app, pilot)
+            finally:
+                archive.close()
+
+        asyncio.run(main())
+    finally:
+        proxy.release.set()
         proxy.close()
 
 

@@ -164,7 +164,8 @@ def read_layer(
             tar_bytes += len(chunk)
             work.add(len(chunk))
 
-        ahead = _ReadAhead(f, location.size, head, kind, blob_hash, diff_hash, limits)
+        ahead = _ReadAhead(f, location.size, head, kind, blob_hash, diff_hash, limits,
+                           eager=location.remote is not None)  # fmt: skip
         try:
             stream = ChunkStream(ahead.chunks(progress, cancelled), on_tar)
             _index_tar(TarReader(stream, limits, require_end=True), index, limits, work)
@@ -267,9 +268,13 @@ class _ReadAhead:
 
     AHEAD = 8  # batches of chunks decompressed ahead of the parse
     BATCH = 1 << 20  # bytes of chunks (of 1 MiB at most) in a batch: so at most 16 MiB ahead
+    EAGER = 64 << 10  # eager: blob bytes read that hand a batch over, however small
 
     def __init__(self, f: BinaryIO, size: int, head: bytes, kind: str, blob_hash: Any,
-                 diff_hash: Any, limits: Limits) -> None:  # fmt: skip
+                 diff_hash: Any, limits: Limits, eager: bool = False) -> None:  # fmt: skip
+        """`eager`: hand over what each read gave at once (a download's bytes come as they
+        come: the parse, and the progress, follow them)."""
+        self.eager = eager
         self.queue: queue.Queue[tuple[list[bytes] | BaseException | None, int]] = queue.Queue(
             self.AHEAD
         )
@@ -296,16 +301,18 @@ class _ReadAhead:
 
         batch: list[bytes] = []  # handed over together: a stream of tiny chunks (a gzip
         held = 0  # member per byte) must not cost a hand-over per chunk
+        handed = 0  # blob bytes read when a batch was last handed over
         try:
             for chunk in compression.decompress(raw_chunks(), kind, max_memory):
                 if diff_hash is not None:
                     diff_hash.update(chunk)
                 batch.append(chunk)
                 held += len(chunk)
-                if held >= self.BATCH and not self._put((batch, done)):
+                full = held >= self.BATCH or (self.eager and done - handed >= self.EAGER)
+                if full and not self._put((batch, done)):
                     return
-                if held >= self.BATCH:
-                    batch, held = [], 0
+                if full:
+                    batch, held, handed = [], 0, done
             if batch and not self._put((batch, done)):
                 return
             self._put((None, done))
@@ -326,7 +333,10 @@ class _ReadAhead:
     def chunks(
         self, progress: Callable[[int], object] | None, cancelled: Callable[[], bool] | None
     ) -> Iterator[bytes]:
-        """The tar's chunks, in order; progress is told the blob bytes read so far."""
+        """The tar's chunks, in order; progress is told the blob bytes read so far (0 first:
+        the read started, which starts the clock of a download's rate)."""
+        if progress is not None:
+            progress(0)
         while True:
             item, done = self.queue.get()
             if progress is not None:

@@ -82,7 +82,9 @@ def has_registry(name: str) -> bool:
     if explicit:
         return True
     first, slash, _rest = name.partition("/")
-    return bool(slash) and ("." in first or ":" in first or first.startswith("["))
+    if not slash or not _DOMAIN.fullmatch(first):
+        return False
+    return "." in first or ":" in first or first.startswith("[")
 
 
 def parse(text: str) -> Reference:

@@ -27,7 +27,7 @@ from layerscope.read.layerreader import BlobLocation
 from layerscope.read.reference import Reference, has_registry, parse, strip_transport
 from layerscope.read.registryauth import Auth, Credentials, stored_credentials
 from layerscope.read.registryhttp import NETWORK_ERRORS, Http, RegistryError, Response
-from layerscope.read.sources import Missing, Source
+from layerscope.read.sources import Missing, Source, looks_like_reference
 
 ACCEPT = ", ".join(
     [
@@ -203,7 +203,7 @@ class BlobStream:
             try:
                 if self.resp is None:
                     self.resp = self._open()
-                chunk = self.resp.read(want)
+                chunk = self.resp.read_some(want)
             except NETWORK_ERRORS as e:
                 if isinstance(e, RegistryError):
                     raise
@@ -245,7 +245,12 @@ def wants_registry(name: str, engine: str | None) -> bool:
     name."""
     if engine == "registry" or strip_transport(name)[1]:
         return True
-    return engine is None and has_registry(name) and not os.path.lexists(name)
+    return (
+        engine is None
+        and has_registry(name)
+        and looks_like_reference(name)  # `build.d/app.tar` is a missing file, not an image
+        and not os.path.lexists(name)
+    )
 
 
 def _sha256(data: bytes) -> str:

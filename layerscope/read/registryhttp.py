@@ -50,6 +50,11 @@ class Response:
     def read(self, n: int = -1) -> bytes:
         return self.raw.read(n) if n >= 0 else self.raw.read()
 
+    def read_some(self, n: int) -> bytes:
+        """Up to n bytes, as soon as some came (one read of the socket at most): a stream's
+        consumer sees the bytes, and the progress, as they arrive."""
+        return self.raw.read1(n)
+
     def read_bounded(self, limit: int, what: str) -> bytes:
         """The whole body, refused past `limit` bytes (a manifest, a config, a token)."""
         length = self.header("Content-Length")

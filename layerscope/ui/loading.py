@@ -44,6 +44,21 @@ class LayerLoad:
     done: int = 0
     state: str = WAITING
     error: str | None = None
+    started: float | None = None  # time.monotonic() of its first progress
+
+    def advance(self, done: int) -> None:
+        """Bytes read so far (the first call starts the clock of `rate`)."""
+        if self.started is None:
+            self.started = time.monotonic()
+        self.done = done
+
+    @property
+    def rate(self) -> float | None:
+        """Stored bytes read (downloaded, for a registry's blob) per second, so far."""
+        if self.started is None:
+            return None
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 and self.done else None
 
     @property
     def fraction(self) -> float:

@@ -500,7 +500,7 @@ class MainScreen(Screen[None]):
         if load.state in (DONE, FAILED):
             return
         load.state = READING
-        load.done = message.done
+        load.advance(message.done)
         self.layer_list.refresh_layer(loc)
         self._overall(message.overall_done, message.overall_total)
         if self._is_current(loc):

@@ -79,7 +79,12 @@ class LayerDetails(Details):
         elif load is not None and load.state == FAILED:
             self._add(grid, "Error", load.error or "could not be read", "error")
         elif load is not None and load.state == READING:
-            self._add(grid, "Size", f"reading… {labels.percent(load.fraction)}", "dim")
+            verb = "downloading" if layer.spec.location.remote is not None else "reading"
+            done = f"{labels.size(load.done)} of {labels.size(load.total)}"
+            rate = f", {labels.size(int(load.rate))}/s" if load.rate is not None else ""
+            self._add(
+                grid, "Size", f"{verb}… {labels.percent(load.fraction)} ({done}{rate})", "dim"
+            )
         else:
             self._add(grid, "Size", "waiting to be read", "dim")
         if analysed:
