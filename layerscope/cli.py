@@ -270,6 +270,10 @@ def _registry(args: argparse.Namespace, names: list[str]) -> RegistryOptions:
     if args.creds is not None:
         password = None
         if ":" not in args.creds:
+            if args.serve:
+                raise LayerscopeError("--creds USER reads the password from standard input, "
+                                      "which --serve's sessions do not have: log in with "
+                                      "docker login / podman login instead")  # fmt: skip
             if "-" in names:
                 raise LayerscopeError("--creds USER reads the password from standard input, "
                                       "which is the archive '-' here: give USER:PASS")  # fmt: skip
