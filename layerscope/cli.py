@@ -23,8 +23,7 @@ from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image
 from layerscope.model.selection import compare_pair, select_image, select_images
 from layerscope.output.ci_rules import RULES, default_text, parse_size
-from layerscope.read.registry import RegistryOptions
-from layerscope.read.registryauth import parse_creds
+from layerscope.read.registryoptions import RegistryOptions, parse_creds
 from layerscope.text import one_line, visible
 from layerscope.version import __version__
 

@@ -10,13 +10,8 @@ import pytest
 
 from layerscope.errors import LayerscopeError
 from layerscope.read.reference import has_registry, parse
-from layerscope.read.registry import wants_registry
-from layerscope.read.registryauth import (
-    Credentials,
-    parse_challenge,
-    parse_creds,
-    stored_credentials,
-)
+from layerscope.read.registryauth import parse_challenge, stored_credentials
+from layerscope.read.registryoptions import Credentials, parse_creds, wants_registry
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -26,7 +26,7 @@ from layerscope.read.layerreader import (
 )
 from layerscope.read.parallel import Task, default_workers, read_in_processes
 from layerscope.read.records import LayerIndex
-from layerscope.read.registry import RegistryOptions, RegistrySource, wants_registry
+from layerscope.read.registryoptions import RegistryOptions, wants_registry
 from layerscope.read.sources import Source, open_source
 
 ProgressFn = Callable[[Layer, int], object]  # (layer, stored bytes read so far)
@@ -499,6 +499,8 @@ def discover(
         for name in paths:
             try:
                 if wants_registry(name, engine):
+                    from layerscope.read.registry import RegistrySource  # HTTP, TLS: when needed
+
                     src: Source = RegistrySource(name, options, limits)
                 else:
                     src = open_source(name, engine=engine, limits=limits)
@@ -514,7 +516,7 @@ def discover(
             except OSError as e:
                 raise LayerscopeError(e.strerror or str(e), source=name) from None
             for spec in specs:
-                if isinstance(src, RegistrySource):
+                if spec.format == "oci" and wants_registry(name, engine):
                     spec.format = "registry"
                 spec.max_symlink_hops = limits.max_symlink_hops
                 spec.apply = apply

@@ -15,19 +15,19 @@ import contextlib
 import hashlib
 import http.client
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from layerscope.errors import DigestMismatch, FormatError, LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS, Limits
 from layerscope.read.layerreader import BlobLocation
-from layerscope.read.reference import Reference, has_registry, parse, strip_transport
-from layerscope.read.registryauth import Auth, Credentials, stored_credentials
+from layerscope.read.reference import Reference, parse
+from layerscope.read.registryauth import Auth, stored_credentials
 from layerscope.read.registryhttp import NETWORK_ERRORS, Http, RegistryError, Response
-from layerscope.read.sources import Missing, Source, looks_like_reference
+from layerscope.read.registryoptions import DocStore, RegistryOptions
+from layerscope.read.sources import Missing, Source
 
 ACCEPT = ", ".join(
     [
@@ -45,27 +45,6 @@ RESUMES = 8  # times a blob's download resumes after a dropped connection withou
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}'
 
 
-class DocStore(Protocol):
-    """Where fetched documents are kept between runs (the cache): content-addressed documents
-    under `doc|<digest>`, and what a reference named last under `ref|<reference>`."""
-
-    def read_doc(self, key: str) -> bytes | None: ...
-
-    def write_doc(self, key: str, data: bytes) -> None: ...
-
-
-@dataclass
-class RegistryOptions:
-    """How registries are reached: credentials given on the command line (else those of the
-    auth files), hosts where plain HTTP or an untrusted certificate is allowed, and whether to
-    use the cache alone."""
-
-    creds: Credentials | None = field(default=None, repr=False)
-    insecure: frozenset[str] = frozenset()
-    offline: bool = False
-    docs: DocStore | None = field(default=None, repr=False)
-
-
 class Registry:
     """One repository of one registry: requests with the auth it asks for."""
 
@@ -73,6 +52,11 @@ class Registry:
         self.ref = ref
         plain = ref.is_local or ref.domain in options.insecure or ref.hostname in options.insecure
         self.http = Http(ref.host, plain_ok=plain)
+        self.docs = options.docs
+        if plain and self.docs is not None:  # how this host answered last time: no probe
+            known = self.docs.read_doc(self._scheme_key)
+            if known in (b"http", b"https"):
+                self.http.scheme = known.decode()
         creds = options.creds or stored_credentials(ref)
         self.auth = Auth(self.http, creds)
         self.lock = threading.Lock()
@@ -80,11 +64,20 @@ class Registry:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         del state["lock"]
+        state["docs"] = None  # the cache stays with the process that opened it
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.lock = threading.Lock()
+
+    @property
+    def _scheme_key(self) -> str:
+        return f"scheme|{self.ref.host}"
+
+    def _remember_scheme(self) -> None:
+        if self.http.plain_ok and self.docs is not None and self.http.scheme is not None:
+            self.docs.write_doc(self._scheme_key, self.http.scheme.encode())
 
     @property
     def scope(self) -> str:
@@ -135,7 +128,17 @@ class Registry:
 
     def manifest(self, wanted: str, limit: int) -> tuple[bytes, str | None, str | None]:
         """(bytes, media type, the digest the registry says) of a manifest or an index."""
-        resp = self.get("manifests", wanted, {"Accept": ACCEPT})
+        probed = self.http.scheme is None
+        try:
+            resp = self.get("manifests", wanted, {"Accept": ACCEPT})
+        except RegistryError:
+            if not probed and self.http.plain_ok:  # the host changed since: probe again
+                self.http.scheme = None
+                resp = self.get("manifests", wanted, {"Accept": ACCEPT})
+            else:
+                raise
+        if probed:
+            self._remember_scheme()
         self.check(resp, f"manifest {wanted}")
         media = (resp.header("Content-Type") or "").split(";")[0].strip() or None
         said = resp.header("Docker-Content-Digest")
@@ -237,20 +240,6 @@ class BlobStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def wants_registry(name: str, engine: str | None) -> bool:
-    """Whether an input names a registry image: `--source registry`, `docker://REF`, or (with
-    no --source) a reference whose first component is a registry host, when no file has that
-    name."""
-    if engine == "registry" or strip_transport(name)[1]:
-        return True
-    return (
-        engine is None
-        and has_registry(name)
-        and looks_like_reference(name)  # `build.d/app.tar` is a missing file, not an image
-        and not os.path.lexists(name)
-    )
 
 
 def _sha256(data: bytes) -> str:

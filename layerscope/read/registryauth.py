@@ -19,40 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-from layerscope.errors import LayerscopeError
 from layerscope.read.reference import DOCKER_HUB, Reference
 from layerscope.read.registryhttp import Http, RegistryError
+from layerscope.read.registryoptions import Credentials
 
 TOKEN_LIMIT = 1 << 20  # bytes of a token service's answer
 AUTH_FILE_LIMIT = 4 << 20
 _HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io",
              "https://index.docker.io/v1/", "https://index.docker.io/v1")  # fmt: skip
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Credentials(user={self.user!r}, password=<hidden>)"
-
-    def basic(self) -> str:
-        raw = f"{self.user}:{self.password}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def parse_creds(text: str, password: str | None = None) -> Credentials:
-    """`--creds USER[:PASS]` (the password may come separately, from standard input)."""
-    user, colon, pw = text.partition(":")
-    if not user:
-        raise LayerscopeError("--creds: give USER[:PASSWORD]")
-    if not colon:
-        if password is None:
-            raise LayerscopeError("--creds USER: the password is read from standard input")
-        pw = password
-    return Credentials(user, pw)
 
 
 def auth_files() -> list[str]:

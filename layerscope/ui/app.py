@@ -23,7 +23,7 @@ from layerscope.limits import DEFAULT_LIMITS, Limits
 from layerscope.model.archive import Archive, discover
 from layerscope.model.image import Image
 from layerscope.read.parallel import start_server
-from layerscope.read.registry import RegistryOptions
+from layerscope.read.registryoptions import RegistryOptions
 from layerscope.ui import keymap, untrusted
 from layerscope.ui.commands import LayerscopeCommands
 from layerscope.ui.screens.help import HelpScreen
