@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -201,13 +202,49 @@ class LiveRegistry:
             self.issuer.close()
 
 
-def start_registry(directory: Path, auth: str | None = None, schema1: bool = False) -> LiveRegistry:
+def self_signed(directory: Path, ip: str) -> tuple[Path, Path]:
+    """A certificate for `ip` that no one trusts, and its key (PEM files)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def start_registry(directory: Path, auth: str | None = None, schema1: bool = False,
+                   tls: bool = False, ip: str = "127.0.0.1") -> LiveRegistry:  # fmt: skip
     """A registry serving from `directory`; `auth`: None, "htpasswd" or "token"; `schema1`:
-    accepting schema 1 manifests (off by default in the registry, as in the tests)."""
+    accepting schema 1 manifests (off by default in the registry, as in the tests); `tls`: on
+    https with a self-signed certificate; `ip`: the loopback address it listens on (127.0.0.2
+    is on this machine, but not named as a local registry is)."""
     need_tools("docker-registry", "skopeo")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    host = f"127.0.0.1:{port}"
+    host = f"{ip}:{port}"
     config = [
         "version: 0.1",
         "log:",
@@ -222,6 +259,9 @@ def start_registry(directory: Path, auth: str | None = None, schema1: bool = Fal
         "http:",
         f"  addr: {host}",
     ]
+    if tls:
+        cert, key = self_signed(directory, ip)
+        config += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
     if schema1:
         config += ["compatibility:", "  schema1:", "    enabled: true"]
     issuer = None
@@ -252,7 +292,12 @@ def start_registry(directory: Path, auth: str | None = None, schema1: bool = Fal
     deadline = time.monotonic() + 20
     while True:
         try:
-            conn = http.client.HTTPConnection(host, timeout=2)
+            if tls:
+                conn = http.client.HTTPSConnection(
+                    host, timeout=2, context=ssl._create_unverified_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(host, timeout=2)
             conn.request("GET", "/v2/")
             status = conn.getresponse().status
             conn.close()

@@ -424,6 +424,34 @@ def test_the_app_shows_layers_and_download_progress_while_blobs_arrive(registry,
         proxy.close()
 
 
+def test_tls_is_verified_unless_the_host_is_named_insecure(tmp_path):
+    """A registry on https with a self-signed certificate, on 127.0.0.2 (this machine, but not
+    a name that is trusted as local): refused, naming the flag; allowed with --insecure."""
+    reg = start_registry(tmp_path / "tls", tls=True, ip="127.0.0.2")
+    try:
+        ref = reg.push(DEMO, "tls/demo:1")
+        env = registry_env(tmp_path)
+        refused = run([ref, "--json", "-"], env)
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines() == [
+            f"layerscope: {ref}: registry {reg.host}: TLS certificate not trusted (self-signed "
+            f"certificate); --insecure {reg.host} allows it (and plain HTTP)"
+        ]
+        allowed = run([ref, "--json", "-", "--insecure", reg.host], env)
+        assert allowed.returncode == 0, allowed.stderr
+        assert json.loads(allowed.stdout)["images"][0]["format"] == "registry"
+    finally:
+        reg.stop()
+
+
+def test_a_manifest_over_the_json_limit_is_refused(registry, env):
+    ref = registry.push(DEMO, "limits/demo:1")
+    done = run([ref, "--json", "-", "--max-json-bytes", "200"], env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "over the JSON limit of 200" in done.stderr
+    assert "--max-json-bytes" in done.stderr
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 

@@ -79,7 +79,8 @@ class Response:
 
 @dataclass
 class Http:
-    """Requests to one registry. `plain_ok`: whether plain HTTP may be used for its host."""
+    """Requests to one registry. `plain_ok`: whether plain HTTP, and a certificate that is not
+    trusted, may be used for its host (`--insecure HOST`, or a registry on this machine)."""
 
     host: str  # the registry's host[:port], as its API is reached
     plain_ok: bool = False
@@ -96,7 +97,7 @@ class Http:
         if not self.plain_ok:
             return "https"
         try:
-            conn = _connect("https", self.host)
+            conn = _connect("https", self.host, verify=False)
             conn.connect()
             conn.close()
             return "https"
@@ -156,7 +157,8 @@ class Http:
             sent = dict(headers)
             if on_registry and auth is not None:
                 sent.update(auth(url))
-            conn = _connect(parts.scheme, parts.netloc)
+            # an untrusted certificate: only the registry's own, where allowed; never elsewhere
+            conn = _connect(parts.scheme, parts.netloc, not (on_registry and self.plain_ok))
             path = parts.path or "/"
             if parts.query:
                 path += "?" + parts.query
@@ -174,11 +176,22 @@ class Http:
         raise RegistryError(f"registry {self.host}: over {MAX_REDIRECTS} redirects")
 
 
-def _connect(scheme: str, netloc: str) -> http.client.HTTPConnection:
+_contexts: dict[bool, ssl.SSLContext] = {}  # made once per process (loading the CAs takes ~30 ms)
+
+
+def _context(verify: bool) -> ssl.SSLContext:
+    if verify not in _contexts:
+        ctx = ssl.create_default_context()
+        if not verify:  # --insecure HOST, or a registry on this machine: as podman does
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        _contexts[verify] = ctx
+    return _contexts[verify]
+
+
+def _connect(scheme: str, netloc: str, verify: bool = True) -> http.client.HTTPConnection:
     if scheme == "https":
-        return http.client.HTTPSConnection(
-            netloc, timeout=TIMEOUT, context=ssl.create_default_context()
-        )
+        return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=_context(verify))
     return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
 
