@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -450,6 +451,39 @@ def test_a_manifest_over_the_json_limit_is_refused(registry, env):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "over the JSON limit of 200" in done.stderr
     assert "--max-json-bytes" in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_download_ends_the_run_cleanly(registry, env, tmp_path, sig):
+    """Ctrl+C (or SIGTERM) while a blob is held halfway by the proxy: the run ends at once with
+    128 + the signal (the download is cut, not waited for), no traceback, no report written."""
+    ref = registry.push(f"docker-archive:{_big_image(tmp_path, 'sig:1')}", "fault/sig:1")
+    proxy = FaultProxy(registry)
+    proxy.hold_after = 10_000
+    out = tmp_path / "report.json"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "layerscope", ref.replace(registry.host, proxy.host),
+             "--no-cache", "--json", str(out)],
+            env=env, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not any(iter_blob_requests(proxy.seen)) or len(proxy.seen) < 3:
+            assert time.monotonic() < deadline, "no blob was asked for"
+            time.sleep(0.02)
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        start = time.monotonic()
+        status = proc.wait(10)
+        assert time.monotonic() - start < 5
+        assert status == 128 + sig
+        assert "Traceback" not in proc.stderr.read()
+        assert not out.exists()
+    finally:
+        proxy.release.set()
+        proxy.close()
+        if proc.poll() is None:
+            proc.kill()
 
 
 # -- errors ----------------------------------------------------------------------------------------

@@ -275,6 +275,7 @@ class _ReadAhead:
         """`eager`: hand over what each read gave at once (a download's bytes come as they
         come: the parse, and the progress, follow them)."""
         self.eager = eager
+        self.f = f
         self.queue: queue.Queue[tuple[list[bytes] | BaseException | None, int]] = queue.Queue(
             self.AHEAD
         )
@@ -352,6 +353,9 @@ class _ReadAhead:
     def close(self) -> None:
         """Stop the thread (the parse ended, or failed) and wait for it."""
         self.stop.set()  # a hand-over waiting for room gives up within its timeout
+        abort = getattr(self.f, "abort", None)
+        if abort is not None and self.thread.is_alive():
+            abort()  # a download waiting for bytes that may never come: cut it
         self.thread.join()
 
 

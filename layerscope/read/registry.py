@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from layerscope.errors import DigestMismatch, FormatError, LayerscopeError
+from layerscope.errors import Cancelled, DigestMismatch, FormatError, LayerscopeError
 from layerscope.limits import DEFAULT_LIMITS, Limits
 from layerscope.read.layerreader import BlobLocation
 from layerscope.read.reference import Reference, parse
@@ -218,6 +218,8 @@ class BlobStream:
             # the connection dropped (or ended early): resume where it stopped
             self._drop()
             self.failures += 1
+            if self.failures > RESUMES + 1:
+                raise Cancelled()  # aborted
             if self.failures > RESUMES:
                 raise RegistryError(
                     f"registry {self.blob.registry.ref.domain}: the download of layer "
@@ -234,6 +236,14 @@ class BlobStream:
 
     def close(self) -> None:
         self._drop()
+
+    def abort(self) -> None:
+        """Cut the download from another thread: a read waiting for bytes returns at once, and
+        no resume follows."""
+        self.failures = RESUMES + 1
+        resp = self.resp
+        if resp is not None:
+            resp.abort()
 
     def __enter__(self) -> BlobStream:
         return self

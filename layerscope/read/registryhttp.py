@@ -6,6 +6,7 @@ the registry and never a credential."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import socket
@@ -75,6 +76,13 @@ class Response:
     def close(self) -> None:
         self.raw.close()
         self.conn.close()
+
+    def abort(self) -> None:
+        """Shut the connection down from another thread (a read blocked on it returns)."""
+        sock = self.conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
