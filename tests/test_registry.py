@@ -194,6 +194,16 @@ def test_a_reopen_costs_one_manifest_request_and_offline_none(registry, env, tmp
     assert run([a, "--offline", "--no-cache", "--json", "-"], env).returncode == 2
 
 
+def test_layers_are_fetched_by_worker_processes_as_by_this_one(registry, env, tmp_path):
+    """Big images have their layers read by worker processes, each fetching its blobs itself
+    (the registry's auth goes with them): the same report as one process."""
+    ref = registry.push(f"docker-archive:{docker_archive(tmp_path / 'w.tar', [two_layer_image('w:1')])}",
+                        "workers/app:1")  # fmt: skip
+    one = report([ref, "--no-cache"], env | {"LAYERSCOPE_WORKERS": "1"}, tmp_path)
+    two = report([ref, "--no-cache"], env | {"LAYERSCOPE_WORKERS": "2"}, tmp_path)
+    assert one == two
+
+
 def test_a_file_of_a_registry_layer_is_exported(registry, env, tmp_path):
     ref = registry.push(DEMO, "export/demo:1")
     out = tmp_path / "out"
