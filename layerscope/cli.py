@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable; a registry on localhost is always allowed plain HTTP)",
     )
     reg.add_argument(
+        "--keep-blobs",
+        action="store_true",
+        help="keep the layer blobs fetched from registries in the cache (bounded with it), so "
+        "previews and exports read them from there",
+    )
+    reg.add_argument(
         "--offline",
         action="store_true",
         help="open registry images from the cache alone (what an earlier run fetched)",
@@ -279,7 +285,9 @@ def _registry(args: argparse.Namespace, names: list[str]) -> RegistryOptions:
             password = sys.stdin.readline().rstrip("\r\n")
         creds = parse_creds(args.creds, password)
     insecure = frozenset(args.insecure or ())
-    return RegistryOptions(creds=creds, insecure=insecure, offline=args.offline)
+    return RegistryOptions(
+        creds=creds, insecure=insecure, offline=args.offline, keep_blobs=args.keep_blobs
+    )
 
 
 def _limits(args: argparse.Namespace) -> Limits:

@@ -212,6 +212,39 @@ def test_a_file_of_a_registry_layer_is_exported(registry, env, tmp_path):
     assert (out / "etc").is_dir() and any((out / "etc").iterdir())
 
 
+def test_keep_blobs_keeps_them_in_the_cache_for_exports(registry, env, tmp_path):
+    """Without --keep-blobs an export fetches the layers it reads from again; with it, the
+    first run keeps every blob it read whole (digest checked), and an export then fetches no
+    blob at all; the kept blobs are cache entries, counted in its bound."""
+    ref = registry.push(DEMO, "keep/demo:1")
+    proxy = FaultProxy(registry)
+    try:
+        via = ref.replace(registry.host, proxy.host)
+        report([via], env, tmp_path)
+        proxy.seen.clear()
+        plain = run([via, "--export", "etc", "--to", str(tmp_path / "a")], env)
+        assert plain.returncode == 0, plain.stderr
+        assert any(iter_blob_requests(proxy.seen))
+        kept_env = env | {"LAYERSCOPE_CACHE_DIR": str(tmp_path / "kept")}
+        report([via, "--keep-blobs"], kept_env, tmp_path)
+        kept = list((tmp_path / "kept").rglob("*.blb"))
+        assert len(kept) == 5  # the demo's layers
+        proxy.seen.clear()
+        again = run([via, "--keep-blobs", "--export", "etc", "--to", str(tmp_path / "b")], kept_env)
+        assert again.returncode == 0, again.stderr
+        assert not any(iter_blob_requests(proxy.seen))
+        assert sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*")) == sorted(
+            p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+        )
+        for f in (tmp_path / "a").rglob("*"):
+            if f.is_file():
+                assert (
+                    tmp_path / "b" / f.relative_to(tmp_path / "a")
+                ).read_bytes() == f.read_bytes()
+    finally:
+        proxy.close()
+
+
 # -- auth -----------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from layerscope.errors import Cancelled, LayerscopeError, LimitExceeded
 from layerscope.limits import DEFAULT_LIMITS, ArchiveBudget, ArchiveLimitExceeded, Limits
-from layerscope.model.cache import LayerCache, LayerKey, Stored, StoreIndex, layer_key
+from layerscope.model.cache import KeptBlobs, LayerCache, LayerKey, Stored, StoreIndex, layer_key
 from layerscope.model.figurecache import ImageMemo, image_key
 from layerscope.model.filesystem import APPLY_MODES, OVERLAY
 from layerscope.model.image import Image, Layer
@@ -493,6 +493,8 @@ def discover(
     images: list[Image] = []
     store = LayerCache() if cache else None
     options = replace(registry or RegistryOptions(), docs=store)
+    if options.keep_blobs and store is not None:
+        options.keeper = KeptBlobs(store.root)
     if options.offline and store is None:
         raise LayerscopeError("--offline opens from the cache: it cannot go with --no-cache")
     try:

@@ -57,7 +57,7 @@ LOW_WATER = 0.9  # a trim leaves this share of the bound, so that the next one i
 STALE_TMP = 3600  # seconds: a `.tmp-*` file older than this is a killed run's leftover
 LEDGER = "ledger"  # in the cache's root: the bytes the cache holds, as a decimal number
 
-_ENTRY = re.compile(r"[0-9a-f]{64}\.(?:idx|fig|ana|doc)")
+_ENTRY = re.compile(r"[0-9a-f]{64}\.(?:idx|fig|ana|doc|blb)")
 _SEEN = re.compile(r"([0-9a-f]{64})\.[0-9a-f]{32}\.seen")
 _TMP = re.compile(r"\.tmp-[a-z0-9_]{8}")  # tempfile.mkstemp(prefix=".tmp-")
 _SUBDIR = re.compile(r"[0-9a-f]{2}")
@@ -604,6 +604,54 @@ class LayerCache:
                     continue
                 if self._own_file(st):
                     yield Path(e.path), st
+
+
+@dataclass(frozen=True)
+class KeptBlobs:
+    """Registry layer blobs kept in the cache (`--keep-blobs`; registryoptions.BlobKeeper), so
+    that previews and exports of their files read them from there. A blob is kept only once it
+    was read whole and its sha256 is its digest; a kept one is checked (its CRC-32) the first
+    time a process uses it. Bounded with the rest of the cache; picklable: worker processes
+    keep what they fetch."""
+
+    root: Path
+
+    def keep(self, digest: str, f: BinaryIO) -> None:
+        f.seek(0)
+        LayerCache(self.root).write(f"blob|{digest}", "blb", iter(lambda: f.read(1 << 20), b""))
+
+    def open(self, digest: str, size: int, start: int) -> BinaryIO | None:
+        cache = LayerCache(self.root)
+        key = f"blob|{digest}"
+        if digest not in _checked_blobs:
+            found = cache._open_entry(key, "blb")
+            if found is None:
+                return None
+            _note, payload = found
+            try:
+                while payload.left:
+                    payload.read(min(payload.left, 1 << 20))
+                whole = payload.finish()
+            except (OSError, ValueError):
+                whole = False
+            finally:
+                payload.close()
+            if not whole:
+                cache.forget(key, "blb")
+                return None
+            _checked_blobs.add(digest)
+        found = cache._open_entry(key, "blb")
+        if found is None:
+            return None
+        _note, payload = found
+        if payload.left != size:
+            payload.close()
+            return None
+        payload.f.seek(start, os.SEEK_CUR)
+        return payload.f
+
+
+_checked_blobs: set[str] = set()  # kept blobs whose CRC-32 this process checked
 
 
 def _own_name(name: str) -> bool:

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from layerscope.read.layerreader import BlobLocation
 from layerscope.read.reference import Reference, parse
 from layerscope.read.registryauth import Auth, stored_credentials
 from layerscope.read.registryhttp import NETWORK_ERRORS, Http, RegistryError, Response
-from layerscope.read.registryoptions import DocStore, RegistryOptions
+from layerscope.read.registryoptions import BlobKeeper, DocStore, RegistryOptions
 from layerscope.read.sources import Missing, Source
 
 ACCEPT = ", ".join(
@@ -160,12 +161,17 @@ class RemoteBlob:
     digest: str
     size: int
     offline: bool = False
+    keeper: BlobKeeper | None = field(default=None, repr=False)
 
     @property
     def identity(self) -> str:
         return f"registry|{self.digest}|{self.size}"
 
     def open(self, start: int = 0) -> BinaryIO:
+        if self.keeper is not None:
+            kept = self.keeper.open(self.digest, self.size, start)
+            if kept is not None:
+                return kept
         if self.offline:
             raise LayerscopeError(
                 f"layer {self.digest} is not in the cache, and --offline fetches nothing"
@@ -183,6 +189,12 @@ class BlobStream:
         self.resp: Response | None = None
         self.failures = 0
         self.on_resume: Callable[[int], object] | None = None
+        # --keep-blobs: a whole read is copied aside (a file without a name) and kept once its
+        # digest is checked
+        self.copy: BinaryIO | None = None
+        if blob.keeper is not None and start == 0:
+            self.copy = tempfile.TemporaryFile(prefix="layerscope-blob-")  # noqa: SIM115
+            self.hash = hashlib.sha256()
 
     def _open(self) -> Response:
         reg = self.blob.registry
@@ -214,6 +226,8 @@ class BlobStream:
             if chunk:
                 self.pos += len(chunk)
                 self.failures = 0
+                if self.copy is not None:
+                    self._copy(chunk)
                 return chunk
             # the connection dropped (or ended early): resume where it stopped
             self._drop()
@@ -228,6 +242,16 @@ class BlobStream:
             if self.on_resume is not None:
                 self.on_resume(self.pos)
 
+    def _copy(self, chunk: bytes) -> None:
+        assert self.copy is not None
+        self.copy.write(chunk)
+        self.hash.update(chunk)
+        if self.pos == self.blob.size:
+            if "sha256:" + self.hash.hexdigest() == self.blob.digest and self.blob.keeper:
+                self.blob.keeper.keep(self.blob.digest, self.copy)
+            self.copy.close()
+            self.copy = None
+
     def _drop(self) -> None:
         if self.resp is not None:
             with contextlib.suppress(*NETWORK_ERRORS):
@@ -236,6 +260,9 @@ class BlobStream:
 
     def close(self) -> None:
         self._drop()
+        if self.copy is not None:
+            self.copy.close()
+            self.copy = None
 
     def abort(self) -> None:
         """Cut the download from another thread: a read waiting for bytes returns at once, and
@@ -409,7 +436,7 @@ class RegistrySource(Source):
         size = self.sizes.get(digest)
         if size is None:
             raise FormatError(f"layer {digest} has no size in its manifest")
-        remote = RemoteBlob(self.registry, digest, size, self.options.offline)
+        remote = RemoteBlob(self.registry, digest, size, self.options.offline, self.options.keeper)
         # one blob per registry and digest: images of several repositories share it
         return BlobLocation(f"{self.ref.domain}/{digest}", 0, size, remote)
 

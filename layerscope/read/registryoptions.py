@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from layerscope.errors import LayerscopeError
 from layerscope.read.reference import has_registry, strip_transport
@@ -48,6 +48,16 @@ class DocStore(Protocol):
     def write_doc(self, key: str, data: bytes) -> None: ...
 
 
+class BlobKeeper(Protocol):
+    """Where layer blobs are kept when the user asks (`--keep-blobs`: the cache)."""
+
+    def keep(self, digest: str, f: BinaryIO) -> None:
+        """Keep the blob whose bytes `f` holds (read whole, its digest checked)."""
+
+    def open(self, digest: str, size: int, start: int) -> BinaryIO | None:
+        """A kept blob's bytes from `start` on, or None."""
+
+
 @dataclass
 class RegistryOptions:
     """How registries are reached: credentials given on the command line (else those of the
@@ -57,7 +67,9 @@ class RegistryOptions:
     creds: Credentials | None = field(default=None, repr=False)
     insecure: frozenset[str] = frozenset()
     offline: bool = False
+    keep_blobs: bool = False
     docs: DocStore | None = field(default=None, repr=False)
+    keeper: BlobKeeper | None = field(default=None, repr=False)
 
 
 def wants_registry(name: str, engine: str | None) -> bool:
