@@ -433,24 +433,30 @@ def test_the_app_shows_layers_and_download_progress_while_blobs_arrive(registry,
     try:
         archive = layerscope.discover([ref.replace(registry.host, proxy.host)])
 
+        async def until(pilot, cond, seconds: float = 30) -> None:
+            """Pause until `cond()` holds (a loaded machine may take a while)."""
+            end = time.monotonic() + seconds
+            while not cond() and time.monotonic() < end:
+                await pilot.pause(0.02)
+
         async def test(app, pilot):
             s = main_screen(app)
             assert [opt.id for opt in s.layer_list.options][:2] == ["layer-0", "layer-1"]
-            for _ in range(500):
-                size = s.query_one(LayerDetails).fields.get("Size", "")
-                if size.startswith("downloading…") and "/s)" in size:
-                    break
-                await pilot.pause(0.02)
-            assert size.startswith("downloading… ") and " of " in size and "/s)" in size, size
+
+            def size() -> str:
+                return s.query_one(LayerDetails).fields.get("Size", "")
+
+            await until(pilot, lambda: size().startswith("downloading…") and "/s)" in size())
+            assert size().startswith("downloading… ") and " of " in size(), size()
             await pilot.press("down")  # not pilots.press: it waits for the reads to end
-            await pilot.pause()
+            await until(pilot, lambda: s.query_one(LayerDetails).fields["Layer"].startswith("1 "))
             assert s.query_one(LayerDetails).fields["Layer"] == "1 of 2 (0 is the base)"
             proxy.release.set()
-            for _ in range(500):
-                if all(ly.loaded for ly in s.image.layers):
-                    break
-                await pilot.pause(0.02)
+            await until(pilot, lambda: all(ly.loaded for ly in s.image.layers))
             await settle(pilot)
+            await until(
+                pilot, lambda: s.query_one(ImageDetails).fields["Final size"].endswith("files")
+            )
             assert s.query_one(ImageDetails).fields["Final size"] == "6.3 MB in 2 files"
 
         async def main() -> None:  # not pilots.drive: it waits for the reads to end first
