@@ -10,7 +10,7 @@ from layerscope.model.analysis import pack, unpack
 from layerscope.model.image import Image
 from layerscope.read import compression
 from layerscope.read.layerreader import BlobLocation
-from layerscope.read.records import FILE, HARDLINK, LayerIndex
+from layerscope.read.records import F_SPARSE, FILE, HARDLINK, LayerIndex
 
 CHUNK = 1 << 20
 
@@ -99,3 +99,45 @@ def _unsparse(raw: Iterator[bytes], segments: list, size: int) -> Iterator[bytes
         pos = off + length
     if size > pos:
         yield bytes(size - pos)
+
+
+def read_entries(image: Image, layer: int, rows: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(row, content) of several regular files of one layer (sparse files and hardlinks aside),
+    in the order they lie in the blob, read in one pass: a plain layer by seeking to each, a
+    compressed one decompressed once up to the last of them (not once per file)."""
+    lyr = image.layers[layer]
+    li = lyr.index
+    wanted = sorted(
+        (r for r in set(rows) if li.types[r] == FILE and not li.flags[r] & F_SPARSE),
+        key=li.offsets.__getitem__,
+    )
+    if not wanted:
+        return
+    loc = lyr.spec.location
+    with open(loc.file, "rb") as f:
+        if li.compression == "none":
+            for row in wanted:
+                f.seek(loc.offset + li.offsets[row])
+                yield row, f.read(li.sizes[row])
+            return
+        f.seek(loc.offset)
+        stream = compression.decompress(compression.read_chunks(f, loc.size), li.compression)
+        pos = 0  # where `buf` starts in the layer's tar
+        buf = b""
+        for row in wanted:
+            start, end = li.offsets[row], li.offsets[row] + li.sizes[row]
+            if start > pos + len(buf):  # skip whole chunks before the entry
+                pos += len(buf)
+                buf = b""
+                for chunk in stream:
+                    if pos + len(chunk) > start:
+                        buf = chunk
+                        break
+                    pos += len(chunk)
+            buf, pos = buf[max(0, start - pos) :], max(pos, start)
+            while pos + len(buf) < end:
+                chunk = next(stream, b"")
+                if not chunk:
+                    break
+                buf += chunk
+            yield row, buf[: end - pos]

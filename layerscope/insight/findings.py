@@ -1,0 +1,625 @@
+"""What to change in the build: findings derived from an image's model, each with the layers
+involved (with their commands), its paths, the exact bytes a fix saves, why, and the fix.
+
+Kinds (the report's spelling), in the order they are listed:
+
+* `secret`: a file that looks like a credential (secrets.py); critical when a later layer hides
+  it (deleted, still shipped), high when it is visible.
+* `deleted-later`: files one layer stored and a later layer deleted or overwrote.
+* `metadata-copy`: files a later layer stored again with only their mode or owner changed.
+* `identical-rewrite`: files a later layer stored again unchanged.
+* `package-cache`: a package manager's caches and lists (apt, apk, dnf/yum, pip, npm, yarn, go,
+  cargo), visible in the final image or deleted by a later layer.
+* `duplicate`: the same content at several visible paths.
+* `build-only`: compilers, headers, static libraries, object files, `.git` directories in the
+  final image: candidates, never certain waste.
+
+Every byte is the model's: a hidden file's bytes are its reclaimable bytes (waste.py), each in
+exactly one of deleted-later, metadata-copy, identical-rewrite or package-cache; a visible
+file's are its size; a duplicate's are the extra copies'. Findings that count the same entry
+overlap (a visible cache file can be a duplicate, a hidden secret is deleted-later too): each
+says with which findings and by how many bytes, and `fixable_bytes` counts every entry of the
+certain findings once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from layerscope.insight.secrets import SecretScan, scan
+from layerscope.insight.waste import waste
+from layerscope.model.analysis import IMPLIED, pack, unpack
+from layerscope.model.image import Image
+from layerscope.model.kinds import How, Kind
+from layerscope.read.records import F_META, FILE
+from layerscope.text import visible
+
+KINDS = (
+    "secret",
+    "deleted-later",
+    "metadata-copy",
+    "identical-rewrite",
+    "package-cache",
+    "duplicate",
+    "build-only",
+)
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+KIND_TITLES = {
+    "secret": "secrets",
+    "deleted-later": "deleted later",
+    "metadata-copy": "metadata copy-up",
+    "identical-rewrite": "identical rewrite",
+    "package-cache": "package-manager leftovers",
+    "duplicate": "duplicated content",
+    "build-only": "build-only content",
+}
+
+
+@dataclass(frozen=True)
+class FindingLayer:
+    """A layer a finding involves: its position, its part, its command."""
+
+    index: int
+    role: str  # `stored` (the bytes), `hid` (deleted / overwrote them), `duplicated`
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class FindingPath:
+    """One entry a finding counts."""
+
+    path: str
+    size: int  # the bytes of this entry the finding counts
+    layer: int  # the layer that stored it (where Enter goes)
+    row: int
+    hidden_by: int | None = None  # the layer that hides it (None: visible)
+    duplicate_of: str | None = None  # for a duplicate: the path of the first copy
+
+
+@dataclass
+class Finding:
+    """One thing to change in the build."""
+
+    kind: str  # one of KINDS
+    severity: str  # one of SEVERITIES
+    title: str  # one line
+    bytes: int  # what the fix saves, exactly (a secret: its file's size)
+    layers: list[FindingLayer]
+    paths: list[FindingPath]  # largest first
+    explanation: str  # one sentence
+    fix: str  # what to change, a Dockerfile fragment where one applies
+    certain: bool = True  # False for build-only: candidates, not certain waste
+    detail: dict[str, Any] = field(default_factory=dict)  # manager, category, secret fields
+    overlaps: dict[int, int] = field(default_factory=dict)  # other finding's index -> bytes
+
+    @property
+    def hidden(self) -> bool | None:
+        """For a secret: whether a later layer hides it; None for other kinds."""
+        return self.detail.get("hidden") if self.kind == "secret" else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's form (docs/report.md, `findings`)."""
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "bytes": self.bytes,
+            "certain": self.certain,
+            "layers": [
+                {"index": ly.index, "role": ly.role, "created_by": ly.created_by}
+                for ly in self.layers
+            ],
+            "paths": [
+                {
+                    "path": p.path,
+                    "size": p.size,
+                    "layer": p.layer,
+                    "hidden_by": p.hidden_by,
+                    **({"duplicate_of": p.duplicate_of} if p.duplicate_of is not None else {}),
+                }
+                for p in self.paths
+            ],
+            "explanation": self.explanation,
+            "fix": self.fix,
+            "overlaps": [{"finding": i, "bytes": b} for i, b in sorted(self.overlaps.items())],
+        }
+        d.update(self.detail)
+        return d
+
+
+@dataclass
+class Findings:
+    """An image's findings, the order they are listed in, with the totals."""
+
+    items: list[Finding]
+    fixable_bytes: int  # the bytes of the distinct entries the certain findings count
+    scan: SecretScan
+
+    @property
+    def secrets(self) -> list[Finding]:
+        return [f for f in self.items if f.kind == "secret"]
+
+    @property
+    def hidden_secrets(self) -> list[Finding]:
+        return [f for f in self.items if f.kind == "secret" and f.hidden]
+
+    def by_kind(self) -> dict[str, list[Finding]]:
+        """The findings of each kind present, in KINDS order, largest first within a kind."""
+        out: dict[str, list[Finding]] = {}
+        for f in self.items:
+            out.setdefault(f.kind, []).append(f)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The report's per-image totals."""
+        return {
+            "count": len(self.items),
+            "secrets": len(self.secrets),
+            "hidden_secrets": len(self.hidden_secrets),
+            "fixable_bytes": self.fixable_bytes,
+            "secret_scan": {
+                "files_read": self.scan.files_read,
+                "bytes_read": self.scan.bytes_read,
+                "files_skipped": self.scan.files_skipped,
+            },
+        }
+
+
+# -- package managers and build-only content, by path -------------------------------------------
+# (manager, pattern of a cache path, fix)
+CACHES: tuple[tuple[str, str, str], ...] = (
+    (
+        "apt",
+        r"var/lib/apt/lists/(?!lock$)[^/]+|var/lib/apt/lists/partial/.+|"
+        r"var/cache/apt/(?:archives/.+\.deb|[^/]+\.bin)",
+        "RUN apt-get update \\\n    && apt-get install -y --no-install-recommends PACKAGES \\\n"
+        "    && rm -rf /var/lib/apt/lists/*\n"
+        "# or keep them out of the layers: RUN --mount=type=cache,target=/var/cache/apt "
+        "--mount=type=cache,target=/var/lib/apt/lists ...",
+    ),
+    ("apk", r"var/cache/apk/.+|etc/apk/cache/.+", "RUN apk add --no-cache PACKAGES"),
+    (
+        "dnf",
+        r"var/cache/(?:dnf|yum|libdnf5)/.+",
+        "RUN dnf install -y PACKAGES && dnf clean all && rm -rf /var/cache/dnf /var/cache/yum",
+    ),
+    (
+        "pip",
+        r"(?:[^/]+/)*\.cache/pip/.+",
+        "RUN pip install --no-cache-dir ...\n"
+        "# or: RUN --mount=type=cache,target=/root/.cache/pip pip install ...",
+    ),
+    (
+        "npm",
+        r"(?:[^/]+/)*\.npm/_cacache/.+",
+        "RUN npm ci && npm cache clean --force\n"
+        "# or: RUN --mount=type=cache,target=/root/.npm npm ci",
+    ),
+    (
+        "yarn",
+        r"(?:[^/]+/)*\.cache/yarn/.+|(?:[^/]+/)*\.yarn/cache/.+",
+        "RUN yarn install --frozen-lockfile && yarn cache clean\n"
+        "# or: RUN --mount=type=cache,target=/usr/local/share/.cache/yarn yarn install",
+    ),
+    (
+        "go",
+        r"(?:[^/]+/)*\.cache/go-build/.+|(?:[^/]+/)*go/pkg/mod/cache/.+",
+        "RUN --mount=type=cache,target=/root/.cache/go-build "
+        "--mount=type=cache,target=/go/pkg/mod go build ...\n"
+        "# or build in a stage and COPY --from=build only the binary",
+    ),
+    (
+        "cargo",
+        r"(?:[^/]+/)*\.cargo/registry/(?:cache|index|src)/.+|(?:[^/]+/)*\.cargo/git/.+",
+        "RUN --mount=type=cache,target=/usr/local/cargo/registry cargo build --release\n"
+        "# or build in a stage and COPY --from=build only the binary",
+    ),
+)
+# (category, pattern, what it is)
+BUILD_ONLY: tuple[tuple[str, str, str], ...] = (
+    ("git", r"(?:[^/]+/)*\.git/.+", "`.git` directories"),
+    ("headers", r"usr/(?:local/)?include/.+", "C/C++ headers"),
+    (
+        "compiler",
+        r"usr/(?:lib|libexec)/gcc/.+|usr/bin/(?:[\w.-]+-)?(?:gcc|g\+\+|cc1\w*|c\+\+|clang"
+        r"(?:\+\+)?)(?:-[\d.]+)?",
+        "compilers",
+    ),
+    ("static-lib", r"(?:[^/]+/)*[^/]+\.a", "static libraries"),
+    ("object", r"(?:[^/]+/)*[^/]+\.o", "object files"),
+)
+_CACHE_RE = re.compile("|".join(f"(?P<c{i}>{p})" for i, (_m, p, _f) in enumerate(CACHES)))
+_BUILD_RE = re.compile("|".join(f"(?P<b{i}>{p})" for i, (_c, p, _w) in enumerate(BUILD_ONLY)))
+
+
+def _cache_of(path: str) -> int | None:
+    m = _CACHE_RE.fullmatch(path)
+    return int(m.lastgroup[1:]) if m and m.lastgroup else None
+
+
+def _build_of(path: str) -> int | None:
+    m = _BUILD_RE.fullmatch(path)
+    return int(m.lastgroup[1:]) if m and m.lastgroup else None
+
+
+# -- commands ----------------------------------------------------------------------------------
+_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
+_SHELL = re.compile(r"^(?:RUN )?(?:\|\d+ [^/]*)?/bin/(?:ba)?sh -c\s+")
+
+
+def instruction(created_by: str | None) -> str:
+    """A history command as a Dockerfile line (`RUN ...`, `COPY ...`), made visible (an image's
+    text is hostile), on one line."""
+    text = (created_by or "").strip()
+    if text.endswith("# buildkit"):
+        text = text[: -len("# buildkit")].rstrip()
+    if _NOP.match(text):
+        text = _NOP.sub("", text)
+    elif _SHELL.match(text):
+        text = "RUN " + _SHELL.sub("", text)
+    return visible(" ".join(text.split())) or "(no command in the history)"
+
+
+def _shell(created_by: str | None) -> str | None:
+    """The shell command of a RUN step, else None."""
+    text = instruction(created_by)
+    return text[4:] if text.startswith("RUN ") else None
+
+
+# -- building the findings -----------------------------------------------------------------------
+def findings(image: Image, *, secrets: bool = True) -> Findings:
+    """The findings of an image (every layer read), in the order the module's doc lists them,
+    largest first within a kind."""
+    a = image.analysis
+    cmds = [layer.created_by for layer in image.layers]
+    w = waste(image)
+    items: list[Finding] = []
+    units: list[set[int]] = []  # per finding, the refs whose bytes it counts
+
+    def add(f: Finding, refs: Iterable[int]) -> None:
+        items.append(f)
+        units.append(set(refs))
+
+    # hidden files: each in one group, by what hid it, by layers
+    groups: dict[tuple[str, Any, int, int], list[FindingPath]] = defaultdict(list)
+    for item in w.hidden:
+        if item.made_dead_by is None:
+            continue
+        cache = _cache_of(item.path)
+        if cache is not None:
+            key: tuple[str, Any, int, int] = ("package-cache", cache, item.layer, item.made_dead_by)
+        elif item.reason == Kind.METADATA.label:
+            key = ("metadata-copy", None, item.layer, item.made_dead_by)
+        elif item.reason == Kind.REWRITTEN.label:
+            key = ("identical-rewrite", None, item.layer, item.made_dead_by)
+        else:
+            over = "overwritten" if item.how == How.OVERWRITTEN else "deleted"
+            key = ("deleted-later", over, item.layer, item.made_dead_by)
+        groups[key].append(
+            FindingPath(item.path, item.size, item.layer, item.row, item.made_dead_by)
+        )
+    for (kind, extra, stored, by), paths in groups.items():
+        paths.sort(key=lambda p: (-p.size, p.path))
+        layers = [
+            FindingLayer(stored, "stored", cmds[stored]),
+            FindingLayer(by, "hid", cmds[by]),
+        ]
+        refs = [pack(p.layer, p.row) for p in paths]
+        total = sum(p.size for p in paths)
+        if kind == "deleted-later":
+            add(_deleted_later(extra, stored, by, cmds, paths, total, layers), refs)
+        elif kind == "metadata-copy":
+            add(_metadata_copy(image, stored, by, cmds, paths, total, layers), refs)
+        elif kind == "identical-rewrite":
+            add(_identical(stored, by, cmds, paths, total, layers), refs)
+        else:
+            add(_cache_finding(extra, layers, paths, total, hidden_by=by), refs)
+
+    # visible files: package caches and build-only content, by manager / category
+    visible_cache: dict[int, list[FindingPath]] = defaultdict(list)
+    visible_build: dict[int, list[FindingPath]] = defaultdict(list)
+    layers_idx = [layer.index for layer in image.layers]
+    for path, ref in a.final.items():
+        if ref == IMPLIED:
+            continue
+        pos, row = unpack(ref)
+        li = layers_idx[pos]
+        if li.types[row] != FILE or li.flags[row] & F_META:
+            continue
+        cache = _cache_of(path)
+        if cache is not None:
+            visible_cache[cache].append(FindingPath(path, li.sizes[row], pos, row))
+            continue
+        build = _build_of(path)
+        if build is not None:
+            visible_build[build].append(FindingPath(path, li.sizes[row], pos, row))
+    for cache, paths in visible_cache.items():
+        paths.sort(key=lambda p: (-p.size, p.path))
+        holders = sorted({p.layer for p in paths})
+        layers = [FindingLayer(s, "stored", cmds[s]) for s in holders]
+        total = sum(p.size for p in paths)
+        add(_cache_finding(cache, layers, paths, total, hidden_by=None),
+            (pack(p.layer, p.row) for p in paths))  # fmt: skip
+    for build, paths in visible_build.items():
+        paths.sort(key=lambda p: (-p.size, p.path))
+        category, _pattern, what = BUILD_ONLY[build]
+        holders = sorted({p.layer for p in paths})
+        total = sum(p.size for p in paths)
+        add(
+            Finding(
+                "build-only",
+                "info",
+                f"{what} in the final image",
+                total,
+                [FindingLayer(s, "stored", cmds[s]) for s in holders],
+                paths,
+                f"{len(paths)} file(s) of {what}, usually needed only to build, are in the final "
+                "image: if the running image does not use them, they are waste.",
+                "# build in a stage, copy only what runs:\nFROM BASE AS build\n"
+                "RUN ... build ...\nFROM BASE\nCOPY --from=build /path/to/result /path/to/result",
+                certain=False,
+                detail={"category": category},
+            ),
+            (pack(p.layer, p.row) for p in paths),
+        )
+
+    # duplicates: the extra copies, by (layer of the first copy, layer of the extra copy)
+    dups: dict[tuple[int, int], list[FindingPath]] = defaultdict(list)
+    for copies in w.copies:
+        at = a.final.get(copies.first)
+        first = unpack(at)[0] if at is not None and at != IMPLIED else copies.extra[0].layer
+        for item in copies.extra:
+            dups[(first, item.layer)].append(
+                FindingPath(item.path, item.size, item.layer, item.row,
+                            duplicate_of=copies.first)
+            )  # fmt: skip
+    for (first, extra), paths in dups.items():
+        paths.sort(key=lambda p: (-p.size, p.path))
+        total = sum(p.size for p in paths)
+        layers = [FindingLayer(first, "stored", cmds[first])]
+        if extra != first:
+            layers.append(FindingLayer(extra, "duplicated", cmds[extra]))
+        where = f"layer {extra}" if extra == first else f"layer {extra} (first copies in {first})"
+        add(
+            Finding(
+                "duplicate",
+                "low",
+                f"{len(paths)} extra cop{'y' if len(paths) == 1 else 'ies'} of visible content "
+                f"in {where}",
+                total,
+                layers,
+                paths,
+                f"{len(paths)} file(s) that {where} stores have the same bytes as another "
+                "visible path: each extra copy costs its size again.",
+                "# keep one copy; make the others links in the step that makes them:\n"
+                "RUN ln -f /path/of/first /path/of/copy   # or ln -s, or COPY it once",
+            ),
+            (pack(p.layer, p.row) for p in paths),
+        )
+
+    # secrets
+    found = scan(image) if secrets else SecretScan()
+    for s in found.secrets:
+        hidden_by = s.hidden_by
+        layers = [FindingLayer(s.layer, "stored", cmds[s.layer])]
+        if hidden_by is not None:
+            layers.append(FindingLayer(hidden_by, "hid", cmds[hidden_by]))
+            explanation = (
+                f"A file that looks like a credential ({s.kind}) was added in layer {s.layer} "
+                f"and deleted or replaced in layer {hidden_by}, but it is still in layer "
+                f"{s.layer}: anyone who pulls the image can read it."
+            )
+        else:
+            explanation = (
+                f"A file that looks like a credential ({s.kind}) is in the final image: anyone "
+                "who pulls the image can read it."
+            )
+        add(
+            Finding(
+                "secret",
+                "critical" if hidden_by is not None else "high",
+                f"{s.kind} {'hidden in' if hidden_by is not None else 'in'} layer {s.layer}",
+                s.size,
+                layers,
+                [FindingPath(s.path, s.size, s.layer, s.row, hidden_by)],
+                explanation,
+                "# revoke and rotate the credential: it has shipped. Then never store it in "
+                "a layer:\nRUN --mount=type=secret,id=cred,target=/run/secrets/cred ...\n"
+                "# build with: --secret id=cred,src=PATH (docker buildx, podman, buildah)",
+                detail={
+                    "hidden": hidden_by is not None,
+                    "secret": {
+                        "type": s.kind,
+                        "fingerprint": s.fingerprint,
+                        "detectors": list(s.detectors),
+                    },
+                },
+            ),
+            [pack(s.layer, s.row)],
+        )
+
+    order = {k: i for i, k in enumerate(KINDS)}
+    sev = {s: i for i, s in enumerate(SEVERITIES)}
+    ranked = sorted(
+        range(len(items)),
+        key=lambda i: (order[items[i].kind], sev[items[i].severity], -items[i].bytes,
+                       items[i].title),
+    )  # fmt: skip
+    items = [items[i] for i in ranked]
+    units = [units[i] for i in ranked]
+    _overlaps(image, items, units)
+    certain: set[int] = set()
+    for f, counted in zip(items, units, strict=True):
+        if f.certain:
+            certain |= counted
+    fixable = sum(_bytes_of(image, ref) for ref in certain)
+    return Findings(items, fixable, found)
+
+
+def _bytes_of(image: Image, ref: int) -> int:
+    pos, row = unpack(ref)
+    li = image.layers[pos].index
+    return li.sizes[row] if li.types[row] == FILE else 0
+
+
+def _overlaps(image: Image, items: list[Finding], units: list[set[int]]) -> None:
+    """Each finding's overlaps: the other findings that count some of its entries, and the
+    bytes of those entries."""
+    owners: dict[int, list[int]] = defaultdict(list)
+    for i, refs in enumerate(units):
+        for ref in refs:
+            owners[ref].append(i)
+    for ref, who in owners.items():
+        if len(who) < 2:
+            continue
+        size = _bytes_of(image, ref)
+        for i in who:
+            for j in who:
+                if i != j:
+                    items[i].overlaps[j] = items[i].overlaps.get(j, 0) + size
+
+
+def _files(paths: list[FindingPath]) -> str:
+    return f"{len(paths)} file{'s' if len(paths) != 1 else ''}"
+
+
+def _deleted_later(
+    over: str,
+    stored: int,
+    by: int,
+    cmds: list[str | None],
+    paths: list[FindingPath],
+    total: int,
+    layers: list[FindingLayer],
+) -> Finding:
+    first, second = _shell(cmds[stored]), _shell(cmds[by])
+    if first is not None and second is not None and stored != by:
+        fix = (
+            f"# do both in one RUN: the files never reach a layer\nRUN {first} \\\n    && {second}"
+        )
+    else:
+        fix = (
+            "# build in a stage and copy the result: what is deleted never reaches a layer\n"
+            f"FROM BASE AS build\n{instruction(cmds[stored])}\n{instruction(cmds[by])}\n"
+            "FROM BASE\nCOPY --from=build /path/you/keep /path/you/keep"
+        )
+    what = "overwrote" if over == "overwritten" else "deleted"
+    return Finding(
+        "deleted-later",
+        "medium",
+        f"{_files(paths)} of layer {stored} {what} in layer {by}",
+        total,
+        layers,
+        paths,
+        f"Layer {stored} stored {_files(paths)} that layer {by} {what}: the image still ships "
+        f"them in layer {stored}.",
+        fix,
+        detail={"how": over},
+    )
+
+
+def _metadata_copy(
+    image: Image,
+    stored: int,
+    by: int,
+    cmds: list[str | None],
+    paths: list[FindingPath],
+    total: int,
+    layers: list[FindingLayer],
+) -> Finding:
+    a = image.analysis
+    replaced_by = {old: new for new, old in a.below.items()}
+    mode = owner = ""
+    new = replaced_by.get(pack(paths[0].layer, paths[0].row))
+    if new is not None:
+        npos, nrow = unpack(new)
+        li = image.layers[npos].index
+        mode = f"{li.modes[nrow] & 0o7777:o}"
+        owner = f"{li.uids[nrow]}:{li.gids[nrow]}"
+    step = instruction(cmds[stored])
+    if step.startswith(("COPY ", "ADD ")):
+        verb, rest = step.split(" ", 1)
+        fix = (
+            f"# set mode and owner as the files are copied, and drop layer {by}'s step:\n"
+            f"{verb} --chmod={mode or 'MODE'} --chown={owner or 'UID:GID'} {rest}"
+        )
+    else:
+        first, second = _shell(cmds[stored]), _shell(cmds[by])
+        fix = f"# set the mode in the step that makes the files, and drop layer {by}'s step:\n" + (
+            f"RUN {first} \\\n    && {second}"
+            if first is not None and second is not None
+            else f"{step}  # with the mode and owner set here"
+        )
+    return Finding(
+        "metadata-copy",
+        "medium",
+        f"{_files(paths)} of layer {stored} copied up by a mode/owner change in layer {by}",
+        total,
+        layers,
+        paths,
+        f"Layer {by} changed only the mode or owner of {_files(paths)} of layer {stored}, "
+        "which stores each whole file again.",
+        fix,
+        detail={"mode": mode or None, "owner": owner or None},
+    )
+
+
+def _identical(
+    stored: int,
+    by: int,
+    cmds: list[str | None],
+    paths: list[FindingPath],
+    total: int,
+    layers: list[FindingLayer],
+) -> Finding:
+    return Finding(
+        "identical-rewrite",
+        "medium",
+        f"{_files(paths)} of layer {stored} stored again unchanged in layer {by}",
+        total,
+        layers,
+        paths,
+        f"Layer {by} stored {_files(paths)} with the same content, mode and owner as layer "
+        f"{stored} (a touch, a second COPY, a cp -a): the same bytes twice.",
+        f"# drop what rewrites them from layer {by}'s step (it changes nothing but the mtime):\n"
+        f"# {instruction(cmds[by])}",
+    )
+
+
+def _cache_finding(
+    cache: int,
+    layers: list[FindingLayer],
+    paths: list[FindingPath],
+    total: int,
+    *,
+    hidden_by: int | None,
+) -> Finding:
+    manager, _pattern, fix = CACHES[cache]
+    stored = layers[0].index
+    if hidden_by is None:
+        title = f"{manager} cache: {_files(paths)} in the final image"
+        explanation = (
+            f"{_files(paths)} of {manager}'s caches or lists, which the running image does not "
+            "need, are in the final image."
+        )
+    else:
+        title = f"{manager} cache: {_files(paths)} of layer {stored} deleted in layer {hidden_by}"
+        explanation = (
+            f"Layer {stored} stored {_files(paths)} of {manager}'s caches or lists that layer "
+            f"{hidden_by} deleted: cleaned in another step, they are still shipped."
+        )
+    return Finding(
+        "package-cache",
+        "medium",
+        title,
+        total,
+        layers,
+        paths,
+        explanation,
+        "# clean up in the same RUN that makes the cache:\n" + fix,
+        detail={"manager": manager, "hidden": hidden_by is not None},
+    )

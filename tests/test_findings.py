@@ -1,0 +1,252 @@
+"""insight/findings.py and insight/secrets.py: one archive per kind of finding, built by the
+test builder, each checked for the exact finding, its bytes, layers, paths and fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from layerscope.insight import secrets as secrets_mod
+from layerscope.insight.content import read_entries, read_entry
+from layerscope.insight.findings import Finding, Findings, findings, instruction
+from tests.builder import Dir, File, Img, Layer, Whiteout, docker_archive, oci_archive, open_image
+
+# a real-looking (generated for these tests, never used anywhere) PEM private key body
+KEY = (
+    b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    + b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n" * 5
+    + b"-----END OPENSSH PRIVATE KEY-----\n"
+)
+RUN = "/bin/sh -c "
+
+
+def _open(tmp_path: Path, *layers: Layer, compression: str | None = None):
+    path = tmp_path / "a.tar"
+    if compression:
+        oci_archive(path, [Img(list(layers))], compression=compression)
+    else:
+        docker_archive(path, [Img(list(layers))])
+    return open_image(path)
+
+
+def _kinds(f: Findings) -> list[str]:
+    return [x.kind for x in f.items]
+
+
+def _one(f: Findings, kind: str) -> Finding:
+    got = [x for x in f.items if x.kind == kind]
+    assert len(got) == 1, [(x.kind, x.title) for x in f.items]
+    return got[0]
+
+
+def test_deleted_later_in_a_later_run(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path,
+        Layer(Dir("tmp"), File("tmp/src.tgz", b"x" * 5000), File("tmp/b", b"y" * 300),
+              created_by=RUN + "curl -o /tmp/src.tgz https://example.org/src.tgz"),
+        Layer(Whiteout("tmp/src.tgz"), Whiteout("tmp/b"), created_by=RUN + "rm /tmp/src.tgz /tmp/b"),
+    )  # fmt: skip
+    f = findings(img)
+    d = _one(f, "deleted-later")
+    assert d.bytes == 5300 == img.reclaimable_bytes
+    assert [p.path for p in d.paths] == ["tmp/src.tgz", "tmp/b"]
+    assert [(ly.index, ly.role) for ly in d.layers] == [(0, "stored"), (1, "hid")]
+    assert d.fix.endswith(
+        "RUN curl -o /tmp/src.tgz https://example.org/src.tgz \\\n    && rm /tmp/src.tgz /tmp/b"
+    )
+    assert f.fixable_bytes == 5300
+    assert d.overlaps == {}
+
+
+def test_deleted_after_a_copy_suggests_a_stage(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path,
+        Layer(File("app.zip", b"z" * 700), created_by="/bin/sh -c #(nop) COPY file:ab in / "),
+        Layer(File("app.zip", b"other"), created_by=RUN + "echo other > /app.zip"),
+    )
+    d = _one(findings(img), "deleted-later")
+    assert d.bytes == 700 and d.detail["how"] == "overwritten"
+    assert "FROM BASE AS build\nCOPY file:ab in /\nRUN echo other > /app.zip" in d.fix
+
+
+def test_metadata_copy_up(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path,
+        Layer(Dir("app"), File("app/run.sh", b"#!/bin/sh\n" * 40), File("app/lib.py", b"p" * 900),
+              created_by="COPY app /app # buildkit"),
+        Layer(File("app/run.sh", b"#!/bin/sh\n" * 40, mode=0o755, uid=1000, gid=1000),
+              File("app/lib.py", b"p" * 900, mode=0o755, uid=1000, gid=1000),
+              created_by="RUN /bin/sh -c chmod -R 755 /app && chown -R 1000:1000 /app # buildkit"),
+    )  # fmt: skip
+    f = findings(img)
+    m = _one(f, "metadata-copy")
+    assert m.bytes == 1300 == img.reclaimable_bytes
+    assert "COPY --chmod=755 --chown=1000:1000 app /app" in m.fix
+    assert "deleted-later" not in _kinds(f)
+
+
+def test_identical_rewrite(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path,
+        Layer(File("etc/big.conf", b"c" * 1234, mtime=1), created_by=RUN + "make-conf"),
+        Layer(File("etc/big.conf", b"c" * 1234, mtime=2), created_by=RUN + "touch /etc/big.conf"),
+    )
+    r = _one(findings(img), "identical-rewrite")
+    assert r.bytes == 1234
+    assert r.paths[0].layer == 0 and r.paths[0].hidden_by == 1
+    assert "touch /etc/big.conf" in r.fix
+
+
+def test_package_cache_visible_and_cleaned_later(tmp_path: Path) -> None:
+    lists = [
+        File(f"var/lib/apt/lists/deb.debian.org_{i}_Packages", b"P" * (100 + i)) for i in range(3)
+    ]
+    img = _open(
+        tmp_path,
+        Layer(*lists, File("var/lib/apt/lists/lock"), File("var/cache/apt/archives/x.deb", b"d" * 2000),
+              File("root/.cache/pip/http/ab", b"w" * 50), created_by=RUN + "apt-get update && apt-get install -y x"),
+        Layer(Whiteout("var/cache/apt/archives/x.deb"), created_by=RUN + "apt-get clean"),
+    )  # fmt: skip
+    f = findings(img)
+    caches = [x for x in f.items if x.kind == "package-cache"]
+    by = {(x.detail["manager"], x.detail["hidden"]): x for x in caches}
+    assert set(by) == {("apt", True), ("apt", False), ("pip", False)}
+    assert by[("apt", True)].bytes == 2000
+    assert by[("apt", False)].bytes == 100 + 101 + 102  # the lock file is not a cache
+    assert (
+        next(p.path for p in by[("apt", False)].paths)
+        == "var/lib/apt/lists/deb.debian.org_2_Packages"
+    )
+    assert "rm -rf /var/lib/apt/lists/*" in by[("apt", False)].fix
+    assert by[("pip", False)].bytes == 50 and "--no-cache-dir" in by[("pip", False)].fix
+    assert "deleted-later" not in _kinds(f)  # the deleted .deb is a package cache
+    assert f.fixable_bytes == 2000 + 303 + 50
+
+
+def test_duplicates_and_overlap(tmp_path: Path) -> None:
+    blob = b"same" * 250
+    img = _open(
+        tmp_path,
+        Layer(File("a/one", blob), created_by=RUN + "one"),
+        Layer(File("b/two", blob), File("root/.cache/pip/x", blob), created_by=RUN + "two"),
+    )
+    f = findings(img)
+    d = _one(f, "duplicate")
+    assert d.bytes == 2000 == img.duplicate_bytes
+    assert sorted(p.path for p in d.paths) == ["b/two", "root/.cache/pip/x"]
+    assert all(p.duplicate_of == "a/one" for p in d.paths)
+    cache = _one(f, "package-cache")
+    assert cache.bytes == 1000
+    i, j = f.items.index(d), f.items.index(cache)
+    assert d.overlaps == {j: 1000} and cache.overlaps == {i: 1000}
+    assert f.fixable_bytes == 2000  # the cache file counted once
+
+
+def test_build_only_candidates(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path,
+        Layer(File("usr/include/zlib.h", b"h" * 400), File("usr/lib/libz.a", b"a" * 800),
+              File("src/.git/objects/ab/cd", b"g" * 60), File("src/main.o", b"o" * 30),
+              File("usr/bin/gcc-12", b"E" * 10), File("usr/bin/gccgo-ok-not", b"n"),
+              created_by=RUN + "build"),
+    )  # fmt: skip
+    f = findings(img)
+    got = {x.detail["category"]: x.bytes for x in f.items if x.kind == "build-only"}
+    assert got == {"headers": 400, "static-lib": 800, "git": 60, "object": 30, "compiler": 10}
+    assert not any(x.certain for x in f.items if x.kind == "build-only")
+    assert f.fixable_bytes == 0  # candidates are not counted
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "zstd"])
+def test_hidden_key_is_critical_visible_high(tmp_path: Path, compression: str | None) -> None:
+    img = _open(
+        tmp_path,
+        Layer(Dir("root"), File("root/deploy.txt", KEY), File("srv/notes", b"hello"),
+              File("app/.npmrc", b"//registry.npmjs.org/:_authToken=npm_" + b"a1" * 18 + b"\n"),
+              created_by="COPY . / # buildkit"),
+        Layer(Whiteout("root/deploy.txt"), created_by=RUN + "rm /root/deploy.txt"),
+        compression=compression,
+    )  # fmt: skip
+    f = findings(img)
+    secrets = f.secrets
+    assert [(s.paths[0].path, s.severity, s.hidden) for s in secrets] == [
+        ("root/deploy.txt", "critical", True),
+        ("app/.npmrc", "high", False),
+    ]
+    key = secrets[0]
+    assert key.detail["secret"]["type"] == "private-key"
+    assert (
+        key.detail["secret"]["fingerprint"]
+        == "sha256:" + __import__("hashlib").sha256(KEY).hexdigest()[:12]
+    )
+    assert key.bytes == len(KEY)
+    assert secrets[1].detail["secret"]["type"] == "npm-token"
+    # the key is deleted later too: the two findings overlap on its bytes
+    dl = _one(f, "deleted-later")
+    assert dl.overlaps == {f.items.index(key): len(KEY)}
+    # never the content: not in any field of the report's form
+    text = json.dumps([x.as_dict() for x in f.items])
+    assert "b3BlbnNzaC1rZXkt" not in text and "npm_a1" not in text
+
+
+def test_names_need_their_content(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path,
+        Layer(File("app/.env", b"DEBUG=1\nDB_PASSWORD=hunter2\n"), File("b/.env", b"DEBUG=1\n"),
+              File("app/.env.example", b"DB_PASSWORD=changeme\n"),
+              File("home/u/.docker/config.json", b'{"auths": {"r.io": {"auth": "dTpw"}}}'),
+              File("home/v/.docker/config.json", b'{"credsStore": "pass"}'),
+              File("root/.git-credentials", b"https://bob:tok@github.com\n"),
+              File("root/.kube/config", b"users:\n- name: a\n  user:\n    token: abc\n"),
+              File("root/.aws/credentials", b"[default]\naws_secret_access_key = x\n"),
+              File("src/ssl.py", b'HEADER = "-----BEGIN RSA PRIVATE KEY-----"\n'),
+              created_by="COPY . /"),
+    )  # fmt: skip
+    got = sorted((s.paths[0].path, s.detail["secret"]["type"]) for s in findings(img).secrets)
+    assert got == [
+        ("app/.env", "dotenv"),
+        ("home/u/.docker/config.json", "docker-credentials"),
+        ("root/.aws/credentials", "aws-credentials"),
+        ("root/.git-credentials", "git-credentials"),
+        ("root/.kube/config", "kubeconfig"),
+    ]
+
+
+def test_scan_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big files are never read; past the bounds, files are counted as skipped, names first."""
+    monkeypatch.setattr(secrets_mod, "MAX_FILES", 2)
+    img = _open(
+        tmp_path,
+        Layer(File("big", KEY + b"x" * secrets_mod.MAX_FILE), File("a", KEY), File("b", KEY),
+              File("z/.git-credentials", b"https://a:b@h\n"), created_by="COPY . /"),
+    )  # fmt: skip
+    s = secrets_mod.scan(img)
+    assert (s.files_read, s.files_skipped) == (2, 1)
+    assert sorted(x.path for x in s.secrets) == ["a", "z/.git-credentials"]
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_read_entries_matches_read_entry(tmp_path: Path, compression: str | None) -> None:
+    files = [File(f"f{i}", bytes([65 + i % 26]) * (i * 977 % 70000)) for i in range(40)]
+    img = _open(tmp_path, Layer(*files), compression=compression)
+    rows = list(range(0, 40, 3))
+    got = dict(read_entries(img, 0, rows))
+    assert got == {r: read_entry(img, 0, r) for r in rows}
+
+
+def test_clean_image_has_no_findings(tmp_path: Path) -> None:
+    img = _open(
+        tmp_path, Layer(File("bin/app", b"\x7fELF" + b"\0" * 100), File("etc/conf", b"a=1"))
+    )
+    f = findings(img)
+    assert f.items == [] and f.fixable_bytes == 0
+
+
+def test_instruction() -> None:
+    assert instruction("/bin/sh -c #(nop) COPY file:1 in /x ") == "COPY file:1 in /x"
+    assert instruction("/bin/sh -c apt-get update") == "RUN apt-get update"
+    assert instruction("RUN /bin/sh -c echo \x1b[2J # buildkit") == "RUN echo \\x1b[2J"
+    assert instruction("|1 A=b /bin/sh -c make") == "RUN make"
+    assert instruction(None) == "(no command in the history)"
