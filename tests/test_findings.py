@@ -4,6 +4,8 @@ test builder, each checked for the exact finding, its bytes, layers, paths and f
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -250,3 +252,64 @@ def test_instruction() -> None:
     assert instruction("RUN /bin/sh -c echo \x1b[2J # buildkit") == "RUN echo \\x1b[2J"
     assert instruction("|1 A=b /bin/sh -c make") == "RUN make"
     assert instruction(None) == "(no command in the history)"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "layerscope", *args, "--no-cache"], capture_output=True, text=True
+    )
+
+
+def _leaky(tmp_path: Path, hide: bool = True) -> Path:
+    layers = [
+        Layer(Dir("root"), File("root/id_ed25519", KEY), created_by="COPY id_ed25519 /root/"),
+        Layer(File("etc/app.conf", b"x=1"), created_by=RUN + "setup"),
+    ]
+    if hide:
+        layers.append(Layer(Whiteout("root/id_ed25519"), created_by=RUN + "rm /root/id_ed25519"))
+    path = tmp_path / ("hidden.tar" if hide else "visible.tar")
+    docker_archive(path, [Img(layers)])
+    return path
+
+
+def test_report_findings_and_ci_on_a_hidden_key(tmp_path: Path) -> None:
+    archive = _leaky(tmp_path)
+    out = _cli(str(archive), "--json", "-", "--no-files")
+    assert out.returncode == 0, out.stderr
+    img = json.loads(out.stdout)["images"][0]
+    secret = next(f for f in img["findings"] if f["kind"] == "secret")
+    assert secret["hidden"] is True and secret["severity"] == "critical"
+    assert secret["bytes"] == len(KEY) and secret["paths"][0]["path"] == "root/id_ed25519"
+    assert [ly["role"] for ly in secret["layers"]] == ["stored", "hid"]
+    assert set(secret) >= {"kind", "severity", "bytes", "layers", "paths", "fix", "hidden"}
+    assert img["findings_summary"]["hidden_secrets"] == 1
+    assert img["findings_summary"]["fixable_bytes"] == len(KEY) == img["reclaimable_bytes"]
+    fingerprint = secret["secret"]["fingerprint"]
+    # --ci fails on it by default, names it by path, kind and fingerprint only
+    ci = _cli(str(archive), "--ci", "--lowest-efficiency", "disabled",
+              "--highest-user-wasted-percent", "disabled")  # fmt: skip
+    assert ci.returncode == 1, ci.stdout + ci.stderr
+    assert "FAIL  secrets: 1 hidden by a later layer but still shipped" in ci.stdout
+    assert (
+        f"critical: root/id_ed25519 (private-key, {fingerprint}) in layer 0, hidden by layer 2"
+        in ci.stdout
+    )
+    for text in (out.stdout, ci.stdout, ci.stderr):
+        assert "b3BlbnNzaC1rZXkt" not in text
+    ok = _cli(str(archive), "--ci", "--allow-secrets", "--lowest-efficiency", "disabled",
+              "--highest-user-wasted-percent", "disabled")  # fmt: skip
+    assert ok.returncode == 0 and "WARN  secrets:" in ok.stdout
+    fixable = _cli(str(archive), "--ci", "--allow-secrets", "--lowest-efficiency", "disabled",
+                   "--highest-user-wasted-percent", "disabled", "--highest-fixable-bytes", "100")  # fmt: skip
+    assert fixable.returncode == 1
+    assert f"FAIL  highestFixableBytes: {len(KEY)} B a build fix would save" in fixable.stdout
+
+
+def test_ci_visible_key_warns_unless_fail_on_secrets(tmp_path: Path) -> None:
+    archive = _leaky(tmp_path, hide=False)
+    rules = ("--lowest-efficiency", "disabled", "--highest-user-wasted-percent", "disabled")
+    warn = _cli(str(archive), "--ci", *rules)
+    assert warn.returncode == 0 and "WARN  secrets: 1 visible" in warn.stdout
+    fail = _cli(str(archive), "--ci", "--fail-on-secrets", *rules)
+    assert fail.returncode == 1 and "FAIL  secrets: 1 visible" in fail.stdout
+    assert "high: root/id_ed25519 (private-key, sha256:" in fail.stdout

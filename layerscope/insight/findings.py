@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from layerscope.insight.secrets import SecretScan, scan
 from layerscope.insight.waste import waste
@@ -271,9 +272,19 @@ def _shell(created_by: str | None) -> str | None:
 
 
 # -- building the findings -----------------------------------------------------------------------
-def findings(image: Image, *, secrets: bool = True) -> Findings:
+_made: WeakKeyDictionary[Image, Findings] = WeakKeyDictionary()  # each image's, made once
+
+
+def findings(image: Image) -> Findings:
     """The findings of an image (every layer read), in the order the module's doc lists them,
-    largest first within a kind."""
+    largest first within a kind; made once per image (the report and the verdict share them)."""
+    made = _made.get(image)
+    if made is None:
+        made = _made[image] = _findings(image)
+    return made
+
+
+def _findings(image: Image) -> Findings:
     a = image.analysis
     cmds = [layer.created_by for layer in image.layers]
     w = waste(image)
@@ -402,7 +413,7 @@ def findings(image: Image, *, secrets: bool = True) -> Findings:
         )
 
     # secrets
-    found = scan(image) if secrets else SecretScan()
+    found = scan(image)
     for s in found.secrets:
         hidden_by = s.hidden_by
         layers = [FindingLayer(s.layer, "stored", cmds[s.layer])]

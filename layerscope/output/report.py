@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from layerscope.insight.compare import Comparison
+from layerscope.insight.findings import findings
 from layerscope.insight.sharing import sharing
 from layerscope.model.analysis import layer_rows
 from layerscope.model.gcpause import pausing
@@ -67,6 +68,7 @@ def image_dict(img: Image, hidden: bool = True) -> dict[str, Any]:
     """An image's report entry, `layers` without their `files` lists (and its `hidden` list
     empty, but in its place, if not `hidden`)."""
     cfg = img.config
+    found = findings(img)
     d: dict[str, Any] = {
         "source": img.source,
         "ref": img.ref,
@@ -84,6 +86,8 @@ def image_dict(img: Image, hidden: bool = True) -> dict[str, Any]:
         "reclaimable_bytes": img.reclaimable_bytes,
         "hidden": [h.as_dict() for h in img.hidden] if hidden else [],
         "duplicate_bytes": img.duplicate_bytes,
+        "findings": [f.as_dict() for f in found.items],
+        "findings_summary": found.summary(),
         "config": {
             "env": cfg.env,
             "cmd": cfg.cmd,
