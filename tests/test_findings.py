@@ -70,7 +70,8 @@ def test_deleted_after_a_copy_suggests_a_stage(tmp_path: Path) -> None:
     )
     d = _one(findings(img), "deleted-later")
     assert d.bytes == 700 and d.detail["how"] == "overwritten"
-    assert "FROM BASE AS build\nCOPY file:ab in /\nRUN echo other > /app.zip" in d.fix
+    assert d.title == "1 file of layer 0 overwritten in layer 1"
+    assert "FROM BASE AS build\nCOPY <source> /\nRUN echo other > /app.zip" in d.fix
 
 
 def test_metadata_copy_up(tmp_path: Path) -> None:
@@ -247,7 +248,8 @@ def test_clean_image_has_no_findings(tmp_path: Path) -> None:
 
 
 def test_instruction() -> None:
-    assert instruction("/bin/sh -c #(nop) COPY file:1 in /x ") == "COPY file:1 in /x"
+    assert instruction("/bin/sh -c #(nop) COPY file:1a in /x ") == "COPY <source> /x"
+    assert instruction("COPY app /app # buildkit") == "COPY app /app"
     assert instruction("/bin/sh -c apt-get update") == "RUN apt-get update"
     assert instruction("RUN /bin/sh -c echo \x1b[2J # buildkit") == "RUN echo \\x1b[2J"
     assert instruction("|1 A=b /bin/sh -c make") == "RUN make"

@@ -249,6 +249,7 @@ def _build_of(path: str) -> int | None:
 
 # -- commands ----------------------------------------------------------------------------------
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
+_COPIED = re.compile(r"^(COPY|ADD) (?:file|dir|multi):[0-9a-f]+ in ")
 _SHELL = re.compile(r"^(?:RUN )?(?:\|\d+ [^/]*)?/bin/(?:ba)?sh -c\s+")
 
 
@@ -262,13 +263,30 @@ def instruction(created_by: str | None) -> str:
         text = _NOP.sub("", text)
     elif _SHELL.match(text):
         text = "RUN " + _SHELL.sub("", text)
+    text = _COPIED.sub(r"\1 <source> ", text)  # docker's and podman's record of what was copied
     return visible(" ".join(text.split())) or "(no command in the history)"
 
 
-def _shell(created_by: str | None) -> str | None:
-    """The shell command of a RUN step, else None."""
+def _run(created_by: str | None) -> tuple[list[str], str] | None:
+    """(its --flags, its shell command) of a RUN step, else None."""
     text = instruction(created_by)
-    return text[4:] if text.startswith("RUN ") else None
+    if not text.startswith("RUN "):
+        return None
+    words = text[4:].split(" ")
+    flags = []
+    while words and words[0].startswith("--"):
+        flags.append(words.pop(0))
+    return flags, " ".join(words)
+
+
+def _one_run(a: str | None, b: str | None) -> str | None:
+    """Two RUN steps as one (their flags once, the commands joined by &&), else None."""
+    first, second = _run(a), _run(b)
+    if first is None or second is None:
+        return None
+    flags = list(dict.fromkeys(first[0] + second[0]))
+    head = "RUN " + "".join(f + " " for f in flags)
+    return f"{head}{first[1]} \\\n    && {second[1]}"
 
 
 # -- building the findings -----------------------------------------------------------------------
@@ -507,11 +525,9 @@ def _deleted_later(
     total: int,
     layers: list[FindingLayer],
 ) -> Finding:
-    first, second = _shell(cmds[stored]), _shell(cmds[by])
-    if first is not None and second is not None and stored != by:
-        fix = (
-            f"# do both in one RUN: the files never reach a layer\nRUN {first} \\\n    && {second}"
-        )
+    merged = _one_run(cmds[stored], cmds[by]) if stored != by else None
+    if merged is not None:
+        fix = f"# do both in one RUN: the files never reach a layer\n{merged}"
     else:
         fix = (
             "# build in a stage and copy the result: what is deleted never reaches a layer\n"
@@ -522,7 +538,7 @@ def _deleted_later(
     return Finding(
         "deleted-later",
         "medium",
-        f"{_files(paths)} of layer {stored} {what} in layer {by}",
+        f"{_files(paths)} of layer {stored} {over} in layer {by}",
         total,
         layers,
         paths,
@@ -559,11 +575,9 @@ def _metadata_copy(
             f"{verb} --chmod={mode or 'MODE'} --chown={owner or 'UID:GID'} {rest}"
         )
     else:
-        first, second = _shell(cmds[stored]), _shell(cmds[by])
+        merged = _one_run(cmds[stored], cmds[by])
         fix = f"# set the mode in the step that makes the files, and drop layer {by}'s step:\n" + (
-            f"RUN {first} \\\n    && {second}"
-            if first is not None and second is not None
-            else f"{step}  # with the mode and owner set here"
+            merged or f"{step}  # with the mode and owner set here"
         )
     return Finding(
         "metadata-copy",

@@ -340,7 +340,9 @@ RULES = (
         help="fail above these fixable bytes (the findings' non-overlapping total)",
         figure=lambda f: f.fixable_bytes,
         fails=lambda t, v: v > t,
-        failed=lambda v, t: f"{_bytes(v)} a build fix would save, more than the {_bytes(t)} allowed",
+        failed=lambda v, t: (
+            f"{_bytes(v)} a build fix would save, more than the {_bytes(t)} allowed"
+        ),
         passed=lambda v, t: f"{_bytes(v)} a build fix would save, at most {_bytes(t)}",
     ),
 )
