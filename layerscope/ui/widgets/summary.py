@@ -5,7 +5,8 @@ that what dive users look at first is never below the fold.
 The figures are the Image pane's (views/headline.py), with the same names and values. A top
 waste's path comes from the image: it is made visible (`untrusted.text`) and shortened in the
 middle so that its file name stays; the strip parses no markup. A click on a waste (or `b`, on
-the main screen) goes to it; a click on Reclaimable opens the waste view.
+the main screen) goes to it; a click on Reclaimable opens the waste view, on Findings or Secrets
+the findings view (a secret's count in the error colour's background: it cannot be missed).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class SummaryStrip(ComponentStyles, Widget):
         "summary-strip--warning",
         "summary-strip--pending",
         "summary-strip--error",
+        "summary-strip--alert",
         "summary-strip--path",
         "summary-strip--size",
         "summary-strip--note",
@@ -131,6 +133,8 @@ class SummaryStrip(ComponentStyles, Widget):
         text.append(fig.value, style(tone))
         if fig.name == headline.RECLAIMABLE and fig.known:
             text.stylize(Style.from_meta({"@click": "screen.waste"}))
+        elif fig.name in (headline.FINDINGS, headline.SECRETS) and fig.known:
+            text.stylize(Style.from_meta({"@click": "screen.findings"}))
         return text
 
     def _reclaimable(self) -> Figure | None:
