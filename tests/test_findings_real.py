@@ -18,7 +18,7 @@ import layerscope
 from layerscope.insight.findings import Finding, findings
 
 HERE = Path(__file__).parent / "fixtures" / "real" / "findings"
-CASES = ("apt-nocleanup", "cleanup-later", "chmod-r", "key-removed", "touch-rewrite")
+CASES = ("apt-nocleanup", "cleanup-later", "chmod-r", "key-removed", "touch-rewrite", "showcase")
 APT = re.compile(r"var/lib/apt/lists/(?!lock$)[^/]+|var/cache/apt/archives/[^/]+\.deb")
 
 
@@ -101,6 +101,28 @@ def test_touch_rewrites() -> None:
     assert f.kind == "identical-rewrite" and f.bytes == sum(layers[1].values())
     stored = {p for p, size in layers[1].items() if size}  # (podman's empty etc/hosts aside)
     assert {p.path for p in f.paths} == stored == set(layers[0])
+
+
+def test_several_mistakes_in_one_build() -> None:
+    """The README's screenshot: every kind but identical-rewrite, the overlap stated once."""
+    layers = layer_files("showcase")
+    apt = sum(s for p, s in layers[0].items() if APT.fullmatch(p))
+    key = layers[3]["root/.ssh/id_ed25519"]
+    expected = {
+        ("secret", key),
+        ("deleted-later", layers[4]["tmp/src.tar.gz"]),
+        ("deleted-later", key),
+        ("metadata-copy", sum(layers[1].values())),
+        ("package-cache", apt),
+        ("duplicate", layers[5]["usr/bin/tool"]),
+        ("build-only", layers[5]["usr/include/tool.h"]),
+    }
+    found = findings(image("showcase"))
+    assert {(f.kind, f.bytes) for f in found.items} == expected
+    assert len(found.items) == len(expected)
+    # every certain finding's bytes once: the key counted by the secret and by deleted-later
+    certain = sum(b for k, b in expected if k != "build-only") - key
+    assert found.fixable_bytes == certain
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Header, Static
 from textual.worker import get_current_worker
@@ -111,8 +111,8 @@ class FindingsTree(OutlineView):
             return [
                 size,
                 lines,
-                Segment(f"{data.severity} ", style(f"findings-tree--{tone}")),
-                Segment(visible(words), style("findings-tree--title")),
+                Segment(data.severity, style(f"findings-tree--{tone}")),
+                Segment(" " + visible(words), style("findings-tree--title")),
             ]
         p: FindingPath = data.path
         notes = []
@@ -139,6 +139,8 @@ def finding_text(f: Finding, index: dict[int, Finding]) -> Text:
     if not f.certain:
         text.append("  (candidates: waste only if the running image does not need them)")
     text.append("\n" + visible(f.explanation) + "\n")
+    text.append("fix:\n", "bold")
+    text.append(visible(f.fix, keep="\n") + "\n", "italic")
     if f.kind == "secret":
         secret = f.detail["secret"]
         text.append("secret: ", "bold")
@@ -156,8 +158,7 @@ def finding_text(f: Finding, index: dict[int, Finding]) -> Text:
             )
         )
         text.append("\n")
-    text.append("fix:\n", "bold")
-    text.append(visible(f.fix, keep="\n"), "italic")
+    text.rstrip()
     return text
 
 
@@ -182,7 +183,7 @@ class FindingsScreen(InsightScreen[GoTo | None]):
         yield Static(id="findings-summary", classes="summary")
         with Vertical(id="findings-tree-pane", classes="pane"):
             yield FindingsTree(id="findings-tree")
-        with Vertical(id="findings-fix-pane", classes="pane"):
+        with VerticalScroll(id="findings-fix-pane", classes="pane"):
             yield Static(id="findings-fix")
         yield Static(id="findings-entry", classes="entry-line")
         yield KeyBar()
