@@ -315,3 +315,15 @@ def test_ci_visible_key_warns_unless_fail_on_secrets(tmp_path: Path) -> None:
     fail = _cli(str(archive), "--ci", "--fail-on-secrets", *rules)
     assert fail.returncode == 1 and "FAIL  secrets: 1 visible" in fail.stdout
     assert "high: root/id_ed25519 (private-key, sha256:" in fail.stdout
+
+
+def test_past_the_deep_bound_only_keys_are_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = b"token = ghp_" + b"A1b2C3d4E5" * 3 + b"abcdef\n"
+    layers = (Layer(File("a/key.txt", KEY), File("b/notes", token), created_by="COPY . /"),)
+    img = _open(tmp_path, *layers)
+    assert sorted(s.kind for s in secrets_mod.scan(img).secrets) == ["github-token", "private-key"]
+    monkeypatch.setattr(secrets_mod, "MAX_DEEP", 0)
+    s = secrets_mod.scan(img)
+    assert [x.kind for x in s.secrets] == ["private-key"] and s.files_deep == 0

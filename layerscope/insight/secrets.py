@@ -3,10 +3,12 @@ and docker credential files, kubeconfigs, `.env`), and by content (a private key
 known service, whatever the file is called).
 
 Content is checked by Yelp's detect-secrets plugins (a maintained set of detectors, each a
-service's token format), run on the whole text of each small file, never on a file larger than
-`MAX_FILE` bytes, and on at most `MAX_FILES` files / `MAX_BYTES` bytes an image: credential
-names first, then files a later layer hides (the leaks a scanner of the final filesystem
-misses), then the other files, in layer order. The files of one layer are read in one pass over
+service's token format), run on the whole text of a small file, never on a file larger than
+`MAX_FILE` bytes. Files are read up to `MAX_FILES` files / `MAX_BYTES` bytes an image:
+credential names first, then files a later layer hides (the leaks a scanner of the final
+filesystem misses), then the other files, in layer order. Every plugin runs on the first
+`MAX_DEEP` of them (about 0.2 ms a file); the others are checked for a private key only (a
+literal search, then detect-secrets' private key plugin to confirm). The files of one layer are read in one pass over
 its blob (content.read_entries). A secret is never kept: only its kind, where it is and a
 fingerprint (the start of its content digest).
 """
@@ -26,6 +28,7 @@ from layerscope.read.records import F_META, F_SPARSE, FILE
 MAX_FILE = 64 * 1024  # a file larger than this is never read
 MAX_FILES = 20_000  # files read an image, at most
 MAX_BYTES = 64 * 1024 * 1024  # bytes read an image, at most
+MAX_DEEP = 2_000  # files every plugin runs on (names, then hidden files, first)
 FINGERPRINT_HEX = 12  # hex digits of the content digest a fingerprint keeps
 
 
@@ -60,11 +63,8 @@ NAMES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...] = (
     ),
     (
         "gcloud-credentials",
-        re.compile(
-            r"(?:^|/)(?:application_default_credentials|credentials\.db)\.json$|"
-            r"(?:^|/)\.config/gcloud/credentials\.db$"
-        ),
-        lambda t: True,
+        re.compile(r"(?:^|/)application_default_credentials\.json$"),
+        _has('"refresh_token"', '"private_key"'),
     ),
     (
         "dotenv",
@@ -73,6 +73,24 @@ NAMES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...] = (
     ),
 )
 _NAME_ANY = re.compile("|".join(f"(?:{p.pattern})" for _k, p, _c in NAMES))
+# the last names NAMES can match (a path's last name is looked up first: the pattern costs 20
+# times more, and few paths have one of these names)
+_LAST_NAMES = frozenset(
+    (
+        *(".git-credentials", ".npmrc", ".pypirc", ".netrc", "_netrc", "credentials"),
+        *("config.json", "config", "kubeconfig", "kubeconfig.yaml", "kubeconfig.yml"),
+        "application_default_credentials.json",
+    )
+)
+
+
+def named(path: str) -> bool:
+    """Whether a path has the name of a credential file (NAMES)."""
+    last = path[path.rfind("/") + 1 :]
+    if last not in _LAST_NAMES and not last.startswith(".env"):
+        return False
+    return _NAME_ANY.search(path) is not None
+
 
 # detect-secrets' plugins run on every file read (each a service's own token format). Left out:
 # high entropy strings and keywords (they flag ordinary text), public IPs (not secrets), basic
@@ -126,6 +144,7 @@ class SecretScan:
     files_read: int = 0
     bytes_read: int = 0
     files_skipped: int = 0  # small files left unread (over MAX_FILES / MAX_BYTES)
+    files_deep: int = 0  # files every plugin ran on (the others: a private key only)
 
 
 def _load(names: Sequence[str]) -> list[Any]:
@@ -159,22 +178,31 @@ def _kind_of(secret_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
 
 
-def check(path: str, data: bytes) -> tuple[str, tuple[str, ...]] | None:
-    """(kind, detectors) if a file of this name and content looks like a credential, else None.
-    Binary content (a NUL byte) is not read as text."""
+KEY_ONLY = ("private_key.PrivateKeyDetector",)
+
+
+def check(path: str, data: bytes, deep: bool = True) -> tuple[str, tuple[str, ...]] | None:
+    """(kind, detectors) if a file of this name and content looks like a credential, else None
+    (`deep` False: a private key only). Binary content (a NUL byte) is not read as text."""
     if b"\0" in data:
         return None
+    if not deep:
+        if b"PRIVATE KEY" not in data:
+            return None
+        text = data.decode("utf-8", "replace")
+        found = _detect(text, KEY_ONLY) if _PEM_KEY.search(text) else []
+        return (_kind_of(found[0]), tuple(found)) if found else None
     text = data.decode("utf-8", "replace")
-    named = None
+    name_kind = None
     for kind, pattern, holds in NAMES:
         if pattern.search(path) and holds(text):
-            named = kind
+            name_kind = kind
             break
-    found = _detect(text, CONTENT_PLUGINS + (NAME_PLUGINS if named else ()))
+    found = _detect(text, CONTENT_PLUGINS + (NAME_PLUGINS if name_kind else ()))
     if "Private Key" in found and not _PEM_KEY.search(text):
         found.remove("Private Key")  # a PEM header without a key under it
-    if named:
-        return named, ("name", *found)
+    if name_kind:
+        return name_kind, ("name", *found)
     if found:
         return _kind_of(found[0]), tuple(found)
     return None
@@ -184,7 +212,7 @@ def scan(image: Image) -> SecretScan:
     """Every file of the image (hidden or visible) that looks like a credential, within the
     bounds of the module's doc."""
     a = image.analysis
-    named: list[tuple[int, int]] = []
+    by_name: list[tuple[int, int]] = []
     hidden: list[tuple[int, int]] = []
     rest: list[tuple[int, int]] = []
     for pos, layer in enumerate(image.layers):
@@ -196,15 +224,16 @@ def scan(image: Image) -> SecretScan:
             size = sizes[row]
             if not 0 < size <= MAX_FILE:
                 continue
-            if _NAME_ANY.search(paths[row]):
-                named.append((pos, row))
+            if named(paths[row]):
+                by_name.append((pos, row))
             elif hb[row] != VISIBLE:
                 hidden.append((pos, row))
             else:
                 rest.append((pos, row))
     out = SecretScan()
     chosen: dict[int, list[int]] = {}
-    for pos, row in (*named, *hidden, *rest):
+    deep: set[int] = set()  # the refs every plugin runs on
+    for pos, row in (*by_name, *hidden, *rest):
         size = image.layers[pos].index.sizes[row]
         if out.files_read >= MAX_FILES or out.bytes_read + size > MAX_BYTES:
             out.files_skipped += 1
@@ -212,14 +241,17 @@ def scan(image: Image) -> SecretScan:
         out.files_read += 1
         out.bytes_read += size
         chosen.setdefault(pos, []).append(row)
+        if len(deep) < MAX_DEEP:
+            deep.add(pack(pos, row))
+    out.files_deep = len(deep)
     for pos in sorted(chosen):
         li = image.layers[pos].index
         for row, data in read_entries(image, pos, chosen[pos]):
             path = li.paths[row]
-            got = check(path, data)
+            ref = pack(pos, row)
+            got = check(path, data, ref in deep)
             if got is None:
                 continue
-            ref = pack(pos, row)
             by = a.hidden_by[pos][row]
             hidden_by = None if by == VISIBLE or ref in a.kept else by
             fingerprint = "sha256:" + li.digest_at(row).hex()[:FINGERPRINT_HEX]
