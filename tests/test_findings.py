@@ -327,3 +327,19 @@ def test_past_the_deep_bound_only_keys_are_looked_for(
     monkeypatch.setattr(secrets_mod, "MAX_DEEP", 0)
     s = secrets_mod.scan(img)
     assert [x.kind for x in s.secrets] == ["private-key"] and s.files_deep == 0
+
+
+def test_ci_names_a_hostile_secret_visibly(tmp_path: Path) -> None:
+    name = "root/\x1b[2J\r\u202e[@click=app.quit].pem"
+    path = tmp_path / "h.tar"
+    docker_archive(path, [Img([
+        Layer(File(name, KEY), created_by="COPY k /root/"),
+        Layer(Whiteout(name), created_by=RUN + "rm \x1b]0;T\x07"),
+    ])])  # fmt: skip
+    out = _cli(str(path), "--ci")
+    assert out.returncode == 1
+    assert (
+        "critical: root/\\x1b[2J\\r\\u202e[@click=app.quit].pem (private-key, sha256:" in out.stdout
+    )
+    assert "\x1b" not in out.stdout and "\r" not in out.stdout and "\u202e" not in out.stdout
+    assert "b3BlbnNzaC1rZXkt" not in out.stdout

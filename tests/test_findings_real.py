@@ -141,3 +141,32 @@ def test_ci_fails_on_the_hidden_key(name: str, status: int) -> None:
     assert out.returncode == status, out.stdout + out.stderr
     assert ("FAIL  secrets" in out.stdout) == bool(status)
     assert "OPENSSH" not in out.stdout
+
+
+ALL_REAL = sorted(
+    p
+    for p in [*HERE.parent.glob("*.tar"), *HERE.parent.glob("*.tar.*"), *HERE.glob("*.tar")]
+    if not p.name.endswith(".json") and not p.name.endswith(".txt")
+)
+HIDDEN_KINDS = ("deleted-later", "metadata-copy", "identical-rewrite")
+
+
+@pytest.mark.parametrize("path", ALL_REAL, ids=lambda p: p.name)
+def test_findings_add_up_to_the_models_figures(path: Path) -> None:
+    """Every real fixture: the hidden kinds (and hidden package caches) are the reclaimable
+    bytes, each hidden file once; the duplicates are the duplicate bytes."""
+    archive = layerscope.open(str(path))
+    try:
+        for img in archive.images:
+            found = findings(img).items
+            hidden = [
+                f for f in found
+                if f.kind in HIDDEN_KINDS or (f.kind == "package-cache" and f.detail["hidden"])
+            ]  # fmt: skip
+            refs = [(p.layer, p.row) for f in hidden for p in f.paths]
+            assert len(refs) == len(set(refs))
+            assert sum(f.bytes for f in hidden) == img.reclaimable_bytes
+            dups = sum(f.bytes for f in found if f.kind == "duplicate")
+            assert dups == img.duplicate_bytes
+    finally:
+        archive.close()

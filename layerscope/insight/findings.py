@@ -28,12 +28,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import contains
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from layerscope.insight.secrets import SecretScan, scan
-from layerscope.insight.waste import waste
-from layerscope.model.analysis import IMPLIED, pack, unpack
+from layerscope.model.analysis import MASK, SHIFT, VISIBLE, pack, unpack
 from layerscope.model.image import Image
 from layerscope.model.kinds import How, Kind
 from layerscope.read.records import F_META, FILE
@@ -238,10 +239,33 @@ _CACHE_RE = re.compile("|".join(f"(?P<c{i}>{p})" for i, (_m, p, _f) in enumerate
 _BUILD_RE = re.compile("|".join(f"(?P<b{i}>{p})" for i, (_c, p, _w) in enumerate(BUILD_ONLY)))
 
 
+_CACHE_WORDS = ("cache", "apt/", ".cargo/")  # every CACHES path holds one of these
+_BUILD_STARTS = (
+    "usr/include/",
+    "usr/local/include/",
+    "usr/lib/gcc/",
+    "usr/libexec/gcc/",
+    "usr/bin/",
+)
+_BUILD_ENDS = (".a", ".o")
+
+
+def _candidates(names: list[str]) -> set[int]:
+    """The rows whose name could be a cache or build-only path: the literal checks of
+    `_cache_of` and `_build_of`, made over a whole column at C speed."""
+    rows = range(len(names))
+    out: set[int] = set()
+    for word in (*_CACHE_WORDS, ".git/"):
+        out.update(compress(rows, map(contains, names, repeat(word))))
+    out.update(compress(rows, map(str.startswith, names, repeat(_BUILD_STARTS))))
+    out.update(compress(rows, map(str.endswith, names, repeat(_BUILD_ENDS))))
+    return out
+
+
 def _cache_of(path: str) -> int | None:
     """The CACHES entry a path is under, else None (the literal checks first: most paths fail
     them, and they cost a tenth of the pattern)."""
-    if "cache" not in path and "apt/" not in path and ".cargo/" not in path:
+    if "cache" not in path and "apt/" not in path and ".cargo/" not in path:  # _CACHE_WORDS
         return None
     m = _CACHE_RE.search(path)
     return int(m.lastgroup[1:]) if m and m.lastgroup else None
@@ -249,7 +273,11 @@ def _cache_of(path: str) -> int | None:
 
 def _build_of(path: str) -> int | None:
     """The BUILD_ONLY entry a path is, else None (literal checks first, as `_cache_of`)."""
-    if ".git/" not in path and not path.startswith("usr/") and not path.endswith((".a", ".o")):
+    if (
+        ".git/" not in path
+        and not path.startswith(_BUILD_STARTS)
+        and not path.endswith(_BUILD_ENDS)
+    ):
         return None
     m = _BUILD_RE.search(path)
     return int(m.lastgroup[1:]) if m and m.lastgroup else None
@@ -313,74 +341,92 @@ def findings(image: Image) -> Findings:
 def _findings(image: Image) -> Findings:
     a = image.analysis
     cmds = [layer.created_by for layer in image.layers]
-    w = waste(image)
     items: list[Finding] = []
     units: list[set[int]] = []  # per finding, the refs whose bytes it counts
+    counted: dict[int, int] = {}  # every ref a finding counts -> the bytes it counts of it
 
-    def add(f: Finding, refs: Iterable[int]) -> None:
+    def add(f: Finding, paths: Iterable[FindingPath]) -> None:
+        refs = set()
+        for p in paths:
+            ref = pack(p.layer, p.row)
+            refs.add(ref)
+            counted[ref] = p.size
         items.append(f)
-        units.append(set(refs))
+        units.append(refs)
 
-    # hidden files: each in one group, by what hid it, by layers
+    # hidden files (the reclaimable bytes, as waste.py counts them): each in one group, by what
+    # hid it, by layers; only the hidden rows are visited (found at C speed)
     groups: dict[tuple[str, Any, int, int], list[FindingPath]] = defaultdict(list)
-    for item in w.hidden:
-        if item.made_dead_by is None:
-            continue
-        cache = _cache_of(item.path)
-        if cache is not None:
-            key: tuple[str, Any, int, int] = ("package-cache", cache, item.layer, item.made_dead_by)
-        elif item.reason == Kind.METADATA.label:
-            key = ("metadata-copy", None, item.layer, item.made_dead_by)
-        elif item.reason == Kind.REWRITTEN.label:
-            key = ("identical-rewrite", None, item.layer, item.made_dead_by)
-        else:
-            over = "overwritten" if item.how == How.OVERWRITTEN else "deleted"
-            key = ("deleted-later", over, item.layer, item.made_dead_by)
-        groups[key].append(
-            FindingPath(item.path, item.size, item.layer, item.row, item.made_dead_by)
-        )
+    replaced_by = {old: new for new, old in a.below.items()}
+    kept = a.kept
+    for pos, layer in enumerate(image.layers):
+        li = layer.index
+        hb, hows, types, sizes, names = a.hidden_by[pos], a.how[pos], li.types, li.sizes, li.paths
+        for row in compress(range(len(li)), map(VISIBLE.__ne__, hb)):
+            size = sizes[row]
+            if types[row] != FILE or not size or (kept and pack(pos, row) in kept):
+                continue
+            by, path = hb[row], names[row]
+            cache = _cache_of(path)
+            if cache is not None:
+                key: tuple[str, Any, int, int] = ("package-cache", cache, pos, by)
+            elif hows[row] == How.OVERWRITTEN:
+                new = replaced_by.get(pack(pos, row))
+                status = a.status[new >> SHIFT][new & MASK] if new is not None else None
+                if status == Kind.METADATA:
+                    key = ("metadata-copy", None, pos, by)
+                elif status == Kind.REWRITTEN:
+                    key = ("identical-rewrite", None, pos, by)
+                else:
+                    key = ("deleted-later", "overwritten", pos, by)
+            else:
+                key = ("deleted-later", "deleted", pos, by)
+            groups[key].append(FindingPath(path, size, pos, row, by))
     for (kind, extra, stored, by), paths in groups.items():
         paths.sort(key=lambda p: (-p.size, p.path))
         layers = [
             FindingLayer(stored, "stored", cmds[stored]),
             FindingLayer(by, "hid", cmds[by]),
         ]
-        refs = [pack(p.layer, p.row) for p in paths]
         total = sum(p.size for p in paths)
         if kind == "deleted-later":
-            add(_deleted_later(extra, stored, by, cmds, paths, total, layers), refs)
+            add(_deleted_later(extra, stored, by, cmds, paths, total, layers), paths)
         elif kind == "metadata-copy":
-            add(_metadata_copy(image, stored, by, cmds, paths, total, layers), refs)
+            add(_metadata_copy(image, stored, by, cmds, paths, total, layers), paths)
         elif kind == "identical-rewrite":
-            add(_identical(stored, by, cmds, paths, total, layers), refs)
+            add(_identical(stored, by, cmds, paths, total, layers), paths)
         else:
-            add(_cache_finding(extra, layers, paths, total, hidden_by=by), refs)
+            add(_cache_finding(extra, layers, paths, total, hidden_by=by), paths)
 
     # visible files: package caches and build-only content, by manager / category
     visible_cache: dict[int, list[FindingPath]] = defaultdict(list)
     visible_build: dict[int, list[FindingPath]] = defaultdict(list)
-    layers_idx = [layer.index for layer in image.layers]
-    for path, ref in a.final.items():
-        if ref == IMPLIED:
-            continue
-        pos, row = unpack(ref)
-        li = layers_idx[pos]
-        if li.types[row] != FILE or li.flags[row] & F_META:
-            continue
-        cache = _cache_of(path)
-        if cache is not None:
-            visible_cache[cache].append(FindingPath(path, li.sizes[row], pos, row))
-            continue
-        build = _build_of(path)
-        if build is not None:
-            visible_build[build].append(FindingPath(path, li.sizes[row], pos, row))
+    moved: dict[int, set[int]] = defaultdict(set)  # layer -> rows not at their own path
+    for ref in a.real_paths:
+        moved[ref >> SHIFT].add(ref & MASK)
+    for pos, layer in enumerate(image.layers):
+        li = layer.index
+        hb, types, flags, sizes, names = a.hidden_by[pos], li.types, li.flags, li.sizes, li.paths
+        for row in sorted(_candidates(names) | moved[pos]):
+            if hb[row] != VISIBLE or types[row] != FILE or flags[row] & F_META:
+                continue
+            ref = pack(pos, row)
+            path = a.real_paths.get(ref, names[row])
+            if a.final.get(path) != ref:
+                continue
+            cache = _cache_of(path)
+            if cache is not None:
+                visible_cache[cache].append(FindingPath(path, sizes[row], pos, row))
+                continue
+            build = _build_of(path)
+            if build is not None:
+                visible_build[build].append(FindingPath(path, sizes[row], pos, row))
     for cache, paths in visible_cache.items():
         paths.sort(key=lambda p: (-p.size, p.path))
         holders = sorted({p.layer for p in paths})
         layers = [FindingLayer(s, "stored", cmds[s]) for s in holders]
         total = sum(p.size for p in paths)
-        add(_cache_finding(cache, layers, paths, total, hidden_by=None),
-            (pack(p.layer, p.row) for p in paths))  # fmt: skip
+        add(_cache_finding(cache, layers, paths, total, hidden_by=None), paths)
     for build, paths in visible_build.items():
         paths.sort(key=lambda p: (-p.size, p.path))
         category, _pattern, what = BUILD_ONLY[build]
@@ -401,19 +447,18 @@ def _findings(image: Image) -> Findings:
                 certain=False,
                 detail={"category": category},
             ),
-            (pack(p.layer, p.row) for p in paths),
+            paths,
         )
 
     # duplicates: the extra copies, by (layer of the first copy, layer of the extra copy)
     dups: dict[tuple[int, int], list[FindingPath]] = defaultdict(list)
-    for copies in w.copies:
-        at = a.final.get(copies.first)
-        first = unpack(at)[0] if at is not None and at != IMPLIED else copies.extra[0].layer
-        for item in copies.extra:
-            dups[(first, item.layer)].append(
-                FindingPath(item.path, item.size, item.layer, item.row,
-                            duplicate_of=copies.first)
-            )  # fmt: skip
+    for _digest, size, dup_paths in image.duplicates:  # (as waste.py lists the extra copies)
+        first_path = dup_paths[0]
+        at = a.final[first_path]
+        first = at >> SHIFT
+        for path in dup_paths[1:]:
+            pos, row = unpack(a.final[path])
+            dups[(first, pos)].append(FindingPath(path, size, pos, row, duplicate_of=first_path))
     for (first, extra), paths in dups.items():
         paths.sort(key=lambda p: (-p.size, p.path))
         total = sum(p.size for p in paths)
@@ -435,7 +480,7 @@ def _findings(image: Image) -> Findings:
                 "# keep one copy; make the others links in the step that makes them:\n"
                 "RUN ln -f /path/of/first /path/of/copy   # or ln -s, or COPY it once",
             ),
-            (pack(p.layer, p.row) for p in paths),
+            paths,
         )
 
     # secrets
@@ -476,7 +521,7 @@ def _findings(image: Image) -> Findings:
                     },
                 },
             ),
-            [pack(s.layer, s.row)],
+            [FindingPath(s.path, s.size, s.layer, s.row, hidden_by)],
         )
 
     order = {k: i for i, k in enumerate(KINDS)}
@@ -488,36 +533,40 @@ def _findings(image: Image) -> Findings:
     )  # fmt: skip
     items = [items[i] for i in ranked]
     units = [units[i] for i in ranked]
-    _overlaps(image, items, units)
+    _overlaps(counted, items, units)
     certain: set[int] = set()
-    for f, counted in zip(items, units, strict=True):
+    for f, refs in zip(items, units, strict=True):
         if f.certain:
-            certain |= counted
-    fixable = sum(_bytes_of(image, ref) for ref in certain)
+            certain |= refs
+    fixable = sum(counted[ref] for ref in certain)
     return Findings(items, fixable, found)
 
 
-def _bytes_of(image: Image, ref: int) -> int:
-    pos, row = unpack(ref)
-    li = image.layers[pos].index
-    return li.sizes[row] if li.types[row] == FILE else 0
-
-
-def _overlaps(image: Image, items: list[Finding], units: list[set[int]]) -> None:
+def _overlaps(counted: dict[int, int], items: list[Finding], units: list[set[int]]) -> None:
     """Each finding's overlaps: the other findings that count some of its entries, and the
-    bytes of those entries."""
-    owners: dict[int, list[int]] = defaultdict(list)
-    for i, refs in enumerate(units):
-        for ref in refs:
-            owners[ref].append(i)
-    for ref, who in owners.items():
-        if len(who) < 2:
-            continue
-        size = _bytes_of(image, ref)
-        for i in who:
-            for j in who:
-                if i != j:
-                    items[i].overlaps[j] = items[i].overlaps.get(j, 0) + size
+    bytes of those entries. Only a duplicate or a secret can share an entry with another
+    finding (the hidden kinds take each hidden file once, a visible file is a cache or
+    build-only, not both): their entries are looked up in the others'."""
+    owner: dict[int, int] = {}  # the visible cache and build-only entries -> their finding
+    for i, f in enumerate(items):
+        if f.kind in ("package-cache", "build-only"):
+            owner.update(dict.fromkeys(units[i], i))
+
+    def share(i: int, j: int, size: int) -> None:
+        items[i].overlaps[j] = items[i].overlaps.get(j, 0) + size
+        items[j].overlaps[i] = items[j].overlaps.get(i, 0) + size
+
+    for i, f in enumerate(items):
+        if f.kind == "duplicate":
+            for ref in units[i]:
+                j = owner.get(ref)
+                if j is not None:
+                    share(i, j, counted[ref])
+        elif f.kind == "secret":
+            for j, refs in enumerate(units):
+                if j != i and items[j].kind != "secret":
+                    for ref in units[i] & refs:
+                        share(i, j, counted[ref])
 
 
 def _files(paths: list[FindingPath]) -> str:
