@@ -343,3 +343,56 @@ def test_ci_names_a_hostile_secret_visibly(tmp_path: Path) -> None:
     )
     assert "\x1b" not in out.stdout and "\r" not in out.stdout and "\u202e" not in out.stdout
     assert "b3BlbnNzaC1rZXkt" not in out.stdout
+
+
+def test_report_names_a_non_utf8_path_with_its_bytes(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT,
+                      errors="surrogateescape") as tf:  # fmt: skip
+        info = tarfile.TarInfo("var/cache/apk/\udcff.apk")  # the byte 0xff, not UTF-8
+        info.size = 10
+        tf.addfile(info, io.BytesIO(b"a" * 10))
+    layer = Layer(tar=buf.getvalue(), created_by="RUN apk add x")
+    path = docker_archive(tmp_path / "u.tar", [Img([layer])])
+    out = _cli(str(path), "--json", "-", "--no-files")
+    finding = json.loads(out.stdout)["images"][0]["findings"][0]
+    assert finding["kind"] == "package-cache" and finding["manager"] == "apk"
+    assert finding["paths"][0]["path"] == "var/cache/apk/\ufffd.apk"
+    assert finding["paths"][0]["path_bytes"] == "dmFyL2NhY2hlL2Fway//LmFwaw=="
+
+
+@pytest.mark.parametrize(
+    ("path", "manager", "fix"),
+    [
+        ("var/lib/apt/lists/partial/x", "apt", "rm -rf /var/lib/apt/lists/*"),
+        ("var/cache/apt/pkgcache.bin", "apt", "rm -rf /var/lib/apt/lists/*"),
+        ("var/cache/apk/APKINDEX.abc.tar.gz", "apk", "apk add --no-cache"),
+        ("var/cache/dnf/repo/packages/x.rpm", "dnf", "dnf clean all"),
+        ("var/cache/yum/x86_64/8/base/repomd.xml", "dnf", "dnf clean all"),
+        ("home/app/.cache/pip/wheels/ab/x.whl", "pip", "--no-cache-dir"),
+        ("root/.npm/_cacache/content-v2/sha512/ab/cd", "npm", "npm cache clean --force"),
+        ("usr/local/share/.cache/yarn/v6/npm-x/package.json", "yarn", "yarn cache clean"),
+        ("root/.cache/go-build/ab/abcd-d", "go", "--mount=type=cache,target=/root/.cache/go-build"),
+        ("go/pkg/mod/cache/download/x/@v/v1.zip", "go", "COPY --from=build"),
+        ("usr/local/cargo/registry/cache/x/y.crate", "cargo", "--mount=type=cache"),
+        ("root/.cargo/git/db/x/pack", "cargo", "--mount=type=cache"),
+    ],
+)
+def test_each_package_managers_caches(tmp_path: Path, path: str, manager: str, fix: str) -> None:
+    img = _open(tmp_path, Layer(File(path, b"c" * 77), File("etc/x", b"ok"), created_by=RUN + "i"))
+    f = _one(findings(img), "package-cache")
+    assert (f.detail["manager"], f.bytes, f.detail["hidden"]) == (manager, 77, False)
+    assert fix in f.fix
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["var/lib/apt/lists/lock", "var/cache/apt/archives/lock", "usr/lib/python3/cache.py",
+     "opt/app/.cargo/config.toml", "srv/apt/notes"],
+)  # fmt: skip
+def test_not_caches(tmp_path: Path, path: str) -> None:
+    img = _open(tmp_path, Layer(File(path, b"c" * 77), created_by=RUN + "i"))
+    assert findings(img).items == []

@@ -217,7 +217,7 @@ CACHES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "cargo",
-        r"(?:^|/)\.cargo/(?:registry/(?:cache|index|src)|git)/.",
+        r"(?:^|/)\.?cargo/(?:registry/(?:cache|index|src)|git/(?:db|checkouts))/.",
         "RUN --mount=type=cache,target=/usr/local/cargo/registry cargo build --release\n"
         "# or build in a stage and COPY --from=build only the binary",
     ),
@@ -239,7 +239,7 @@ _CACHE_RE = re.compile("|".join(f"(?P<c{i}>{p})" for i, (_m, p, _f) in enumerate
 _BUILD_RE = re.compile("|".join(f"(?P<b{i}>{p})" for i, (_c, p, _w) in enumerate(BUILD_ONLY)))
 
 
-_CACHE_WORDS = ("cache", "apt/", ".cargo/")  # every CACHES path holds one of these
+_CACHE_WORDS = ("cache", "apt/", "cargo/")  # every CACHES path holds one of these
 _BUILD_STARTS = (
     "usr/include/",
     "usr/local/include/",
@@ -265,7 +265,7 @@ def _candidates(names: list[str]) -> set[int]:
 def _cache_of(path: str) -> int | None:
     """The CACHES entry a path is under, else None (the literal checks first: most paths fail
     them, and they cost a tenth of the pattern)."""
-    if "cache" not in path and "apt/" not in path and ".cargo/" not in path:  # _CACHE_WORDS
+    if "cache" not in path and "apt/" not in path and "cargo/" not in path:  # _CACHE_WORDS
         return None
     m = _CACHE_RE.search(path)
     return int(m.lastgroup[1:]) if m and m.lastgroup else None
