@@ -396,3 +396,25 @@ def test_each_package_managers_caches(tmp_path: Path, path: str, manager: str, f
 def test_not_caches(tmp_path: Path, path: str) -> None:
     img = _open(tmp_path, Layer(File(path, b"c" * 77), created_by=RUN + "i"))
     assert findings(img).items == []
+
+
+def test_a_reopen_takes_the_findings_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import layerscope
+    from layerscope.insight import findings as findings_mod
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    path = str(_leaky(tmp_path))
+    with layerscope.open(path, cache=True) as a:
+        first = findings(a.images[0])
+        made = [f.as_dict() for f in first.items], first.summary()
+
+    def fail(image: object) -> None:
+        raise AssertionError("the findings were made again")
+
+    monkeypatch.setattr(findings_mod, "_findings", fail)
+    with layerscope.open(path, cache=True) as a:
+        again = findings(a.images[0])
+        assert ([f.as_dict() for f in again.items], again.summary()) == made
+        assert "analysis" not in a.images[0].__dict__

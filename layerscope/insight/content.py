@@ -37,7 +37,9 @@ def iter_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
     want = size if limit is None else min(size, limit)
     sparse = (li.extras.get(row) or {}).get("sparse")
     stored = sum(n for _o, n in sparse) if sparse else size
-    raw = _stored_bytes(lyr.spec.location, li, li.offsets[row], stored)
+    raw = _stored_bytes(
+        lyr.spec.location, li, li.offsets[row], stored, image.spec.max_decoder_memory
+    )
     if not sparse:
         yield from _take(raw, want)
         return
@@ -48,7 +50,9 @@ def read_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
     return b"".join(iter_entry(image, layer, row, limit))
 
 
-def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Iterator[bytes]:
+def _stored_bytes(
+    loc: BlobLocation, li: LayerIndex, offset: int, n: int, max_memory: int
+) -> Iterator[bytes]:
     with open(loc.file, "rb") as f:
         if li.compression == "none":
             f.seek(loc.offset + offset)
@@ -61,7 +65,8 @@ def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Ite
                 yield chunk
             return
         f.seek(loc.offset)
-        stream = compression.decompress(compression.read_chunks(f, loc.size), li.compression)
+        raw = compression.read_chunks(f, loc.size)
+        stream = compression.decompress(raw, li.compression, max_memory)  # --max-decoder-memory
         pos = 0
         end = offset + n
         for chunk in stream:
@@ -121,7 +126,8 @@ def read_entries(image: Image, layer: int, rows: list[int]) -> Iterator[tuple[in
                 yield row, f.read(li.sizes[row])
             return
         f.seek(loc.offset)
-        stream = compression.decompress(compression.read_chunks(f, loc.size), li.compression)
+        raw = compression.read_chunks(f, loc.size)
+        stream = compression.decompress(raw, li.compression, image.spec.max_decoder_memory)
         pos = 0  # where `buf` starts in the layer's tar
         buf = b""
         for row in wanted:

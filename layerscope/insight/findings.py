@@ -141,6 +141,38 @@ class Findings:
     fixable_bytes: int  # the bytes of the distinct entries the certain findings count
     scan: SecretScan
 
+    def to_plain(self) -> dict[str, Any]:
+        """The findings as plain values (marshal's types), for the cache (`from_plain`)."""
+        return {
+            "items": [
+                (
+                    f.kind, f.severity, f.title, f.bytes,
+                    [(ly.index, ly.role, ly.created_by) for ly in f.layers],
+                    [(p.path, p.size, p.layer, p.row, p.hidden_by, p.duplicate_of)
+                     for p in f.paths],
+                    f.explanation, f.fix, f.certain, f.detail, f.overlaps,
+                )
+                for f in self.items
+            ],
+            "fixable_bytes": self.fixable_bytes,
+            "scan": (self.scan.files_read, self.scan.bytes_read, self.scan.files_skipped,
+                     self.scan.files_deep),
+        }  # fmt: skip
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> Findings:
+        """The findings `to_plain` gave (an error for another shape)."""
+        items = [
+            Finding(kind, severity, title, size,
+                    [FindingLayer(*ly) for ly in layers], [FindingPath(*p) for p in paths],
+                    explanation, fix, certain, detail, overlaps)
+            for (kind, severity, title, size, layers, paths, explanation, fix, certain, detail,
+                 overlaps) in plain["items"]
+        ]  # fmt: skip
+        read, read_bytes, skipped, deep = plain["scan"]
+        scan = SecretScan([], read, read_bytes, skipped, deep)
+        return cls(items, plain["fixable_bytes"], scan)
+
     @property
     def secrets(self) -> list[Finding]:
         return [f for f in self.items if f.kind == "secret"]
@@ -329,12 +361,22 @@ def _one_run(a: str | None, b: str | None) -> str | None:
 _made: WeakKeyDictionary[Image, Findings] = WeakKeyDictionary()  # each image's, made once
 
 
+CACHE_KIND = "fnd"  # the image's cache entry that holds its findings (figurecache.ImageMemo)
+
+
 def findings(image: Image) -> Findings:
     """The findings of an image (every layer read), in the order the module's doc lists them,
-    largest first within a kind; made once per image (the report and the verdict share them)."""
+    largest first within a kind; made once per image (the report and the verdict share them),
+    and kept in the cache with its figures: a re-open reads no file and computes nothing."""
     made = _made.get(image)
     if made is None:
-        made = _made[image] = _findings(image)
+        memo = image.memo
+        made = memo.load(CACHE_KIND, Findings.from_plain) if memo is not None else None
+        if made is None:
+            made = _findings(image)
+            if memo is not None:
+                memo.store(CACHE_KIND, made.to_plain())
+        _made[image] = made
     return made
 
 

@@ -506,6 +506,7 @@ def discover(
                 raise LayerscopeError(e.strerror or str(e), source=name) from None
             for spec in specs:
                 spec.max_symlink_hops = limits.max_symlink_hops
+                spec.max_decoder_memory = limits.max_decoder_memory
                 spec.apply = apply
                 images.append(Image(spec, len(images)))
     except BaseException:

@@ -77,17 +77,21 @@ def top_wastes(image: Image, count: int = TOP_WASTES) -> list[Hidden]:
     return out
 
 
-def findings_figures(found: Findings | None, analysed: bool, failed: bool = False) -> list[Figure]:
-    """The findings' count with their fixable bytes, and the secrets' count (`alert`, the
-    error colour, when there is one): pending until the findings are made."""
+def findings_figures(
+    found: Findings | None, analysed: bool, failed: bool = False
+) -> tuple[list[Figure], list[Figure]]:
+    """(before, after) the headline: the secrets' count, first and in the error colour (`alert`),
+    when there is one; and the findings' count with their fixable bytes, last (pending until
+    the findings are made)."""
     if found is None:
         value, tone = ("unavailable", "error") if failed else ("pending", "pending")
-        return [Figure(FINDINGS, value, tone), Figure(SECRETS, value, tone)]
+        return [], [Figure(FINDINGS, value, tone)]
     count = len(found.items)
     secrets, hidden = len(found.secrets), len(found.hidden_secrets)
     value = f"{count} ({labels.size(found.fixable_bytes)} fixable)" if count else "none"
-    secret = f"{secrets}" + (f" ({hidden} hidden)" if hidden else "") if secrets else "none"
+    after = [Figure(FINDINGS, value, "warning" if found.fixable_bytes else "good")]
+    if not secrets:
+        return [], after
     return [
-        Figure(FINDINGS, value, "warning" if found.fixable_bytes else "good"),
-        Figure(SECRETS, secret, "alert" if secrets else "good"),
-    ]
+        Figure(SECRETS, f"{secrets}" + (f" ({hidden} hidden)" if hidden else ""), "alert")
+    ], after

@@ -299,11 +299,12 @@ class MainScreen(Screen[None]):
         if not analysed and not failed:
             read = sum(1 for layer in image.layers if layer.loaded)
             note = f"(reading layers: {read} of {len(image.layers)} read)"
+        secrets, found = headline.findings_figures(self.found.get(image.number), analysed, failed)
         self.query_one(SummaryStrip).show(
-            headline.headline(image, analysed, failed)
-            + headline.findings_figures(self.found.get(image.number), analysed, failed),
+            secrets + headline.headline(image, analysed, failed),
             headline.top_wastes(image) if analysed else [],
             note,
+            found,
         )
 
     def _show_status(self) -> None:
