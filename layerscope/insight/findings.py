@@ -25,6 +25,7 @@ certain findings once.
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -359,6 +360,7 @@ def _one_run(a: str | None, b: str | None) -> str | None:
 
 # -- building the findings -----------------------------------------------------------------------
 _made: WeakKeyDictionary[Image, Findings] = WeakKeyDictionary()  # each image's, made once
+_making = threading.Lock()
 
 
 CACHE_KIND = "fnd"  # the image's cache entry that holds its findings (figurecache.ImageMemo)
@@ -369,7 +371,12 @@ def findings(image: Image) -> Findings:
     largest first within a kind; made once per image (the report and the verdict share them),
     and kept in the cache with its figures: a re-open reads no file and computes nothing."""
     made = _made.get(image)
-    if made is None:
+    if made is not None:
+        return made
+    with _making:  # the app's loader and its findings view may ask at once: made once
+        made = _made.get(image)
+        if made is not None:
+            return made
         memo = image.memo
         made = memo.load(CACHE_KIND, Findings.from_plain) if memo is not None else None
         if made is None:
