@@ -62,7 +62,7 @@ KIND_TITLES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FindingLayer:
     """A layer a finding involves: its position, its part, its command."""
 
@@ -71,7 +71,7 @@ class FindingLayer:
     created_by: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FindingPath:
     """One entry a finding counts."""
 

@@ -16,12 +16,14 @@ fingerprint (the start of its content digest).
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from layerscope.insight.content import read_entries
-from layerscope.model.analysis import VISIBLE, pack
+from layerscope.model.analysis import VISIBLE, pack, unpack
 from layerscope.model.image import Image
 from layerscope.read.records import F_META, F_SPARSE, FILE
 
@@ -212,9 +214,8 @@ def scan(image: Image) -> SecretScan:
     """Every file of the image (hidden or visible) that looks like a credential, within the
     bounds of the module's doc."""
     a = image.analysis
-    by_name: list[tuple[int, int]] = []
-    hidden: list[tuple[int, int]] = []
-    rest: list[tuple[int, int]] = []
+    # the small files, in three ranks, as refs (8 bytes each: a million files cost 8 MB)
+    by_name, hidden, rest = array("q"), array("q"), array("q")
     for pos, layer in enumerate(image.layers):
         li = layer.index
         types, flags, sizes, paths, hb = li.types, li.flags, li.sizes, li.paths, a.hidden_by[pos]
@@ -225,15 +226,16 @@ def scan(image: Image) -> SecretScan:
             if not 0 < size <= MAX_FILE:
                 continue
             if named(paths[row]):
-                by_name.append((pos, row))
+                by_name.append(pack(pos, row))
             elif hb[row] != VISIBLE:
-                hidden.append((pos, row))
+                hidden.append(pack(pos, row))
             else:
-                rest.append((pos, row))
+                rest.append(pack(pos, row))
     out = SecretScan()
     chosen: dict[int, list[int]] = {}
     deep: set[int] = set()  # the refs every plugin runs on
-    for pos, row in (*by_name, *hidden, *rest):
+    for ref in chain(by_name, hidden, rest):
+        pos, row = unpack(ref)
         size = image.layers[pos].index.sizes[row]
         if out.files_read >= MAX_FILES or out.bytes_read + size > MAX_BYTES:
             out.files_skipped += 1
