@@ -120,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         "that follows lower symlinks (default: a warning)",
     )
     p.add_argument(
+        "--fail-on-secrets",
+        action="store_true",
+        help="CI: fail on any file that looks like a credential, visible ones too (default: "
+        "only those a later layer hides fail, visible ones warn)",
+    )
+    p.add_argument(
+        "--allow-secrets",
+        action="store_true",
+        help="CI: secrets only warn, even those a later layer hides",
+    )
+    p.add_argument(
         "--source",
         choices=("docker", "podman", "archive", "registry"),
         help="where ARCHIVE comes from (default: a file if it exists; else a registry for "

@@ -25,6 +25,8 @@ SIZE = (120, 40)
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = str(resources.files("layerscope") / "data" / "demo.tar.gz")
 MULTI = str(ROOT / "tests" / "fixtures" / "real" / "multi.tar")
+# a podman build that commits several mistakes (tests/fixtures/real/make_findings_fixtures.sh)
+SHOWCASE = str(ROOT / "tests" / "fixtures" / "real" / "findings" / "showcase.tar")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ SHOTS: dict[str, Shot] = {
     ),
     "help": Shot("layerscope: every key", ("question_mark",)),
     "waste": Shot("layerscope: where the dead bytes are (w)", ("w",)),
+    "findings": Shot(
+        "layerscope: what to change in the build (f)", ("f", "down", "down"), archive=SHOWCASE
+    ),
     "history": Shot("layerscope: the history of a path (H)", ("H",), reveal=("etc/motd", 2)),
     "preview": Shot("layerscope: a file as of a layer (p)", ("p",), reveal=("usr/bin/tool", 0)),
     "preview-diff": Shot(

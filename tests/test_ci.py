@@ -38,7 +38,9 @@ def test_the_first_line_says_which_rules_run(tmp_path):
     assert out.stdout.splitlines()[0] == (
         "rules: dive's defaults (lowestEfficiency 0.9, highestWastedBytes disabled, "
         "highestUserWastedPercent 0.1); layerscope's rules off (--highest-reclaimable-bytes, "
-        "--highest-reclaimable-percent); throughSymlink warns (--fail-on-through-symlink fails)"
+        "--highest-reclaimable-percent, --highest-fixable-bytes); throughSymlink warns "
+        "(--fail-on-through-symlink fails); secrets: hidden fail (--allow-secrets warns, "
+        "--fail-on-secrets fails on any)"
     )
 
 
@@ -51,8 +53,9 @@ def test_the_rules_line_says_where_each_threshold_came_from(tmp_path):
     assert out.stdout.splitlines()[0] == (
         "rules: from the command line (--lowest-efficiency 0.5, --highest-reclaimable-percent "
         "0.2); from .dive-ci (highestWastedBytes disabled, highestReclaimableBytes 50MiB); "
-        "dive's defaults (highestUserWastedPercent 0.1); throughSymlink warns "
-        "(--fail-on-through-symlink fails)"
+        "dive's defaults (highestUserWastedPercent 0.1); layerscope's rules off "
+        "(--highest-fixable-bytes); throughSymlink warns (--fail-on-through-symlink fails); "
+        "secrets: hidden fail (--allow-secrets warns, --fail-on-secrets fails on any)"
     )
     assert "PASS  highestReclaimableBytes: 148 B reclaimable, at most 52 MB (52428800" in out.stdout
 

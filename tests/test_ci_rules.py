@@ -43,6 +43,7 @@ def test_one_table_names_each_rule_everywhere() -> None:
         "highestUserWastedPercent",
         "highestReclaimableBytes",
         "highestReclaimablePercent",
+        "highestFixableBytes",
     ]
     text = "rules:\n" + "".join(f"  {r.key}: 0.5\n" for r in RULES)
     assert all(getattr(parse_dive_ci(text), r.field) is not None for r in RULES)
@@ -214,6 +215,7 @@ def figures(**changes: float) -> ImageFigures:
         "user_wasted_fraction": 0.05,
         "reclaimable_bytes": 500,
         "size": 10_000,
+        "fixable_bytes": 700,
     }
     return ImageFigures(**{**base, **changes})  # type: ignore[arg-type]
 
@@ -223,24 +225,26 @@ def statuses(verdict_figures: ImageFigures, rules: Rules) -> dict[str, str]:
 
 
 def test_evaluate_equal_values_pass() -> None:
-    rules = Rules(0.95, 1000, 0.05, 500, 0.05)
+    rules = Rules(0.95, 1000, 0.05, 500, 0.05, 700)
     verdict = evaluate(figures(), rules)
     assert verdict.passed
-    assert [r.status for r in verdict.rules] == ["PASS"] * 5
+    assert [r.status for r in verdict.rules] == ["PASS"] * 6
     assert [r.name for r in verdict.rules] == [
         "lowestEfficiency",
         "highestWastedBytes",
         "highestUserWastedPercent",
         "highestReclaimableBytes",
         "highestReclaimablePercent",
+        "highestFixableBytes",
     ]
 
 
 def test_evaluate_failures() -> None:
-    rules = Rules(0.96, 999, 0.04, 499, 0.04)
+    rules = Rules(0.96, 999, 0.04, 499, 0.04, 699)
     verdict = evaluate(figures(), rules)
     assert not verdict.passed
-    assert [r.status for r in verdict.rules] == ["FAIL"] * 5
+    assert [r.status for r in verdict.rules] == ["FAIL"] * 6
+    assert verdict.rules[5].message == "700 B a build fix would save, more than the 699 B allowed"
     low = verdict.rules[0]
     assert (low.value, low.threshold) == (0.95, 0.96)
     assert low.message == "efficiency 95.00 % is below the lowest allowed 96.00 %"

@@ -86,8 +86,11 @@ def test_a_second_run_analyses_what_the_first_read(tmp_path):
     with layerscope.discover(str(path)) as archive:
         run_loader(archive)
         posted = run_loader(archive, archive.images[1])
-        assert kinds(posted) == ["ImageAnalysed", "ImageAnalysed", "LoadingFinished"]
-        assert [m.image.number for m in posted[:2]] == [1, 0]
+        # each image's findings right after its analysis (the summary strip counts them)
+        assert kinds(posted) == [
+            "ImageAnalysed", "FindingsMade", "ImageAnalysed", "FindingsMade", "LoadingFinished"
+        ]  # fmt: skip
+        assert [m.image.number for m in posted[:4]] == [1, 1, 0, 0]
 
 
 def test_a_reopen_through_the_cache_computes_no_figure(tmp_path, monkeypatch):

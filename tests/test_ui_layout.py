@@ -272,6 +272,7 @@ def test_the_summary_shows_hostile_paths_as_text(tmp_path):
         assert "/etc/evil\\x1b[2J\\x1b]52;c;UFdORUQ=\\x07 42 B" in shown  # escapes, visible
         assert "\x1b" not in shown
         actions = {action for line in lines for action in clicks(line)}
-        assert actions == {"jump(0)", "jump(1)", "screen.waste"}  # none from the image
+        # none from the image (the Findings figure opens the findings view)
+        assert actions == {"jump(0)", "jump(1)", "screen.waste", "screen.findings"}
 
     drive(test, str(hostile_archive(tmp_path / "hostile.tar")), size=(200, 50))

@@ -10,7 +10,7 @@ from layerscope.model.analysis import pack, unpack
 from layerscope.model.image import Image
 from layerscope.read import compression
 from layerscope.read.layerreader import BlobLocation
-from layerscope.read.records import FILE, HARDLINK, LayerIndex
+from layerscope.read.records import F_SPARSE, FILE, HARDLINK, LayerIndex
 
 CHUNK = 1 << 20
 
@@ -37,7 +37,9 @@ def iter_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
     want = size if limit is None else min(size, limit)
     sparse = (li.extras.get(row) or {}).get("sparse")
     stored = sum(n for _o, n in sparse) if sparse else size
-    raw = _stored_bytes(lyr.spec.location, li, li.offsets[row], stored)
+    raw = _stored_bytes(
+        lyr.spec.location, li, li.offsets[row], stored, image.spec.max_decoder_memory
+    )
     if not sparse:
         yield from _take(raw, want)
         return
@@ -48,7 +50,9 @@ def read_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
     return b"".join(iter_entry(image, layer, row, limit))
 
 
-def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Iterator[bytes]:
+def _stored_bytes(
+    loc: BlobLocation, li: LayerIndex, offset: int, n: int, max_memory: int
+) -> Iterator[bytes]:
     if li.compression == "none":
         with loc.open(offset) as f:
             left = n
@@ -60,7 +64,8 @@ def _stored_bytes(loc: BlobLocation, li: LayerIndex, offset: int, n: int) -> Ite
                 yield chunk
         return
     with loc.open() as f:
-        stream = compression.decompress(compression.read_chunks(f, loc.size), li.compression)
+        raw = compression.read_chunks(f, loc.size)
+        stream = compression.decompress(raw, li.compression, max_memory)  # --max-decoder-memory
         pos = 0
         end = offset + n
         for chunk in stream:
@@ -98,3 +103,46 @@ def _unsparse(raw: Iterator[bytes], segments: list, size: int) -> Iterator[bytes
         pos = off + length
     if size > pos:
         yield bytes(size - pos)
+
+
+def read_entries(image: Image, layer: int, rows: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(row, content) of several regular files of one layer (sparse files and hardlinks aside),
+    in the order they lie in the blob, read in one pass: a plain layer by seeking to each, a
+    compressed one decompressed once up to the last of them (not once per file)."""
+    lyr = image.layers[layer]
+    li = lyr.index
+    wanted = sorted(
+        (r for r in set(rows) if li.types[r] == FILE and not li.flags[r] & F_SPARSE),
+        key=li.offsets.__getitem__,
+    )
+    if not wanted:
+        return
+    loc = lyr.spec.location
+    if li.compression == "none" and loc.remote is None:
+        with loc.open() as f:
+            for row in wanted:
+                f.seek(loc.offset + li.offsets[row])
+                yield row, f.read(li.sizes[row])
+        return
+    with loc.open() as f:
+        raw = compression.read_chunks(f, loc.size)
+        stream = compression.decompress(raw, li.compression, image.spec.max_decoder_memory)
+        pos = 0  # where `buf` starts in the layer's tar
+        buf = b""
+        for row in wanted:
+            start, end = li.offsets[row], li.offsets[row] + li.sizes[row]
+            if start > pos + len(buf):  # skip whole chunks before the entry
+                pos += len(buf)
+                buf = b""
+                for chunk in stream:
+                    if pos + len(chunk) > start:
+                        buf = chunk
+                        break
+                    pos += len(chunk)
+            buf, pos = buf[max(0, start - pos) :], max(pos, start)
+            while pos + len(buf) < end:
+                chunk = next(stream, b"")
+                if not chunk:
+                    break
+                buf += chunk
+            yield row, buf[: end - pos]

@@ -493,7 +493,7 @@ def discover(
     images: list[Image] = []
     store = LayerCache() if cache else None
     options = replace(registry or RegistryOptions(), docs=store)
-    if options.keep_blobs and store is not None:
+    if store is not None:  # for the run; after it only with --keep-blobs (registry.py)
         options.keeper = KeptBlobs(store.root)
     if options.offline and store is None:
         raise LayerscopeError("--offline opens from the cache: it cannot go with --no-cache")
@@ -521,6 +521,7 @@ def discover(
                 if spec.format == "oci" and wants_registry(name, engine):
                     spec.format = "registry"
                 spec.max_symlink_hops = limits.max_symlink_hops
+                spec.max_decoder_memory = limits.max_decoder_memory
                 spec.apply = apply
                 images.append(Image(spec, len(images)))
     except BaseException:

@@ -608,13 +608,21 @@ class LayerCache:
 
 @dataclass(frozen=True)
 class KeptBlobs:
-    """Registry layer blobs kept in the cache (`--keep-blobs`; registryoptions.BlobKeeper), so
-    that previews and exports of their files read them from there. A blob is kept only once it
+    """Registry layer blobs kept in the cache (registryoptions.BlobKeeper): for the run (the
+    secret scan, previews and exports read them from there instead of fetching them again),
+    and after it with `--keep-blobs`. A blob is kept only once it
     was read whole and its sha256 is its digest; a kept one is checked (its CRC-32) the first
     time a process uses it. Bounded with the rest of the cache; picklable: worker processes
     keep what they fetch."""
 
     root: Path
+
+    def has(self, digest: str) -> bool:
+        cache = LayerCache(self.root)
+        return cache._path(entry_name(f"blob|{digest}"), "blb").exists()
+
+    def forget(self, digest: str) -> None:
+        LayerCache(self.root).forget(f"blob|{digest}", "blb")
 
     def keep(self, digest: str, f: BinaryIO) -> None:
         f.seek(0)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from layerscope.errors import LayerscopeError
+from layerscope.insight.findings import Finding, findings
 from layerscope.model.image import Image
 from layerscope.output.ci_rules import (
     DIVE_DEFAULT_RULES,
@@ -103,23 +104,72 @@ def through_symlink_line(count: int, strict: bool) -> tuple[str, bool]:
     )
 
 
+SECRETS_LISTED = 20  # the secrets a verdict names, at most (then how many more)
+HIDDEN_FAIL, ALL_FAIL, WARN = "hidden", "all", "warn"  # how secrets are judged
+
+
+def secrets_mode(args: argparse.Namespace) -> str:
+    """How secrets are judged: hidden ones fail (the default), all fail (--fail-on-secrets), or
+    none (--allow-secrets: every secret only warns)."""
+    if getattr(args, "allow_secrets", False):
+        return WARN
+    return ALL_FAIL if getattr(args, "fail_on_secrets", False) else HIDDEN_FAIL
+
+
+def secrets_lines(found: list[Finding], mode: str) -> tuple[str, bool]:
+    """The verdict's lines on secrets, and whether they fail the image. Each secret is named by
+    its path, kind and fingerprint, never its content."""
+    if not found:
+        return "  PASS  secrets: no file looks like a credential\n", False
+    hidden = [f for f in found if f.hidden]
+    fails = (mode == ALL_FAIL) or (mode == HIDDEN_FAIL and bool(hidden))
+    parts = []
+    if hidden:
+        parts.append(f"{len(hidden)} hidden by a later layer but still shipped")
+    if len(found) > len(hidden):
+        parts.append(f"{len(found) - len(hidden)} visible")
+    lines = [f"  {'FAIL' if fails else 'WARN'}  secrets: {', '.join(parts)}\n"]
+    for f in found[:SECRETS_LISTED]:
+        p = f.paths[0]
+        secret = f.detail["secret"]
+        where = f"layer {p.layer}" + (f", hidden by layer {p.hidden_by}" if f.hidden else "")
+        lines.append(
+            f"          {f.severity}: {visible(p.path)} ({visible(secret['type'])}, "
+            f"{secret['fingerprint']}) in {where}\n"
+        )
+    if len(found) > SECRETS_LISTED:
+        lines.append(f"          and {len(found) - SECRETS_LISTED} more (see the report)\n")
+    return "".join(lines), fails
+
+
 def run_ci(args: argparse.Namespace, images: Sequence[Image], out: TextIO) -> int:
     """Judge each image, write the verdicts to `out`; the exit status (0 pass, 1 a rule failed)."""
     chosen = choose_rules(args)
     rules = chosen.rules
     strict = bool(getattr(args, "fail_on_through_symlink", False))
     engines = "fails" if strict else "warns (--fail-on-through-symlink fails)"
-    out.write(rules_line(chosen) + f"; throughSymlink {engines}\n")
+    mode = secrets_mode(args)
+    judged = {
+        HIDDEN_FAIL: "hidden fail (--allow-secrets warns, --fail-on-secrets fails on any)",
+        ALL_FAIL: "any fails",
+        WARN: "warn",
+    }[mode]
+    out.write(rules_line(chosen) + f"; throughSymlink {engines}; secrets: {judged}\n")
     failed = 0
     for img in images:
-        figures = ImageFigures.from_dive(img.dive, img.reclaimable_bytes, img.size)
+        found = findings(img)
+        figures = ImageFigures.from_dive(
+            img.dive, img.reclaimable_bytes, img.size, found.fixable_bytes
+        )
         verdict = evaluate(figures, rules)
         out.write(f"{visible(img.name)} ({visible(img.platform)}, {len(img.layers)} layers)\n")
         for r in verdict.rules:
             out.write(f"  {r.status:4}  {r.name}: {visible(r.message)}\n")
         line, fails = through_symlink_line(img.through_symlink, strict)
         out.write(line)
-        if not verdict.passed or fails:
+        line, leaks = secrets_lines(found.secrets, mode)
+        out.write(line)
+        if not verdict.passed or fails or leaks:
             failed += 1
     n = len(images)
     if failed:

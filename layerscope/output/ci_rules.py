@@ -7,7 +7,8 @@ dive's rules and how 0.13.1 judges them (``runtime/ci``):
 * ``highestUserWastedPercent`` (a *ratio* 0-1, 0.1 = 10 %): fails when ``threshold < fraction``;
   the fraction is NaN for a one-layer image without waste, which never fails.
 
-Equal values pass. A rule whose value is the exact string ``disabled`` is skipped; anything that
+Ours also has ``highestFixableBytes`` (a size): the bytes the findings' fixes would save,
+each entry counted once (insight/findings.py). Equal values pass. A rule whose value is the exact string ``disabled`` is skipped; anything that
 does not parse (``Disabled``, ``off``, ``true``, a ratio outside 0-1) makes dive report "CI
 Misconfigured" and fail: here it raises ``ValueError``. Without a ``.dive-ci`` or with one that
 leaves a rule out, dive uses ``lowestEfficiency: 0.9``, ``highestWastedBytes: disabled``,
@@ -80,6 +81,7 @@ class Rules:
     highest_user_wasted_percent: float | None = None
     highest_reclaimable_bytes: int | None = None
     highest_reclaimable_percent: float | None = None
+    highest_fixable_bytes: int | None = None
 
 
 DIVE_DEFAULT_RULES = Rules(lowest_efficiency=0.9, highest_user_wasted_percent=0.1)
@@ -98,6 +100,8 @@ class FiguresLike(Protocol):
     def reclaimable_bytes(self) -> int: ...
     @property
     def size(self) -> int: ...
+    @property
+    def fixable_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,20 @@ class ImageFigures:
     user_wasted_fraction: float
     reclaimable_bytes: int
     size: int  # the image size the reclaimable percent is relative to
+    fixable_bytes: int = 0  # the findings' non-overlapping total (insight/findings.py)
 
     @classmethod
-    def from_dive(cls, dive: DiveFigures, reclaimable_bytes: int, size: int) -> ImageFigures:
+    def from_dive(
+        cls, dive: DiveFigures, reclaimable_bytes: int, size: int, fixable_bytes: int = 0
+    ) -> ImageFigures:
         """dive's figures of an image, with ours."""
         return cls(
-            dive.efficiency, dive.wasted_bytes, dive.user_wasted_fraction, reclaimable_bytes, size
+            dive.efficiency,
+            dive.wasted_bytes,
+            dive.user_wasted_fraction,
+            reclaimable_bytes,
+            size,
+            fixable_bytes,
         )
 
 
@@ -319,6 +331,19 @@ RULES = (
         fails=lambda t, v: v > t,
         failed=lambda v, t: f"{_pct(v)} of the image is reclaimable, more than {_pct(t)}",
         passed=lambda v, t: f"{_pct(v)} of the image is reclaimable, at most {_pct(t)}",
+    ),
+    Rule(
+        field="highest_fixable_bytes",
+        key="highestFixableBytes",
+        parse=_size_threshold,
+        metavar="SIZE",
+        help="fail above these fixable bytes (the findings' non-overlapping total)",
+        figure=lambda f: f.fixable_bytes,
+        fails=lambda t, v: v > t,
+        failed=lambda v, t: (
+            f"{_bytes(v)} a build fix would save, more than the {_bytes(t)} allowed"
+        ),
+        passed=lambda v, t: f"{_bytes(v)} a build fix would save, at most {_bytes(t)}",
     ),
 )
 _DIVE_FIELDS = ("lowest_efficiency", "highest_wasted_bytes", "highest_user_wasted_percent")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from layerscope.insight.compare import Comparison
+from layerscope.insight.findings import findings
 from layerscope.insight.sharing import sharing
 from layerscope.model.analysis import layer_rows
 from layerscope.model.gcpause import pausing
@@ -63,10 +64,11 @@ def layer_dict(layer: Layer) -> dict[str, Any]:
     }
 
 
-def image_dict(img: Image, hidden: bool = True) -> dict[str, Any]:
-    """An image's report entry, `layers` without their `files` lists (and its `hidden` list
-    empty, but in its place, if not `hidden`)."""
+def image_dict(img: Image, hidden: bool = True, with_findings: bool = True) -> dict[str, Any]:
+    """An image's report entry, `layers` without their `files` lists (and its `hidden` and
+    `findings` lists empty, but in their places, if not `hidden` / `with_findings`)."""
     cfg = img.config
+    found = findings(img)
     d: dict[str, Any] = {
         "source": img.source,
         "ref": img.ref,
@@ -84,6 +86,8 @@ def image_dict(img: Image, hidden: bool = True) -> dict[str, Any]:
         "reclaimable_bytes": img.reclaimable_bytes,
         "hidden": [h.as_dict() for h in img.hidden] if hidden else [],
         "duplicate_bytes": img.duplicate_bytes,
+        "findings": [f.as_dict() for f in found.items] if with_findings else [],
+        "findings_summary": found.summary(),
         "config": {
             "env": cfg.env,
             "cmd": cfg.cmd,
@@ -114,15 +118,19 @@ def write_report(
     for n, img in enumerate(images):
         if n:
             w(", ")
-        d = image_dict(img, hidden=False)
+        d = image_dict(img, hidden=False, with_findings=False)
         layers = d.pop("layers")
-        # the hidden entries streamed in their place, as the files are: not held as objects
+        # the hidden entries and the findings streamed in their places, as the files are: not
+        # held as objects
         keys = list(d)
-        at = keys.index("hidden")
+        at, fat = keys.index("hidden"), keys.index("findings")
         w(_dump({k: d[k] for k in keys[:at]})[:-1] + ', "hidden": [')
         for j, hidden in enumerate(img.hidden):
             w(", " + _dump(hidden.as_dict()) if j else _dump(hidden.as_dict()))
-        w("], " + _dump({k: d[k] for k in keys[at + 1 :]})[1:-1] + ', "layers": [')
+        w("], " + _dump({k: d[k] for k in keys[at + 1 : fat]})[1:-1] + ', "findings": [')
+        for j, finding in enumerate(findings(img).items):
+            w(", " + _dump(finding.as_dict()) if j else _dump(finding.as_dict()))
+        w("], " + _dump({k: d[k] for k in keys[fat + 1 :]})[1:-1] + ', "layers": [')
         for i, (ld, layer) in enumerate(zip(layers, img.layers, strict=True)):
             if i:
                 w(", ")

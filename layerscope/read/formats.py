@@ -62,6 +62,7 @@ class ImageSpec:
     layers: list[LayerSpec]
     notes: list[str] = field(default_factory=list)
     max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops  # for the union filesystem
+    max_decoder_memory: int = DEFAULT_LIMITS.max_decoder_memory  # to read a layer's files again
     apply: str = "overlay"  # how its layers are applied: "overlay" or "follow" (model/filesystem)
 
     @property

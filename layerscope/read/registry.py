@@ -284,7 +284,8 @@ def _sha256(data: bytes) -> str:
 
 
 class RegistrySource(Source):
-    """A registry image seen as an OCI layout (see the module's note)."""
+    """A registry image seen as an OCI layout (see the module's note). Its layer blobs are
+    kept in the cache while it is open, and let go when it closes unless `--keep-blobs`."""
 
     def __init__(
         self, name: str, options: RegistryOptions, limits: Limits = DEFAULT_LIMITS
@@ -296,6 +297,10 @@ class RegistrySource(Source):
         self.docs: dict[str, bytes] = {}  # digest -> a manifest, index or config, checked
         self.kinds: dict[str, str] = {}  # digest -> "manifest", "blob" or "layer"
         self.sizes: dict[str, int] = {}  # digest -> size its descriptor says
+        # layer blobs are kept in the cache while the run lasts (the secret scan, previews and
+        # exports read them there); those not kept before are let go at the end, unless
+        # --keep-blobs (digest -> whether it was kept before)
+        self._had: dict[str, bool] = {}
         self.top, self.top_type = self._top()
         self._learn(self.top)
 
@@ -404,6 +409,15 @@ class RegistrySource(Source):
             self._learn(digest)
         return data
 
+    def close(self) -> None:
+        keeper = self.options.keeper
+        if keeper is not None:
+            for digest, had in self._had.items():
+                if not had:
+                    keeper.forget(digest)
+        self._had.clear()
+        super().close()
+
     # -- the layout ----------------------------------------------------------------------------
     def names(self) -> list[str]:
         return ["oci-layout", "index.json"]
@@ -436,7 +450,10 @@ class RegistrySource(Source):
         size = self.sizes.get(digest)
         if size is None:
             raise FormatError(f"layer {digest} has no size in its manifest")
-        remote = RemoteBlob(self.registry, digest, size, self.options.offline, self.options.keeper)
+        keeper = self.options.keeper
+        if keeper is not None and digest not in self._had and not self.options.keep_blobs:
+            self._had[digest] = keeper.has(digest)
+        remote = RemoteBlob(self.registry, digest, size, self.options.offline, keeper)
         # one blob per registry and digest: images of several repositories share it
         return BlobLocation(f"{self.ref.domain}/{digest}", 0, size, remote)
 

@@ -57,6 +57,12 @@ class BlobKeeper(Protocol):
     def open(self, digest: str, size: int, start: int) -> BinaryIO | None:
         """A kept blob's bytes from `start` on, or None."""
 
+    def has(self, digest: str) -> bool:
+        """Whether a blob is kept."""
+
+    def forget(self, digest: str) -> None:
+        """Let go of a kept blob."""
+
 
 @dataclass
 class RegistryOptions:

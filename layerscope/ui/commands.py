@@ -49,6 +49,7 @@ class LayerscopeCommands(Provider):
             ("Previous layer", "[", partial(run, "step_layer(-1)")),
             ("Next layer", "]", partial(run, "step_layer(1)")),
             ("Waste: where the dead bytes are, by layer", "w", partial(run, "waste")),
+            ("Findings: what to change in the build, secrets", "f", partial(run, "findings")),
             ("Preview the file at the cursor", "p / enter", partial(run, "preview")),
             ("Path history of the entry at the cursor", "H", partial(run, "history")),
             ("Export the entry at the cursor…", "x", partial(run, "export")),

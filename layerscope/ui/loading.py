@@ -22,6 +22,7 @@ from typing import Any
 from textual.message import Message
 
 from layerscope.errors import Cancelled
+from layerscope.insight.findings import Findings, findings
 from layerscope.model.archive import Archive
 from layerscope.model.image import Image, Layer
 from layerscope.views.imagefacts import forget_pending, image_facts, pending_facts
@@ -108,6 +109,15 @@ class ImageAnalysed(Message):
     def __init__(self, image: Image) -> None:
         super().__init__()
         self.image = image
+
+
+class FindingsMade(Message):
+    """An image's findings are made (after its analysis)."""
+
+    def __init__(self, image: Image, found: Findings) -> None:
+        super().__init__()
+        self.image = image
+        self.found = found
 
 
 class LoadingFinished(Message):
@@ -315,3 +325,7 @@ def _analyse_and_post(
     archive.remember(img, analysis=True)
     keep()
     post(ImageAnalysed(img))
+    # what to fix, and the secrets (the summary strip counts them); should they fail, the
+    # findings view makes them again when opened, and says why
+    with contextlib.suppress(Exception):
+        post(FindingsMade(img, findings(img)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from layerscope.insight.findings import Findings
 from layerscope.model.figures import Hidden
 from layerscope.model.image import Image
 from layerscope.views import labels
@@ -18,6 +19,8 @@ SIZE = "Size"
 FINAL_SIZE = "Final size"
 RECLAIMABLE = "Reclaimable"
 DIVE = "dive efficiency"
+FINDINGS = "Findings"
+SECRETS = "Secrets"
 NAMES = (SIZE, FINAL_SIZE, RECLAIMABLE, DIVE)
 TOP_WASTES = 3  # how many of the largest wastes the summary names
 GOOD_EFFICIENCY = 0.9  # dive's efficiency from which it shows as good
@@ -72,3 +75,23 @@ def top_wastes(image: Image, count: int = TOP_WASTES) -> list[Hidden]:
         if h.type == "file" and not h.kept_by_hardlink:
             out.append(h)
     return out
+
+
+def findings_figures(
+    found: Findings | None, analysed: bool, failed: bool = False
+) -> tuple[list[Figure], list[Figure]]:
+    """(before, after) the headline: the secrets' count, first and in the error colour (`alert`),
+    when there is one; and the findings' count with their fixable bytes, last (pending until
+    the findings are made)."""
+    if found is None:
+        value, tone = ("unavailable", "error") if failed else ("pending", "pending")
+        return [], [Figure(FINDINGS, value, tone)]
+    count = len(found.items)
+    secrets, hidden = len(found.secrets), len(found.hidden_secrets)
+    value = f"{count} ({labels.size(found.fixable_bytes)} fixable)" if count else "none"
+    after = [Figure(FINDINGS, value, "warning" if found.fixable_bytes else "good")]
+    if not secrets:
+        return [], after
+    return [
+        Figure(SECRETS, f"{secrets}" + (f" ({hidden} hidden)" if hidden else ""), "alert")
+    ], after

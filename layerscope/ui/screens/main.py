@@ -34,6 +34,7 @@ from textual.widget import Widget
 from textual.widgets import Header, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from layerscope.insight.findings import Findings
 from layerscope.model.analysis import unpack
 from layerscope.model.archive import Archive
 from layerscope.model.image import Image
@@ -83,6 +84,7 @@ class MainScreen(Screen[None]):
         ),
         Binding("i", "next_image", "Next image", show=False, id="main.next_image"),
         Binding("w", "waste", "Waste", id="main.waste"),
+        Binding("f", "findings", "Findings", id="main.findings"),
         Binding("p", "preview", "Preview", show=False, id="main.preview"),
         Binding("x", "export", "Export", id="main.export"),
         Binding("H", "history", "History", id="main.history"),
@@ -124,6 +126,7 @@ class MainScreen(Screen[None]):
             for layer in img.layers
         }
         self.analysed: set[int] = set()  # image numbers whose figures are computed
+        self.found: dict[int, Findings] = {}  # image number -> its findings, once made
         self.loading_done = False
         self.views = ViewCache(on_built=loading.keep)
         self._serial = 0
@@ -296,10 +299,12 @@ class MainScreen(Screen[None]):
         if not analysed and not failed:
             read = sum(1 for layer in image.layers if layer.loaded)
             note = f"(reading layers: {read} of {len(image.layers)} read)"
+        secrets, found = headline.findings_figures(self.found.get(image.number), analysed, failed)
         self.query_one(SummaryStrip).show(
-            headline.headline(image, analysed, failed),
+            secrets + headline.headline(image, analysed, failed),
             headline.top_wastes(image) if analysed else [],
             note,
+            found,
         )
 
     def _show_status(self) -> None:
@@ -542,6 +547,11 @@ class MainScreen(Screen[None]):
                 self.refresh_tree()
             self._show_layer_details()
 
+    def on_findings_made(self, message: loading.FindingsMade) -> None:
+        self.found[message.image.number] = message.found
+        if message.image is self.image:
+            self._show_summary()
+
     def on_image_analysed(self, message: loading.ImageAnalysed) -> None:
         self.analysed.add(message.image.number)
         if message.image is self.image:
@@ -766,6 +776,12 @@ class MainScreen(Screen[None]):
 
         if self._ready("The waste view"):
             self.app.push_screen(WasteScreen(self.image), self.follow)
+
+    def action_findings(self) -> None:
+        from layerscope.ui.screens.findings import FindingsScreen
+
+        if self._ready("The findings view"):
+            self.app.push_screen(FindingsScreen(self.image), self.follow)
 
     def action_history(self) -> None:
         from layerscope.ui.screens.history import HistoryScreen

@@ -5,7 +5,9 @@ that what dive users look at first is never below the fold.
 The figures are the Image pane's (views/headline.py), with the same names and values. A top
 waste's path comes from the image: it is made visible (`untrusted.text`) and shortened in the
 middle so that its file name stays; the strip parses no markup. A click on a waste (or `b`, on
-the main screen) goes to it; a click on Reclaimable opens the waste view.
+the main screen) goes to it; a click on Reclaimable opens the waste view, on Findings or Secrets
+the findings view. Secrets, when an image has any, come first, on the error colour's background:
+they cannot be missed; the findings come last, on a line of their own when one is left.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SummaryStrip(ComponentStyles, Widget):
         "summary-strip--warning",
         "summary-strip--pending",
         "summary-strip--error",
+        "summary-strip--alert",
         "summary-strip--path",
         "summary-strip--size",
         "summary-strip--note",
@@ -57,12 +60,21 @@ class SummaryStrip(ComponentStyles, Widget):
         super().__init__(id=id)
         self.figures: list[Figure] = []
         self.wastes: list[Hidden] = []
+        self.after: list[Figure] = []  # figures on a line of their own, after the wastes
         self.note = ""  # what is under way (the layers being read)
         self._title = Text()  # the title of the wastes, as last laid out
 
-    def show(self, figures: list[Figure], wastes: list[Hidden], note: str = "") -> None:
-        """Show these figures and wastes (`note`: what is still being worked out)."""
+    def show(
+        self,
+        figures: list[Figure],
+        wastes: list[Hidden],
+        note: str = "",
+        after: list[Figure] | None = None,
+    ) -> None:
+        """Show these figures and wastes (`note`: what is still being worked out), then the
+        figures `after`, on a line of their own when one is left."""
         self.figures, self.wastes, self.note = figures, wastes, note
+        self.after = after or []
         self.refresh(layout=True)  # it may take another number of lines
 
     @property
@@ -102,6 +114,15 @@ class SummaryStrip(ComponentStyles, Widget):
                     break
                 lines.append([])
             lines[-1].append(item)
+        if self.after and len(lines) < MAX_LINES:
+            lines.append([])
+            for fig in self.after:
+                item = self._figure(fig)
+                if lines[-1] and _min_width([*lines[-1], item]) > width:
+                    if len(lines) == MAX_LINES:
+                        break
+                    lines.append([])
+                lines[-1].append(item)
         return [self._line(line, width) for line in lines]
 
     def _line(self, items: list[Text | Hidden], width: int) -> Text:
@@ -131,6 +152,8 @@ class SummaryStrip(ComponentStyles, Widget):
         text.append(fig.value, style(tone))
         if fig.name == headline.RECLAIMABLE and fig.known:
             text.stylize(Style.from_meta({"@click": "screen.waste"}))
+        elif fig.name in (headline.FINDINGS, headline.SECRETS) and fig.known:
+            text.stylize(Style.from_meta({"@click": "screen.findings"}))
         return text
 
     def _reclaimable(self) -> Figure | None:
