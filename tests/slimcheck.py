@@ -75,6 +75,11 @@ def assert_same_final(src, out) -> None:
         got = b[path]
         if want == ("implied",) and got in (("implied",), MADE_DIR):
             continue
+        if want[0] == "hardlink" and want[7] is None:
+            # a hardlink that names no file in the source (no engine extracts it): written as
+            # it was, what it names in the written image is not compared
+            assert got[0] == "hardlink" and got[2:7] == want[2:7], path
+            continue
         if want[0] == "hardlink" and got[0] in ("file", "hardlink") and want[6] != got[6]:
             assert want[1:6] + want[7:] == got[1:6] + got[7:], path
             continue

@@ -55,6 +55,7 @@ class Member(NamedTuple):
     ref: int | None
     content: int | None
     link: str | None
+    dangling: bool = False  # a hardlink that named no file in its layer
 
 
 @dataclass
@@ -233,6 +234,7 @@ class _Builder:
         self.keep = keep
         self.kept = kept  # what the kept layers show: path -> ref or IMPLIED
         self.layers = [ly.index for ly in image.layers]
+        self.reset: set[str] = set()
 
     def _type(self, ref: int) -> int:
         if ref == IMPLIED:
@@ -249,10 +251,27 @@ class _Builder:
                 t = a.hardlink_targets.get(ref)
                 if t is not None:
                     targets.add(t)
+                else:  # names no file: what the final filesystem has there is written
+                    pos, row = unpack(ref)  # after it (`early` below), never skipped
+                    named = final.get(self.layers[pos].links.get(row) or "")
+                    if named is not None and named != IMPLIED:
+                        targets.add(named)
         plain: list[Member] = []
         hardlinks: list[tuple[str, int]] = []
         not_written: list[str] = []  # final paths the kept layers show as they are
         implied: list[str] = []  # implied directories the kept layers do not show
+        # a directory the kept layers have as an entry and the final filesystem only implies
+        # (an upper layer removed it, then made something under it): whited out, and what
+        # lies under it is written whatever the kept layers had there
+        reset = {
+            p
+            for p, ref in final.items()
+            if ref == IMPLIED and (k := kept.get(p)) is not None and k != IMPLIED
+            and self._type(k) == DIR
+        }  # fmt: skip
+        self.reset = reset
+        if reset:
+            kept = {p: k for p, k in kept.items() if not _within(p, reset)}
         for path, ref in final.items():
             if ref == IMPLIED:
                 k = kept.get(path)
@@ -281,7 +300,25 @@ class _Builder:
         if not markers:
             return plain + made + links
         marks = self._markers(not_written)
-        return _ordered(self.layers, marks, plain + made, links)
+        # a hardlink that named no file in its layer (no engine extracts one) must name none
+        # here either: where the final filesystem has a file at its link (written by this
+        # layer), it goes before the files, and what the kept layers have there is whited
+        # out first; elsewhere it goes last
+        early: set[str] = set()
+        for m in links:
+            if m.dangling and self._names_file(final, m.link or ""):
+                early.add(m.path)
+                if self._names_file(kept, m.link or ""):
+                    marks.append(Member(m.link or "", WHITEOUT, None, None, None))
+        return _ordered(self.layers, marks, plain + made, links, early)
+
+    def _names_file(self, view: dict[str, int], path: str) -> bool:
+        """Whether a hardlink to `path` would name a file in `view`."""
+        ref = view.get(path)
+        if ref is None or ref == IMPLIED:
+            return False
+        t = self._type(ref)
+        return t == FILE or (t == HARDLINK and ref in self.a.hardlink_targets)
 
     def _same(self, ref: int, other: int) -> bool:
         """Whether two entries are alike in everything the final filesystem shows."""
@@ -315,7 +352,8 @@ class _Builder:
             pos, row = unpack(ref)
             target = a.hardlink_targets.get(ref)
             if target is None:  # names nothing the layers hold: as it was written
-                out.append(Member(path, HARDLINK, ref, None, self.layers[pos].links.get(row)))
+                link = self.layers[pos].links.get(row)
+                out.append(Member(path, HARDLINK, ref, None, link, dangling=True))
                 continue
             where = a.real_path(target)
             if a.final.get(where) == target:
@@ -352,9 +390,9 @@ class _Builder:
         """Whiteouts for what the kept layers show and the final filesystem does not (the top
         of each removed subtree), or an opaque marker where shorter."""
         final, kept = self.a.final, self.kept
-        gone = []
+        gone = sorted(self.reset)
         for path in kept:
-            if path in final:
+            if path in final or (self.reset and _within(path, self.reset)):
                 continue
             i = path.rfind("/")
             parent = path[:i] if i >= 0 else ""
@@ -383,6 +421,17 @@ class _Builder:
             else:
                 out.append(Member(top, OPAQUE, None, None, None))
         return out
+
+
+def _within(path: str, dirs: set[str]) -> bool:
+    """Whether `path` is one of `dirs` or lies under one."""
+    while True:
+        if path in dirs:
+            return True
+        i = path.rfind("/")
+        if i < 0:
+            return False
+        path = path[:i]
 
 
 def _ancestors_into(path: str, into: set[str]) -> None:
@@ -421,7 +470,7 @@ def member_xattrs(li: LayerIndex, row: int) -> dict[str, bytes]:
 
 
 def _ordered(layers: Sequence[LayerIndex], marks: list[Member], plain: list[Member],
-             links: list[Member]) -> list[Member]:  # fmt: skip
+             links: list[Member], early: set[str]) -> list[Member]:  # fmt: skip
     """The members in tar order: markers first (an applier that removes as it reads them must
     not remove what this layer writes), directories by path (parents before children), other
     non-files by path, regular files by the layer and offset their bytes lie at (one pass over
@@ -432,8 +481,13 @@ def _ordered(layers: Sequence[LayerIndex], marks: list[Member], plain: list[Memb
     others = sorted((m for m in plain if m.type not in (DIR, FILE)), key=lambda m: m.path)
     hard_files = [m for m in links if m.type == FILE]
     hard_files.sort(key=lambda m: (m.content >> SHIFT, _offset(layers, m.content)))  # type: ignore[operator]
-    hard = [m for m in links if m.type != FILE]
-    return sorted(marks, key=lambda m: m.path) + dirs + others + files + hard_files + hard
+    # hardlinks that named no file: those in `early` before the files, the others last
+    dangling = sorted((m for m in links if m.dangling), key=lambda m: m.ref or 0)
+    first = [m for m in dangling if m.path in early]
+    last = [m for m in dangling if m.path not in early]
+    named = [m for m in links if m.type != FILE and not m.dangling]
+    marks = sorted(marks, key=lambda m: m.path)
+    return marks + dirs + others + first + files + hard_files + named + last
 
 
 def _offset(layers: Sequence[LayerIndex], ref: int | None) -> int:
