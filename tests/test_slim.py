@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tarfile
 
 import pytest
@@ -26,7 +27,8 @@ from slimcheck import slim_and_check
 
 import layerscope
 from layerscope.cli import main
-from layerscope.write import imagefiles
+from layerscope.read.records import DIR, FIFO, FILE, HARDLINK, SYMLINK, LayerIndex
+from layerscope.write import imagefiles, layertar
 from layerscope.write.plan import default_keep, options, plan
 
 
@@ -291,3 +293,30 @@ def test_layerscope_image_tar_still_opens_as_before(tmp_path, capsys):
     code = main([str(tmp_path / "slim"), "--json", "-"])
     _out, err = capsys.readouterr()
     assert code == 2 and "slim: no such file or directory" in err
+
+
+def test_tar_headers_are_what_tarfile_writes():
+    """The squashed layer's headers made directly (the common case) are byte for byte
+    tarfile's; the rest are tarfile's own (PAX where a field needs one)."""
+    rng = random.Random(3)
+    li = LayerIndex.empty()
+    for _ in range(3000):
+        t = rng.choice([FILE, DIR, SYMLINK, HARDLINK, FIFO])
+        name = "".join(rng.choice("abc/._-é") for _ in range(rng.choice([1, 50, 99, 100, 101])))
+        link = "x" * rng.choice([0, 99, 100, 101]) if t in (SYMLINK, HARDLINK) else None
+        size = rng.choice([0, 1, 511, 8**11 - 1, 8**11]) if t == FILE else 0
+        li.add(name, t, 0, size, rng.choice([0o644, 0o4755, 0o100644]),
+               rng.choice([0, 1000, 8**7 - 1, 8**7]), 0,
+               rng.choice([0, 1_700_000_000, 8**11 - 1, -1]), 0, link=link)  # fmt: skip
+    fast = 0
+    for row in range(len(li)):
+        ti = tarfile.TarInfo(li.paths[row] + ("/" if li.types[row] == DIR else ""))
+        ti.type = layertar._TAR_TYPES[li.types[row]]
+        ti.mode, ti.uid, ti.gid = li.modes[row], li.uids[row], li.gids[row]
+        ti.mtime, ti.size = li.mtimes[row], li.sizes[row]
+        ti.linkname, ti.uname, ti.gname = li.links.get(row) or "", "", ""
+        want = ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        assert layertar.header(li, row) == want
+        assert layertar.header_size(li, row) == len(want)
+        fast += layertar._fast_header(li, row) is not None
+    assert 100 < fast < len(li)

@@ -89,7 +89,8 @@ def run(image: Image, args: SlimArgs, out: TextIO | None = None, err: TextIO | N
     name = visible(image.name)
     print(f"{visible(image.source)}: {name}, {len(image.layers)} layers, size "
           f"{b(image.size)}, reclaimable {b(image.reclaimable_bytes)}", file=out)  # fmt: skip
-    table(image, keep, out)
+    if args.dry_run:
+        table(image, keep, out)
     slim = plan(image, keep)
     describe(image, slim, compression, out)
     if args.dry_run:

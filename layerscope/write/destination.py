@@ -64,8 +64,7 @@ def temporary_file(dest: str, force: bool) -> Iterator[tuple[str, int]]:
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o666)
     lifecycle.track(tmp)
     try:
-        yield tmp, fd
-        os.fsync(fd)
+        yield tmp, fd  # not fsynced (as the report is not): a rename, not a disk flush
         check(dest, False, force)  # nothing appeared meanwhile that must not be replaced
         os.replace(tmp, dest)
     except BaseException:

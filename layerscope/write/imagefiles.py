@@ -22,7 +22,7 @@ from layerscope.model.image import Image, Layer
 from layerscope.read.sources import _REFERENCE
 from layerscope.version import __version__
 from layerscope.write import destination
-from layerscope.write.layertar import END, Written, padding, write_layer
+from layerscope.write.layertar import BLOCK_SIZE, END, Written, padding, write_layer
 from layerscope.write.plan import SlimPlan
 
 FORMATS = ("docker-archive", "oci-archive", "oci-dir")
@@ -183,6 +183,28 @@ class _Outer:
         copy_region(file, offset, size, self.out, progress)
         self.out.write(bytes(padding(size)))
 
+    def begin_blob(self) -> int:
+        """Room for a member's header, written by `end_blob` once its name and size are known
+        (a GNU header: one block whatever the size; names here fit in it)."""
+        at = self.out.tell()
+        self.out.write(bytes(BLOCK_SIZE))
+        return at
+
+    def end_blob(self, at: int, name: str, size: int) -> None:
+        self.out.write(bytes(padding(size)))
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode, ti.mtime = size, 0o644, self.mtime
+        head = ti.tobuf(tarfile.GNU_FORMAT)
+        assert len(head) == BLOCK_SIZE, name
+        end = self.out.tell()
+        self.out.seek(at)
+        self.out.write(head)
+        self.out.seek(end)
+
+    def drop_blob(self, at: int) -> None:
+        self.out.seek(at)
+        self.out.truncate()
+
     def close(self) -> None:
         self.out.write(END)
 
@@ -304,45 +326,45 @@ def write_image(
         with destination.temporary_dir(dest, force) as root:
             _write_oci_dir(w, root, result)
         return result
-    destination.check(dest, False, force)
-    folder = os.path.dirname(os.path.abspath(dest))
-    scratch, sfd = destination.scratch_file(folder)
-    try:
-        with os.fdopen(sfd, "w+b") as blob:
-            squashed = w.squashed(blob)
-            blob.flush()
-            with (
-                destination.temporary_file(dest, force) as (_tmp, fd),
-                os.fdopen(fd, "wb", closefd=False) as out,
-            ):
-                _write_archive(w, out, scratch, squashed, result)
-    finally:
-        destination.remove_scratch(scratch)
+    with (
+        destination.temporary_file(dest, force) as (_tmp, fd),
+        os.fdopen(fd, "wb", closefd=False) as out,
+    ):
+        _write_archive(w, out, result)
     return result
 
 
-def _write_archive(w: _Writer, out: BinaryIO, scratch: str, squashed: Written,
-                   result: SlimResult) -> None:  # fmt: skip
-    blobs = w.blobs(squashed)
-    config = new_config(w.image, w.slim, squashed)
-    result.layers, result.config_digest, result.squashed = blobs, _digest(config), squashed
+def _write_archive(w: _Writer, out: BinaryIO, result: SlimResult) -> None:
+    """The outer tar: the kept blobs copied, the squashed layer written in place (its
+    member's header written once its digest and size are known), then the documents."""
     tar = _Outer(out)
-    sources = [(ly.spec.location.file, ly.spec.location.offset) for ly in w.kept]
-    sources.append((scratch, 0))
-    if w.fmt == "docker-archive":
-        names = [_hex(b.digest) + ".tar" for b in blobs]
-    else:
+    if w.fmt != "docker-archive":
         tar.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         tar.add_dir("blobs")
         tar.add_dir("blobs/sha256")
-        names = ["blobs/sha256/" + _hex(b.digest) for b in blobs]
+
+    def member(digest: str) -> str:
+        return (
+            _hex(digest) + ".tar" if w.fmt == "docker-archive" else "blobs/sha256/" + _hex(digest)
+        )
+
     seen: set[str] = set()
-    for name, blob, (file, offset) in zip(names, blobs, sources, strict=True):
-        if name in seen:
-            continue
-        seen.add(name)
-        step = w.step if blob.kept else (lambda _n: None)
-        tar.add_region(name, file, offset, blob.size, step)
+    for ly in w.kept:
+        name = member(_kept_digest(ly))
+        if name not in seen:
+            seen.add(name)
+            loc = ly.spec.location
+            tar.add_region(name, loc.file, loc.offset, loc.size, w.step)
+    at = tar.begin_blob()
+    squashed = w.squashed(out)
+    name = member(squashed.digest)
+    if name in seen:  # the very blob of a kept layer: not twice
+        tar.drop_blob(at)
+    else:
+        tar.end_blob(at, name, squashed.blob_size)
+    blobs = w.blobs(squashed)
+    config = new_config(w.image, w.slim, squashed)
+    result.layers, result.config_digest, result.squashed = blobs, _digest(config), squashed
     if w.fmt == "docker-archive":
         manifest, repos = w.docker_docs(config, blobs)
         tar.add_bytes(_hex(_digest(config)) + ".json", config)
@@ -365,7 +387,6 @@ def _write_oci_dir(w: _Writer, root: str, result: SlimResult) -> None:
         with os.fdopen(sfd, "wb") as blob:
             squashed = w.squashed(blob)
             blob.flush()
-            os.fsync(blob.fileno())
         os.chmod(scratch, 0o644 & ~_umask())
         os.replace(scratch, os.path.join(blobs_dir, _hex(squashed.digest)))
     finally:

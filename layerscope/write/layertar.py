@@ -45,6 +45,9 @@ Progress = Callable[[int], object]  # content bytes written so far
 def header(li: LayerIndex, row: int) -> bytes:
     """The tar header (with its PAX header when a field needs one) of row `row` of a squashed
     layer's index."""
+    fast = _fast_header(li, row)
+    if fast is not None:
+        return fast
     t = li.types[row]
     path = li.paths[row]
     if t == WHITEOUT:
@@ -74,6 +77,57 @@ def header(li: LayerIndex, row: int) -> bytes:
     return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+_SIMPLE_TYPES = {FILE, DIR, SYMLINK, HARDLINK, FIFO}
+_MAX8, _MAX12 = 8**7, 8**11  # the largest numbers (exclusive) an 8- and a 12-byte field hold
+
+
+def _fast_header(li: LayerIndex, row: int) -> bytes | None:
+    """The header tarfile would write for a row that needs no PAX header (ASCII name and link
+    of 100 bytes or less, numbers that fit, no xattrs), made directly (tarfile's own costs
+    about 0.1 ms a header); None for any other row."""
+    t = li.types[row]
+    if t not in _SIMPLE_TYPES or row in li.extras:
+        return None
+    name = li.paths[row] + "/" if t == DIR else li.paths[row]
+    link = li.links.get(row) or ""
+    size = li.sizes[row] if t == FILE else 0
+    uid, gid, mtime = li.uids[row], li.gids[row], li.mtimes[row]
+    if (
+        len(name) > 100
+        or len(link) > 100
+        or not name.isascii()
+        or not link.isascii()
+        or not (0 <= uid < _MAX8 and 0 <= gid < _MAX8 and 0 <= mtime < _MAX12 and size < _MAX12)
+    ):
+        return None
+    head = b"".join(
+        (
+            name.encode("ascii").ljust(100, b"\0"),
+            b"%07o\0" % (li.modes[row] & 0o7777),
+            b"%07o\0" % uid,
+            b"%07o\0" % gid,
+            b"%011o\0" % size,
+            b"%011o\0" % mtime,
+            b"        ",
+            _TAR_TYPES[t],
+            link.encode("ascii").ljust(100, b"\0"),
+            b"ustar\x0000",
+            bytes(64),  # uname, gname
+            bytes(16),  # devmajor, devminor: empty, as tarfile leaves them but for devices
+            bytes(155 + 12),  # prefix, padding
+        )
+    )
+    chksum = b"%06o\0" % sum(head)
+    return head[:148] + chksum + head[155:]
+
+
+def header_size(li: LayerIndex, row: int) -> int:
+    """The bytes of a row's header (`header`), without making it where it is one block."""
+    if _fast_header(li, row) is not None:
+        return BLOCK_SIZE
+    return len(header(li, row))
+
+
 def padding(size: int) -> int:
     return -size % BLOCK_SIZE
 
@@ -83,7 +137,7 @@ def tar_size(li: LayerIndex) -> int:
     total = len(END)
     for row in range(len(li)):
         size = li.sizes[row] if li.types[row] == FILE else 0
-        total += len(header(li, row)) + size + padding(size)
+        total += header_size(li, row) + size + padding(size)
     return total
 
 

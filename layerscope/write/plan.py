@@ -271,7 +271,8 @@ class _Builder:
         }  # fmt: skip
         self.reset = reset
         if reset:
-            kept = {p: k for p, k in kept.items() if not _within(p, reset)}
+            within = _Within(reset)
+            kept = {p: k for p, k in kept.items() if not within(p)}
         for path, ref in final.items():
             if ref == IMPLIED:
                 k = kept.get(path)
@@ -391,8 +392,9 @@ class _Builder:
         of each removed subtree), or an opaque marker where shorter."""
         final, kept = self.a.final, self.kept
         gone = sorted(self.reset)
+        within = _Within(self.reset)
         for path in kept:
-            if path in final or (self.reset and _within(path, self.reset)):
+            if path in final or (self.reset and within(path)):
                 continue
             i = path.rfind("/")
             parent = path[:i] if i >= 0 else ""
@@ -423,15 +425,34 @@ class _Builder:
         return out
 
 
-def _within(path: str, dirs: set[str]) -> bool:
-    """Whether `path` is one of `dirs` or lies under one."""
-    while True:
-        if path in dirs:
+class _Within:
+    """Whether a path is one of `dirs` or lies under one: each directory's answer is worked
+    out once (from its parent's), so a million paths cost a million lookups."""
+
+    def __init__(self, dirs: set[str]) -> None:
+        self.dirs = dirs
+        self.memo: dict[str, bool] = {"": "" in dirs}
+
+    def __call__(self, path: str) -> bool:
+        if path in self.dirs:
             return True
         i = path.rfind("/")
-        if i < 0:
-            return False
-        path = path[:i]
+        return self._dir(path[:i] if i >= 0 else "")
+
+    def _dir(self, d: str) -> bool:
+        memo = self.memo
+        found = memo.get(d)
+        if found is not None:
+            return found
+        chain = []
+        while (found := memo.get(d)) is None:
+            chain.append(d)
+            i = d.rfind("/")
+            d = d[:i] if i >= 0 else ""
+        for c in reversed(chain):
+            found = found or c in self.dirs
+            memo[c] = found
+        return found
 
 
 def _ancestors_into(path: str, into: set[str]) -> None:
