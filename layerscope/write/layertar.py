@@ -9,6 +9,7 @@ import hashlib
 import tarfile
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -153,20 +154,33 @@ class Written:
 
 
 class _Sink:
-    """Where the tar goes: hashed (diff_id), compressed, hashed again (digest), written."""
+    """Where the tar goes: hashed (diff_id), compressed and hashed again (digest; an
+    uncompressed blob's digest is its diff_id), written. The tar's hash is computed in a thread
+    beside the compression and the write (hashlib lets go of the interpreter for big pieces):
+    one piece at a time, in order. A sink is a context manager: its thread ends with it."""
 
     def __init__(self, out: BinaryIO, compression: str) -> None:
         self.out = out
         self.tar_hash = hashlib.sha256()
-        self.blob_hash = hashlib.sha256()
+        self.blob_hash = hashlib.sha256() if compression != "none" else None
         self.tar_size = 0
         self.blob_size = 0
         self.compression = compression
         self._gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if compression == "gzip" else None
         self._zstd = zstandard.ZstdCompressor().compressobj() if compression == "zstd" else None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="layerscope-hash")
+        self._hashing: Future[None] | None = None
 
-    def write(self, data: bytes | memoryview) -> None:
-        self.tar_hash.update(data)
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def write(self, data: bytes) -> None:
+        if self._hashing is not None:
+            self._hashing.result()
+        self._hashing = self._pool.submit(self.tar_hash.update, data)
         self.tar_size += len(data)
         if self._gzip is not None:
             self._emit(self._gzip.compress(data))
@@ -175,9 +189,10 @@ class _Sink:
         else:
             self._emit(data)
 
-    def _emit(self, data: bytes | memoryview) -> None:
+    def _emit(self, data: bytes) -> None:
         if data:
-            self.blob_hash.update(data)
+            if self.blob_hash is not None:
+                self.blob_hash.update(data)
             self.blob_size += len(data)
             self.out.write(data)
 
@@ -186,9 +201,13 @@ class _Sink:
             self._emit(self._gzip.flush())
         elif self._zstd is not None:
             self._emit(self._zstd.flush())
+        if self._hashing is not None:
+            self._hashing.result()
+        diff_id = "sha256:" + self.tar_hash.hexdigest()
+        blob = self.blob_hash
         return Written(
-            diff_id="sha256:" + self.tar_hash.hexdigest(),
-            digest="sha256:" + self.blob_hash.hexdigest(),
+            diff_id=diff_id,
+            digest=diff_id if blob is None else "sha256:" + blob.hexdigest(),
             tar_size=self.tar_size,
             blob_size=self.blob_size,
             compression=self.compression,
@@ -203,28 +222,28 @@ def write_layer(
     once, front to back)."""
     if compression not in COMPRESSIONS:
         raise LayerscopeError(f"--compress {compression}: must be one of {', '.join(COMPRESSIONS)}")
-    sink = _Sink(out, compression)
-    li = slim.index
-    members = slim.members
-    done = 0
-    row = 0
-    n = len(members)
-    while row < n:
-        m = members[row]
-        if m.type != FILE:
-            sink.write(header(li, row))
-            row += 1
-            continue
-        # a run of files whose bytes lie in the same source layer: one pass over its blob
-        assert m.content is not None
-        layer = m.content >> SHIFT
-        end = row
-        while end < n and members[end].type == FILE and members[end].content >> SHIFT == layer:  # type: ignore[operator]
-            end += 1
-        done = _copy_run(image, slim, sink, row, end, layer, done, progress)
-        row = end
-    sink.write(END)
-    return sink.close()
+    with _Sink(out, compression) as sink:
+        li = slim.index
+        members = slim.members
+        done = 0
+        row = 0
+        n = len(members)
+        while row < n:
+            m = members[row]
+            if m.type != FILE:
+                sink.write(header(li, row))
+                row += 1
+                continue
+            # a run of files whose bytes lie in the same source layer: one pass over its blob
+            assert m.content is not None
+            layer = m.content >> SHIFT
+            end = row
+            while end < n and members[end].type == FILE and members[end].content >> SHIFT == layer:  # type: ignore[operator]
+                end += 1
+            done = _copy_run(image, slim, sink, row, end, layer, done, progress)
+            row = end
+        sink.write(END)
+        return sink.close()
 
 
 def _copy_run(image: Image, slim: SlimPlan, sink: _Sink, start: int, end: int, layer: int,
