@@ -14,7 +14,14 @@ from layerscope.model.image import Image
 from layerscope.text import one_line, visible
 from layerscope.write.imagefiles import SlimResult, check_tag, default_tag, write_image
 from layerscope.write.layertar import tar_size
-from layerscope.write.plan import SlimPlan, check_keep, default_keep, options, plan
+from layerscope.write.plan import (
+    COUNT_WORDS,
+    SlimPlan,
+    check_keep,
+    default_keep,
+    options,
+    plan,
+)
 
 DEFAULT_COMPRESSION = {"docker-archive": "none", "oci-archive": "gzip", "oci-dir": "gzip"}
 
@@ -55,7 +62,7 @@ def describe(image: Image, slim: SlimPlan, compression: str, out: TextIO) -> int
         if slim.keep == 0
         else ("layer 0 kept" if slim.keep == 1 else f"layers 0-{slim.keep - 1} kept")
     )
-    parts = ", ".join(f"{v} {k}" for k, v in slim.counts.items())
+    parts = ", ".join(f"{v:,} {COUNT_WORDS[k][v != 1]}" for k, v in slim.counts.items())
     squashed = f"layer {slim.keep}" if slim.keep == n - 1 else f"layers {slim.keep}-{n - 1}"
     print(f"keep {slim.keep}: {kept}, {squashed} squashed into one ({parts or 'empty'})",
           file=out)  # fmt: skip

@@ -192,6 +192,12 @@ def plan(image: Image, keep: int) -> SlimPlan:
 
 _TYPE_WORDS: dict[int, str] = {FILE: "files", DIR: "dirs", SYMLINK: "symlinks", HARDLINK: "hardlinks",
                WHITEOUT: "whiteouts", OPAQUE: "opaque"}  # fmt: skip
+# how `counts` reads in a sentence: (one, several)
+COUNT_WORDS = {"files": ("file", "files"), "dirs": ("directory", "directories"),
+               "symlinks": ("symlink", "symlinks"), "hardlinks": ("hardlink", "hardlinks"),
+               "whiteouts": ("whiteout", "whiteouts"),
+               "opaque": ("opaque directory", "opaque directories"),
+               "devices": ("device or fifo", "devices and fifos")}  # fmt: skip
 
 
 def reclaimable(a: Analysis) -> int:
