@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 
 import pytest
 from builder import (
@@ -22,12 +26,16 @@ from builder import (
     Whiteout,
     docker_archive,
     open_image,
+    padded,
+    pax_sparse_member,
+    raw_tar,
+    tar_header,
 )
 from slimcheck import slim_and_check
 
 import layerscope
 from layerscope.cli import main
-from layerscope.read.records import DIR, FIFO, FILE, HARDLINK, SYMLINK, LayerIndex
+from layerscope.read.records import DIR, F_SPARSE, FIFO, FILE, HARDLINK, SYMLINK, LayerIndex
 from layerscope.write import imagefiles, layertar
 from layerscope.write.plan import default_keep, options, plan
 
@@ -320,3 +328,43 @@ def test_tar_headers_are_what_tarfile_writes():
         assert layertar.header_size(li, row) == len(want)
         fast += layertar._fast_header(li, row) is not None
     assert 100 < fast < len(li)
+
+
+def test_a_sparse_file_is_written_whole(tmp_path):
+    """Its holes as zeros (the content digest layerscope computed), read a piece at a time."""
+    tar = raw_tar(
+        pax_sparse_member(b"data/sparse", 5 << 20, [(4096, b"head"), (3 << 20, b"middle")]),
+        tar_header(b"data/after", size=5) + padded(b"after"),
+    )
+    img = open_image(docker_archive(tmp_path / "a.tar", [Img([
+        Layer(File("base", b"b")), Layer(tar=tar, compression="gzip")])]))  # fmt: skip
+    assert img.layers[1].index.flags[0] & F_SPARSE
+    slim_and_check(img, 1, tmp_path / "o.tar")
+    slim_and_check(img, 0, tmp_path / "o2", "oci-dir", "zstd")
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_writing_leaves_nothing(tmp_path, sig, status):
+    """A real process, stopped while it writes (a 300 MB sparse file makes the writing last):
+    the temporary file is gone, nothing named OUT appears."""
+    tar = raw_tar(pax_sparse_member(b"big", 300 << 20, [(0, b"x")]))
+    archive = docker_archive(tmp_path / "a.tar", [Img([Layer(File("f", b"f")), Layer(tar=tar)])])
+    dest = tmp_path / "out"
+    dest.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layerscope", "slim", str(archive), "--to", str(dest / "o.tar"),
+         "--keep", "1", "--no-cache"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".o.tar.layerscope-tmp-") for p in dest.iterdir()):
+            assert proc.poll() is None, "it ended before it was stopped"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err
+    assert list(dest.iterdir()) == []

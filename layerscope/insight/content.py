@@ -85,21 +85,26 @@ def _take(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
 
 
 def _unsparse(raw: Iterator[bytes], segments: list, size: int) -> Iterator[bytes]:
-    buf = b""
+    """A sparse file's content from its stored segments: holes as zeros. No piece is larger
+    than CHUNK: a hole of a terabyte costs no more memory than one of a kilobyte."""
+    stored = _Cursor(raw)
     pos = 0
     for off, length in segments:
         if off > pos:
-            yield bytes(off - pos)
-        while len(buf) < length:
-            chunk = next(raw, b"")
-            if not chunk:
-                break
-            buf += chunk
-        yield buf[:length]
-        buf = buf[length:]
+            yield from _zeros(off - pos)
+        yield from stored.take(length)
         pos = off + length
     if size > pos:
-        yield bytes(size - pos)
+        yield from _zeros(size - pos)
+
+
+_ZEROS = bytes(CHUNK)
+
+
+def _zeros(n: int) -> Iterator[bytes]:
+    while n > 0:
+        yield _ZEROS if n >= CHUNK else _ZEROS[:n]
+        n -= CHUNK
 
 
 def iter_layer_entries(
