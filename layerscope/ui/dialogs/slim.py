@@ -215,6 +215,9 @@ class SlimDialog(ModalScreen[SlimResult | None]):
             return
         self.dismiss(None)
 
+    def on_unmount(self) -> None:
+        self.stop = True  # the app is ending: a writer still running stops and cleans up
+
     def _status(self, message: str, error: bool = False) -> None:
         self.query_one("#slim-status", Static).update(
             untrusted.text(message, style="bold red" if error else "italic")
