@@ -9,7 +9,7 @@ import layerscope
 from layerscope.model.analysis import IMPLIED, unpack
 from layerscope.read.records import HARDLINK
 from layerscope.write.imagefiles import write_image
-from layerscope.write.plan import OVERLAY_XATTRS, plan
+from layerscope.write.plan import OVERLAY_XATTRS, options, plan
 
 MADE_DIR = ("dir", 0, 0o755, 0, 0, 0, None, None, (), None)  # what slim writes for an implied dir
 
@@ -91,6 +91,8 @@ def slim_and_check(img, keep: int, dest, fmt: str = "docker-archive",
                    compression: str = "none") -> None:  # fmt: skip
     """Slim `img` above `keep` layers into `dest`, re-read it, and check every invariant."""
     p = plan(img, keep)
+    o = options(img)[keep]  # the table of every --keep says the same, computed its own way
+    assert (o.saved, o.squashed_bytes) == (p.saved, p.squashed_size)
     result = write_image(img, p, os.fspath(dest), fmt=fmt, compression=compression,
                          tag="localhost/slim-test:1")  # fmt: skip
     with layerscope.open(os.fspath(dest)) as arch:

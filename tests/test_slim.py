@@ -308,7 +308,7 @@ def test_tar_headers_are_what_tarfile_writes():
     tarfile's; the rest are tarfile's own (PAX where a field needs one)."""
     rng = random.Random(3)
     li = LayerIndex.empty()
-    for _ in range(3000):
+    for _ in range(1000):
         t = rng.choice([FILE, DIR, SYMLINK, HARDLINK, FIFO])
         name = "".join(rng.choice("abc/._-é") for _ in range(rng.choice([1, 50, 99, 100, 101])))
         link = "x" * rng.choice([0, 99, 100, 101]) if t in (SYMLINK, HARDLINK) else None
@@ -327,7 +327,7 @@ def test_tar_headers_are_what_tarfile_writes():
         assert layertar.header(li, row) == want
         assert layertar.header_size(li, row) == len(want)
         fast += layertar._fast_header(li, row) is not None
-    assert 100 < fast < len(li)
+    assert 30 < fast < len(li)
 
 
 def test_a_sparse_file_is_written_whole(tmp_path):
