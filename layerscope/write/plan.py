@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from layerscope.model.analysis import IMPLIED, MASK, SHIFT, VISIBLE, Analysis, pack, unpack
-from layerscope.model.filesystem import FOLLOW, analyse
+from layerscope.model.filesystem import FOLLOW, analyse_over
 from layerscope.model.image import Image
 from layerscope.model.kinds import NO_STATUS
 from layerscope.read.records import (
@@ -162,15 +162,15 @@ def plan(image: Image, keep: int) -> SlimPlan:
     check_keep(image, keep)
     a = image.analysis
     layers = [ly.index for ly in image.layers]
-    kept_view: dict[str, int] = {}
-    if keep:
-        kept_view = analyse(layers[:keep], image.spec.max_symlink_hops,
-                            follow=image.spec.apply == FOLLOW).final  # fmt: skip
-    builder = _Builder(image, a, keep, kept_view)
-    members = builder.members()
-    index = squashed_index(image, members)
-    after = analyse([*layers[:keep], index], image.spec.max_symlink_hops,
-                    follow=image.spec.apply == FOLLOW)  # fmt: skip
+    members: list[Member] = []
+
+    def squashed(kept_view: dict[str, int]) -> LayerIndex:
+        members.extend(_Builder(image, a, keep, kept_view).members())
+        return squashed_index(image, members)
+
+    # the kept layers walked once: what they show makes the squashed layer, applied on them
+    index, after = analyse_over(layers[:keep], squashed, image.spec.max_symlink_hops,
+                                follow=image.spec.apply == FOLLOW)  # fmt: skip
     size_after = sum(li.size for li in layers[:keep]) + index.size
     counts: dict[str, int] = {}
     for m in members:
