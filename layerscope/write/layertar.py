@@ -40,6 +40,8 @@ _TAR_TYPES: dict[int, bytes] = {FILE: tarfile.REGTYPE, DIR: tarfile.DIRTYPE, SYM
               HARDLINK: tarfile.LNKTYPE, CHAR: tarfile.CHRTYPE, BLOCK: tarfile.BLKTYPE,
               FIFO: tarfile.FIFOTYPE}  # fmt: skip
 
+CHUNK = 1 << 20  # the pieces the tar is hashed and written in, at least (but for the last)
+SMALL = 64 << 10  # a piece smaller than this is gathered with the next ones
 Progress = Callable[[int], object]  # content bytes written so far
 
 
@@ -181,6 +183,7 @@ class _Sink:
         self._zstd = zstandard.ZstdCompressor().compressobj() if compression == "zstd" else None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="layerscope-hash")
         self._hashing: Future[None] | None = None
+        self._small = bytearray()
 
     def __enter__(self) -> _Sink:
         return self
@@ -189,6 +192,21 @@ class _Sink:
         self._pool.shutdown(wait=True)
 
     def write(self, data: bytes) -> None:
+        """Take the next bytes of the tar: small pieces (headers, small files, padding) are
+        gathered into pieces of about CHUNK bytes first (one hand-over to the hashing thread,
+        one write, per piece rather than per header)."""
+        if len(data) < SMALL:
+            self._small += data
+            if len(self._small) >= CHUNK:
+                self._push(bytes(self._small))
+                self._small.clear()
+            return
+        if self._small:
+            self._push(bytes(self._small))
+            self._small.clear()
+        self._push(data)
+
+    def _push(self, data: bytes) -> None:
         if self._hashing is not None:
             self._hashing.result()
         self._hashing = self._pool.submit(self.tar_hash.update, data)
@@ -208,6 +226,9 @@ class _Sink:
             self.out.write(data)
 
     def close(self) -> Written:
+        if self._small:
+            self._push(bytes(self._small))
+            self._small.clear()
         if self._gzip is not None:
             self._emit(self._gzip.flush())
         elif self._zstd is not None:
