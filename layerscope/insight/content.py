@@ -14,6 +14,7 @@ from layerscope.read.layerreader import BlobLocation
 from layerscope.read.records import FILE, HARDLINK, LayerIndex
 
 CHUNK = 1 << 20
+Chunk = bytes | memoryview  # a piece of content: a view where it is read into a buffer
 
 
 def content_source(image: Image, layer: int, row: int) -> tuple[int, int]:
@@ -42,7 +43,8 @@ def iter_entry(image: Image, layer: int, row: int, limit: int | None = None) -> 
     if not sparse:
         yield from _take(raw, want)
         return
-    yield from _take(_unsparse(raw, sparse, size), want)
+    pieces = (c if isinstance(c, bytes) else bytes(c) for c in _unsparse(raw, sparse, size))
+    yield from _take(pieces, want)  # (slices of bytes: bytes, no copy)
 
 
 def read_entry(image: Image, layer: int, row: int, limit: int | None = None) -> bytes:
@@ -84,7 +86,7 @@ def _take(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _unsparse(raw: Iterator[bytes], segments: list, size: int) -> Iterator[bytes]:
+def _unsparse(raw: Iterator[Chunk], segments: list, size: int) -> Iterator[Chunk]:
     """A sparse file's content from its stored segments: holes as zeros. No piece is larger
     than CHUNK: a hole of a terabyte costs no more memory than one of a kilobyte."""
     stored = _Cursor(raw)
@@ -109,10 +111,12 @@ def _zeros(n: int) -> Iterator[bytes]:
 
 def iter_layer_entries(
     image: Image, layer: int, rows: list[int]
-) -> Iterator[tuple[int, Iterator[bytes]]]:
+) -> Iterator[tuple[int, Iterator[Chunk]]]:
     """(row, its content in chunks) of several regular files of one layer, in one pass over
     its blob (`rows` in any order: they come back in the order their data lies in the tar).
-    Each row's chunks must be read to the end before the next row is asked for. A plain blob
+    Each row's chunks must be read to the end before the next row is asked for, and a chunk
+    used (hashed, written) before the chunk after the next is asked for: from a plain blob
+    they are views of two buffers read into in turn. A plain blob
     is read by seeking to each entry; a compressed one is decompressed once, from its start:
     reading N entries of it costs one pass, not N (what `iter_entry` would cost)."""
     lyr = image.layers[layer]
@@ -123,9 +127,10 @@ def iter_layer_entries(
     loc = lyr.spec.location
     with open(loc.file, "rb") as f:
         if li.compression == "none":
+            buffers = [bytearray(CHUNK), bytearray(CHUNK)]
             for row in ordered:
                 f.seek(loc.offset + li.offsets[row])
-                yield row, _logical(li, row, _region(f, _stored_size(li, row)))
+                yield row, _logical(li, row, _region(f, _stored_size(li, row), buffers))
             return
         f.seek(loc.offset)
         stream = _Cursor(
@@ -142,30 +147,34 @@ def _stored_size(li: LayerIndex, row: int) -> int:
     return sum(n for _o, n in sparse) if sparse else li.sizes[row]
 
 
-def _logical(li: LayerIndex, row: int, raw: Iterator[bytes]) -> Iterator[bytes]:
+def _logical(li: LayerIndex, row: int, raw: Iterator[Chunk]) -> Iterator[Chunk]:
     """A row's content from its stored bytes: a sparse file's holes as zeros."""
     sparse = (li.extras.get(row) or {}).get("sparse")
     return _unsparse(raw, sparse, li.sizes[row]) if sparse else raw
 
 
-def _region(f: BinaryIO, n: int) -> Iterator[bytes]:
-    """`n` bytes from where `f` stands, in chunks; a short file ends early (checked by the
-    caller, which counts what it gets)."""
+def _region(f: BinaryIO, n: int, buffers: list[bytearray]) -> Iterator[memoryview]:
+    """`n` bytes from where `f` stands, in chunks read into `buffers` in turn (no allocation,
+    no page faults of new memory per chunk): a chunk is a view, good until two more chunks
+    are read. A short file ends early (checked by the caller, which counts what it gets)."""
+    turn = 0
     while n > 0:
-        chunk = f.read(min(CHUNK, n))
-        if not chunk:
+        buf = buffers[turn]
+        turn ^= 1
+        got = f.readinto(memoryview(buf)[: min(CHUNK, n)])  # type: ignore[attr-defined]
+        if not got:
             return
-        n -= len(chunk)
-        yield chunk
+        n -= got
+        yield memoryview(buf)[:got]
 
 
 class _Cursor:
     """A stream of chunks read forward only: skip to an offset, take bytes."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
         self.chunks = chunks
         self.pos = 0  # offset of the start of `buf`
-        self.buf = b""
+        self.buf: Chunk = b""
 
     def skip_to(self, offset: int) -> None:
         while self.pos + len(self.buf) < offset:
@@ -177,7 +186,7 @@ class _Cursor:
         self.buf = self.buf[cut:]
         self.pos = offset
 
-    def take(self, n: int) -> Iterator[bytes]:
+    def take(self, n: int) -> Iterator[Chunk]:
         while n > 0:
             if not self.buf:
                 self.buf = next(self.chunks, b"")

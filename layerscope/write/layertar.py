@@ -191,7 +191,7 @@ class _Sink:
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Take the next bytes of the tar: small pieces (headers, small files, padding) are
         gathered into pieces of about CHUNK bytes first (one hand-over to the hashing thread,
         one write, per piece rather than per header)."""
@@ -206,7 +206,7 @@ class _Sink:
             self._small.clear()
         self._push(data)
 
-    def _push(self, data: bytes) -> None:
+    def _push(self, data: bytes | memoryview) -> None:
         if self._hashing is not None:
             self._hashing.result()
         self._hashing = self._pool.submit(self.tar_hash.update, data)
@@ -218,7 +218,7 @@ class _Sink:
         else:
             self._emit(data)
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: bytes | memoryview) -> None:
         if data:
             if self.blob_hash is not None:
                 self.blob_hash.update(data)
