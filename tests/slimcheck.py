@@ -95,7 +95,7 @@ def slim_and_check(img, keep: int, dest, fmt: str = "docker-archive",
     assert (o.saved, o.squashed_bytes) == (p.saved, p.squashed_size)
     result = write_image(img, p, os.fspath(dest), fmt=fmt, compression=compression,
                          tag="localhost/slim-test:1")  # fmt: skip
-    with layerscope.open(os.fspath(dest)) as arch:
+    with layerscope.open(os.fspath(dest), apply=img.apply) as arch:
         out = arch.images[0]
         assert len(out.layers) == keep + 1
         for old, new in zip(img.layers[:keep], out.layers, strict=False):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 from builder import (
@@ -369,3 +370,22 @@ def test_a_signal_while_writing_leaves_nothing(tmp_path, sig, status):
         proc.kill()
     assert proc.returncode == status, err
     assert list(dest.iterdir()) == []
+
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+@pytest.mark.parametrize(
+    "name", ["docker-archive.tar", "oci-archive.tar", "zstd.tar", "umoci.tar", "merged-usr.tar",
+             "symlink-to-dir.tar", "multi.tar"],
+)  # fmt: skip
+@pytest.mark.parametrize("apply", ["overlay", "follow"])
+def test_real_images_at_every_keep(tmp_path, name, apply):
+    """The images podman, skopeo and umoci made (tests/fixtures/real), slimmed from every
+    layer, into each format, their layers applied either way (README: How layers are applied)."""
+    with layerscope.open(str(REAL / name), apply=apply) as arch:
+        for img in arch.images:
+            for keep in range(len(img.layers)):
+                fmt = imagefiles.FORMATS[keep % 3]
+                out = tmp_path / f"{img.number}-{keep}"
+                slim_and_check(img, keep, out, fmt, "none" if fmt == "docker-archive" else "gzip")

@@ -46,11 +46,16 @@ def _layer(entries: list[tuple]) -> Layer:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stacks, st.integers(0, 3), st.sampled_from(["docker-archive", "oci-archive"]))
-def test_slimmed_random_images_keep_the_final_filesystem(layers, keep, fmt):
+@given(
+    stacks,
+    st.integers(0, 3),
+    st.sampled_from(["docker-archive", "oci-archive"]),
+    st.sampled_from(["overlay", "follow"]),
+)
+def test_slimmed_random_images_keep_the_final_filesystem(layers, keep, fmt, apply):
     with tempfile.TemporaryDirectory() as d:
         archive = docker_archive(Path(d) / "p.tar", [Img([_layer(x) for x in layers])])
-        with layerscope.open(str(archive)) as arch:
+        with layerscope.open(str(archive), apply=apply) as arch:
             img = arch.images[0]
             slim_and_check(img, min(keep, len(img.layers) - 1), Path(d) / "out.tar", fmt,
                            "gzip" if fmt == "oci-archive" else "none")  # fmt: skip

@@ -266,6 +266,7 @@ class _Builder:
         hardlinks: list[tuple[str, int]] = []
         not_written: list[str] = []  # final paths the kept layers show as they are
         implied: list[str] = []  # implied directories the kept layers do not show
+        replaced: set[str] = set()  # ... where they show something else
         # a directory the kept layers have as an entry and the final filesystem only implies
         # (an upper layer removed it, then made something under it): whited out, and what
         # lies under it is written whatever the kept layers had there
@@ -286,6 +287,8 @@ class _Builder:
                     not_written.append(path)
                 else:
                     implied.append(path)
+                    if k is not None:  # a file or symlink of the kept layers is in its place
+                        replaced.add(path)
                 continue
             if ref >> SHIFT < keep:
                 not_written.append(path)
@@ -303,7 +306,7 @@ class _Builder:
             plain.append(Member(path, t, ref, ref if t == FILE else None, link))
         links = self._hardlinks(hardlinks)
         written = {m.path for m in plain} | {m.path for m in links}
-        made = self._implied_dirs(implied, written)
+        made = self._implied_dirs(implied, written, replaced)
         if not markers:
             return plain + made + links
         marks = self._markers(not_written)
@@ -372,8 +375,13 @@ class _Builder:
                 out.append(Member(path, FILE, ref, target, None))
         return out
 
-    def _implied_dirs(self, implied: list[str], written: set[str]) -> list[Member]:
-        """A plain directory for each implied one nothing written under it implies."""
+    def _implied_dirs(
+        self, implied: list[str], written: set[str], replaced: set[str]
+    ) -> list[Member]:
+        """A plain directory for each implied one nothing written under it implies, and for
+        each in the place of a kept non-directory (a symlink there would lead what is written
+        under it elsewhere in an applier that follows lower symlinks, and a plain file there
+        makes some appliers fail: an entry of its own replaces it in every one)."""
         under: set[str] = set()  # directories something written lies under
         for p in written:
             while (i := p.rfind("/")) >= 0:
@@ -383,7 +391,7 @@ class _Builder:
                 under.add(p)
         made = []
         for p in sorted(implied, reverse=True):  # deepest first: a made one implies its parents
-            if p in under:
+            if p in under and p not in replaced:
                 continue
             made.append(Member(p, DIR, None, None, None))
             while (i := p.rfind("/")) >= 0:
