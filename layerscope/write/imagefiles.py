@@ -8,6 +8,7 @@ it), then placed."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from layerscope.errors import LayerscopeError
+from layerscope.insight.export import current_umask
 from layerscope.model.image import Image, Layer
-from layerscope.read.sources import _REFERENCE
+from layerscope.read.sources import looks_like_reference
 from layerscope.version import __version__
 from layerscope.write import destination
 from layerscope.write.layertar import BLOCK_SIZE, END, Written, padding, write_layer
@@ -86,8 +88,7 @@ def split_tag(ref: str) -> tuple[str, str]:
 
 def check_tag(tag: str) -> str:
     """`--tag`: an image reference without a digest (`name[:tag]`); `:latest` added."""
-    m = _REFERENCE.fullmatch(tag)
-    if m is None or "@" in tag:
+    if not looks_like_reference(tag) or "@" in tag:
         raise LayerscopeError(f"--tag {tag}: not an image name (name[:tag], lower case)")
     name, t = split_tag(tag)
     return f"{name}:{t}"
@@ -125,8 +126,6 @@ def new_config(image: Image, slim: SlimPlan, squashed: Written) -> bytes:
 
 
 def _digest(data: bytes) -> str:
-    import hashlib
-
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -428,6 +427,4 @@ def _write_oci_dir(w: _Writer, root: str, result: SlimResult) -> None:
 
 
 def _umask() -> int:
-    from layerscope.insight.export import current_umask
-
     return current_umask()
