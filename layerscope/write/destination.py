@@ -15,6 +15,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import stat
 from collections.abc import Iterator
 
@@ -55,26 +56,51 @@ def _temp_name(dest: str) -> str:
     return os.path.join(folder, f".{name}{TMP_MARK}{secrets.token_hex(6)}")
 
 
+_HELD = {signal.SIGINT, *lifecycle.SIGNALS}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP held back while a temporary name is made and noted (they
+    come once it is noted, and then it is removed): else one coming just after the name is
+    made would leave it behind."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    before = mask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, before)
+
+
 @contextlib.contextmanager
 def temporary_file(dest: str, force: bool) -> Iterator[tuple[str, int]]:
     """(temporary path, its descriptor) beside `dest`; renamed to `dest` when the block ends
     normally, removed otherwise."""
     check(dest, False, force)
     tmp = _temp_name(dest)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o666)
-    lifecycle.track(tmp)
+    fd = -1
     try:
+        with _signals_held():
+            fd = os.open(
+                tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o666
+            )
+            lifecycle.track(tmp)
         yield tmp, fd  # not fsynced (as the report is not): a rename, not a disk flush
         check(dest, False, force)  # nothing appeared meanwhile that must not be replaced
         os.replace(tmp, dest)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if fd != -1:  # ours (a name that was there already is not)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
     finally:
         lifecycle.untrack(tmp)
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        if fd != -1:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 @contextlib.contextmanager
@@ -83,10 +109,13 @@ def temporary_dir(dest: str, force: bool) -> Iterator[str]:
     (an existing one, with `force`, is moved aside first and removed after), removed otherwise."""
     check(dest, True, force)
     tmp = _temp_name(dest)
-    os.mkdir(tmp, 0o777)  # the umask applies
-    lifecycle.track(tmp)
+    made = False
     old = None
     try:
+        with _signals_held():
+            os.mkdir(tmp, 0o777)  # the umask applies
+            made = True
+            lifecycle.track(tmp)
         yield tmp
         check(dest, True, force)
         if os.path.lexists(dest):
@@ -98,7 +127,8 @@ def temporary_dir(dest: str, force: bool) -> Iterator[str]:
                 lifecycle.track(old)
         os.rename(tmp, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if made:
+            shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and not os.path.lexists(dest):
             with contextlib.suppress(OSError):
                 os.rename(old, dest)  # put the old one back
@@ -113,10 +143,12 @@ def temporary_dir(dest: str, force: bool) -> Iterator[str]:
 
 def scratch_file(directory: str) -> tuple[str, int]:
     """A temporary file in `directory` (for a layer blob written before it is placed), tracked
-    so that a forced exit removes it; the caller removes it."""
+    so that a forced exit removes it; the caller removes it (inside a temporary directory,
+    which goes with it on any failure)."""
     path = os.path.join(directory, f"{TMP_MARK}{secrets.token_hex(6)}")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600)
-    lifecycle.track(path)
+    with _signals_held():
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600)
+        lifecycle.track(path)
     return path, fd
 
 
