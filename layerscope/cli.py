@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="layerscope",
         description="See inside saved container images: layers, what hides what, wasted bytes.",
+        epilog="layerscope slim IMAGE --to OUT: write the image without its dead bytes "
+        "(layerscope slim -h).",
     )
     p.add_argument(
         "archives",
@@ -259,7 +261,8 @@ def build_slim_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="layerscope slim",
         description="Write the image with the layers above --keep squashed into one: the same "
-        "final filesystem, the dead bytes gone. Prints the bytes saved for every --keep first.",
+        "final filesystem, the dead bytes gone. --dry-run prints the bytes saved for every "
+        "--keep, exact.",
     )
     p.add_argument(
         "archive", nargs="?", metavar="IMAGE", help="what layerscope opens (see layerscope -h)"
