@@ -19,7 +19,9 @@ Generates the archives (bench/generate.py) if missing, then per archive measures
   again: the latency of keys pressed while the layers load, and a layer switch and a mode
   switch pressed the moment they are loaded, before any view is built ahead;
 - dive 0.13.1 (`dive --source docker-archive A --json OUT`), its memory the same way, and the
-  ratios.
+  ratios;
+- with --slim: `layerscope slim A --to OUT --no-cache` (the default --keep, a docker-archive),
+  its wall time against the analysis's, its memory the same way, the bytes it wrote.
 Prints Markdown tables (the README carries them) and writes them to OUT/results.md, every
 figure to OUT/results.json.
 """
@@ -319,8 +321,42 @@ def tables(rows: list[dict], base: dict) -> str:
             f"| {fmt_mb(r.get('dive_rss_sum_kb'))} "
             f"| {fmt_x(r['rss_sum_kb'], r.get('dive_rss_sum_kb'))} |"
         )
-    parts = [time_rows, app_rows if len(app_rows) > 2 else [], memory_rows]
+    slim_rows = [
+        "| archive | analysis | slim | slim vs analysis | written | write floor | slim minus "
+        "analysis and floor | memory (analysis) | memory (slim) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "slim_wall" in r:
+            rest = r["slim_wall"] - r["wall"] - r["write_floor"]
+            slim_rows.append(
+                f"| {r['archive']} | {fmt_s(r['wall'])} | {fmt_s(r['slim_wall'])} "
+                f"| {fmt_x(r['slim_wall'], r['wall'])} | {r['slim_bytes'] / 1e9:.2f} GB "
+                f"| {fmt_s(r['write_floor'])} | {fmt_s(rest)} | {fmt_mb(r['rss_sum_kb'])} "
+                f"| {fmt_mb(r['slim_rss_sum_kb'])} |"
+            )
+    parts = [time_rows, app_rows if len(app_rows) > 2 else [], memory_rows,
+             slim_rows if len(slim_rows) > 2 else []]  # fmt: skip
     return "\n\n".join("\n".join(p) for p in parts if p)
+
+
+def slim_timing(archive: Path, where: Path) -> dict:
+    """`layerscope slim` of the archive (default --keep, no cache): time, memory, bytes; and
+    the write floor: the time to write as many bytes (zeros, 1 MiB at a time) to a file beside."""
+    with tempfile.TemporaryDirectory(dir=where, prefix="slim-") as d:
+        dest = Path(d) / "slim.tar"
+        r = run([sys.executable, "-m", "layerscope", "slim", str(archive), "--to", str(dest),
+                 "--no-cache"])  # fmt: skip
+        written = dest.stat().st_size
+        dest.unlink()
+        zeros = bytes(CHUNK)
+        t = time.perf_counter()
+        with open(Path(d) / "floor", "wb") as f:
+            for at in range(0, written, CHUNK):
+                f.write(zeros[: min(CHUNK, written - at)])
+        floor_wall = time.perf_counter() - t
+        return {"slim_wall": r["wall"], "slim_rss_sum_kb": r["rss_sum_kb"],
+                "slim_bytes": written, "write_floor": floor_wall}  # fmt: skip
 
 
 KINDS = ["big", "many", "deep", "nodemod", "nodemod2"]
@@ -332,6 +368,7 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=KINDS)
     ap.add_argument("--no-dive", action="store_true")
     ap.add_argument("--no-tui", action="store_true")
+    ap.add_argument("--slim", action="store_true", help="also time `layerscope slim`")
     ap.add_argument("--out", default=str(HERE / "out"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -379,6 +416,8 @@ def main() -> None:
             "rss_kb": first["rss_kb"],
             "reopen": again["wall"],
         }
+        if args.slim:
+            row.update(slim_timing(archive, data))
         if not args.no_tui:
             row.update(tui_timings(archive))
         if dive:

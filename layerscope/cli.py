@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="layerscope",
         description="See inside saved container images: layers, what hides what, wasted bytes.",
+        epilog="layerscope slim IMAGE --to OUT: write the image without its dead bytes "
+        "(layerscope slim -h).",
     )
     p.add_argument(
         "archives",
@@ -310,6 +312,92 @@ def _limits(args: argparse.Namespace) -> Limits:
     return replace(DEFAULT_LIMITS, **changes) if changes else DEFAULT_LIMITS
 
 
+def build_slim_parser() -> argparse.ArgumentParser:
+    """`layerscope slim IMAGE --to OUT`: the options of the slim command (write/command.py)."""
+    from layerscope.write.imagefiles import FORMATS
+    from layerscope.write.layertar import COMPRESSIONS
+
+    p = _Parser(
+        prog="layerscope slim",
+        description="Write the image with the layers above --keep squashed into one: the same "
+        "final filesystem, the dead bytes gone. --dry-run prints the bytes saved for every "
+        "--keep, exact.",
+    )
+    p.add_argument(
+        "archive", nargs="?", metavar="IMAGE", help="what layerscope opens (see layerscope -h)"
+    )
+    p.add_argument("--demo", action="store_true", help="slim the built-in sample image")
+    p.add_argument(
+        "--to", metavar="OUT", help="the image to write (a file, or a directory for oci-dir)"
+    )
+    p.add_argument("--keep", type=_whole, metavar="N",
+                   help="keep layers 0..N-1 as they are (default: the base image's layers when "
+                   "the history shows where it ends, else 1; 0 squashes all)")  # fmt: skip
+    p.add_argument("--format", choices=FORMATS, default="docker-archive",
+                   help="what to write (docker-archive)")  # fmt: skip
+    p.add_argument("--compress", choices=COMPRESSIONS,
+                   help="the new layer's compression (none for docker-archive, gzip for OCI)")  # fmt: skip
+    p.add_argument("--tag", metavar="REF", help="the written image's name (default: the "
+                   "source's, its tag with -slim added)")  # fmt: skip
+    p.add_argument("--dry-run", action="store_true", help="print the figures, write nothing")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--image", metavar="N|REF", help="the image of the archive (counted from 1)")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="from a multi-platform index")
+    p.add_argument("--apply", choices=APPLY_MODES, default=OVERLAY, help="how layers are applied")
+    p.add_argument(
+        "--source", choices=("docker", "podman", "archive"), help="where IMAGE comes from"
+    )
+    p.add_argument("--no-verify", action="store_true", help="skip the digest checks")
+    p.add_argument("--no-cache", action="store_true", help="do not use the cache")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    _add_limit_flags(p)
+    return p
+
+
+def _slim(args: argparse.Namespace) -> int:
+    from layerscope.write.command import SlimArgs, run
+
+    names = [args.archive] if args.archive else []
+    if args.demo:
+        names.append(demo_path())
+    if len(names) != 1:
+        raise LayerscopeError("slim takes one IMAGE (or --demo)")
+    if not args.to and not args.dry_run:
+        raise LayerscopeError("slim needs --to OUT, the image to write (or --dry-run)")
+    opts = SlimArgs(to=args.to, keep=args.keep, format=args.format, compress=args.compress,
+                    tag=args.tag, dry_run=args.dry_run, force=args.force)  # fmt: skip
+    with discover(names, platform=args.platform, verify=not args.no_verify, engine=args.source,
+                  limits=_limits(args), cache=not args.no_cache, apply=args.apply) as archive:  # fmt: skip
+        img = select_image(archive.images, args.image)
+        archive.load(images=[img])
+        return run(img, opts)
+
+
+def _run_slim(args: argparse.Namespace) -> int:
+    """`layerscope slim`, its errors one line each (exit 2), as the rest of the command line."""
+    keep_big_buffers_apart()
+    try:
+        return _slim(args)
+    except LayerscopeError as e:
+        if args.debug:
+            raise
+        _error(str(e))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _error(f"{where}{e.strerror or e}")
+        return EXIT_ERROR
+    except Exception as e:  # a bug, not bad input: still one line, and --debug tells more
+        if args.debug:
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (a bug: --debug shows the traceback)")
+        return EXIT_ERROR
+
+
 def _write_json(
     args: argparse.Namespace, images: list[Image], comparison: Comparison | None
 ) -> None:
@@ -456,6 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["slim"]:  # `layerscope slim IMAGE --to OUT` (a file named slim: ./slim)
+        return _run_slim(build_slim_parser().parse_args(given[1:]))
     args = build_parser().parse_args(argv)
     if args.json == "-" and "stdout" in closed:
         _error("--json -: standard output is closed")

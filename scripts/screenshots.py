@@ -35,7 +35,7 @@ class Shot:
     keys: tuple[str, ...] = ()
     archive: str = DEMO
     reveal: tuple[str, int] | None = None  # (path, layer): the tree on it before the keys
-    dest: str | None = None  # the export dialog's destination
+    dest: str | None = None  # the export (or slim) dialog's destination
 
 
 SHOTS: dict[str, Shot] = {
@@ -62,6 +62,11 @@ SHOTS: dict[str, Shot] = {
         ("x",),
         reveal=("etc/config", 0),
         dest="~/layerscope-export",
+    ),
+    "slim": Shot(
+        "layerscope: slim from a layer, the bytes each choice saves (s in the waste view)",
+        ("w", "s"),
+        dest="~/Downloads/layerscope-demo-1-slim.tar",
     ),
     "sharing": Shot("layerscope: images and what they share (I)", ("I",), archive=MULTI),
     "compare": Shot("layerscope: two images compared (C)", ("C",), archive=MULTI),
@@ -96,7 +101,7 @@ async def shoot(out: Path, name: str, shot: Shot) -> Path:
                 await settle()
             for box in app.screen.query(Input):
                 box.cursor_blink = False
-                if shot.dest is not None and box.id == "export-dest":
+                if shot.dest is not None and box.id in ("export-dest", "slim-dest"):
                     box.value = shot.dest
                 box.action_end()
             await pilot.pause()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from layerscope.limits import DEFAULT_LIMITS
 from layerscope.model.analysis import IMPLIED, MASK, SHIFT, VISIBLE, Analysis, pack, unpack
@@ -629,9 +629,38 @@ def analyse(
     u = _Union(layers, max_symlink_hops, follow)
     for pos in range(len(layers)):
         u.apply(pos)
+    return _finished(u)
+
+
+@pausing
+def analyse_over(
+    layers: Sequence[LayerIndex],
+    top: Callable[[dict[str, int]], LayerIndex],
+    max_symlink_hops: int = DEFAULT_LIMITS.max_symlink_hops,
+    follow: bool = False,
+) -> tuple[LayerIndex, Analysis]:
+    """`analyse` of `layers` and one more layer on them, made by `top` from what `layers`
+    show (a copy of their union: real path -> ref, IMPLIED for implied directories): the layer
+    and the analysis of all, the lower layers walked once (write/plan.py: a layer made to
+    follow others)."""
+    u = _Union([*layers, LayerIndex.empty()], max_symlink_hops, follow)
+    for pos in range(len(layers)):
+        u.apply(pos)
+    made = top(dict(u.fs))
+    n = len(made)
+    u.layers = [*layers, made]
+    u.status[-1] = bytearray(n)
+    u.hidden_by[-1] = array("i", [VISIBLE]) * n
+    u.how[-1] = bytearray(n)
+    u.apply(len(layers))
+    return made, _finished(u)
+
+
+def _finished(u: _Union) -> Analysis:
+    """The analysis of a union whose layers are all applied."""
     u.done()
     a = Analysis(
-        layers=layers,
+        layers=u.layers,
         status=u.status,
         hidden_by=u.hidden_by,
         how=u.how,

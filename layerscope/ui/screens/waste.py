@@ -227,6 +227,7 @@ class WasteScreen(InsightScreen[GoTo | None]):
         Binding("e", "expand_all", "Expand all", id="waste.expand_all"),
         Binding("c", "collapse_all", "Collapse all", id="waste.collapse_all"),
         Binding("z", "toggle_empty", "Empty entries", id="waste.empty"),
+        Binding("s", "slim", "Slim", id="waste.slim"),
     ]
 
     def __init__(self, image: Image) -> None:
@@ -285,6 +286,12 @@ class WasteScreen(InsightScreen[GoTo | None]):
             )
             return
         self.outline_view.show(message.root, open_while_small(message.root, OPEN_ROWS))
+
+    def action_slim(self) -> None:
+        """Write the image slimmed from a layer (the dialog shows what each choice saves)."""
+        from layerscope.ui.dialogs.slim import SlimDialog
+
+        self.app.push_screen(SlimDialog(self.image))
 
     def show_failure(self, error: BaseException) -> None:
         self.outline_view.show_message(failure("The dead bytes could not be found", error))
