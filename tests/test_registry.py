@@ -208,6 +208,20 @@ def test_layers_are_fetched_by_worker_processes_as_by_this_one(registry, env, tm
     assert one == two
 
 
+def test_a_registry_image_is_slimmed_into_an_archive(registry, env, tmp_path):
+    """`layerscope slim` takes a registry image as it takes an archive: the kept layer is the
+    registry's blob byte for byte, and the written image shows the same final filesystem."""
+    ref = registry.push(DEMO, "slim/demo:1")
+    out = tmp_path / "slim.tar"
+    done = run(["slim", ref, "--to", str(out), "--keep", "1"], env)
+    assert done.returncode == 0, done.stderr
+    source = report([ref], env, tmp_path)["images"][0]
+    written = report([str(out)], env, tmp_path)["images"][0]
+    assert written["final_size"] == source["final_size"]
+    assert written["layers"][0]["digest"] == source["layers"][0]["digest"]
+    assert len(written["layers"]) == 2
+
+
 def test_a_file_of_a_registry_layer_is_exported(registry, env, tmp_path):
     ref = registry.push(DEMO, "export/demo:1")
     out = tmp_path / "out"
