@@ -465,19 +465,20 @@ def _digest_of(path: str) -> str | None:
     return None
 
 
-def _media_type(data: bytes) -> str | None:
+def _field(data: bytes, key: str) -> object:
+    """A top-level field of a JSON document (None if it is not a JSON object)."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    media = doc.get("mediaType") if isinstance(doc, dict) else None
+    return doc.get(key) if isinstance(doc, dict) else None
+
+
+def _media_type(data: bytes) -> str | None:
+    media = _field(data, "mediaType")
     return media if isinstance(media, str) else None
 
 
 def _schema_version(data: bytes) -> int | None:
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    version = doc.get("schemaVersion") if isinstance(doc, dict) else None
+    version = _field(data, "schemaVersion")
     return version if isinstance(version, int) else None
