@@ -408,49 +408,39 @@ class LayerCache:
         note: bytes = b"",
     ) -> bool:
         """Store `payload` (bytes, or pieces of it) under `key` (atomically; a cache that cannot
-        be written is no cache, not an error: False), with a `note` of up to 255 bytes. The
-        ledger counts the bytes once they are written, before the entry takes its name (a run
-        killed meanwhile leaves a `.tmp-*` file that the next scan counts, or removes)."""
+        be written is no cache, not an error: False), with a `note` of up to 255 bytes."""
+        writer = self.writer(key, kind, note)
+        if writer is None:
+            return False
+        pieces = [payload] if isinstance(payload, bytes | bytearray | memoryview) else payload
+        try:
+            for piece in pieces:
+                if not writer.write(piece):
+                    return False
+        except BaseException:
+            writer.discard()
+            raise
+        return writer.commit()
+
+    def writer(self, key: str, kind: str, note: bytes = b"") -> EntryWriter | None:
+        """An entry written piece by piece (`EntryWriter`), or None if the cache cannot take it."""
         name = entry_name(key)
         if not self._usable(name[:2], create=True):
-            return False
+            return None
         path = self._path(name, kind)
         text = _key_text(key, kind)
         head = len(text).to_bytes(4, "big") + text + len(note).to_bytes(1, "big") + note
-        pieces = [payload] if isinstance(payload, bytes | bytearray | memoryview) else payload
-        limit = _max_bytes()
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         except OSError:
-            return False
+            return None
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + bytes(4) + head)
-                crc = zlib.crc32(head)
-                size = len(MAGIC) + 4 + len(head)
-                for piece in pieces:
-                    size += len(piece) if isinstance(piece, bytes) else memoryview(piece).nbytes
-                    if size > limit:
-                        raise _TooBig()  # could never be kept
-                    crc = zlib.crc32(piece, crc)
-                    f.write(piece)
-                f.seek(len(MAGIC))
-                f.write(crc.to_bytes(4, "big"))
-        except (OSError, _TooBig):
-            _remove(Path(tmp))
-            return False
+            f = os.fdopen(fd, "wb")
+            f.write(MAGIC + bytes(4) + head)
         except BaseException:
             _remove(Path(tmp))
             raise
-        delta = size - self._size(path)
-        self._account(delta)
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            _remove(Path(tmp))
-            self._account(-delta)
-            return False
-        return True
+        return EntryWriter(self, path, Path(tmp), f, zlib.crc32(head), len(MAGIC) + 4 + len(head))
 
     # -- registry documents (registry.DocStore) ---------------------------------------------------
     def read_doc(self, key: str) -> bytes | None:
@@ -606,13 +596,67 @@ class LayerCache:
                     yield Path(e.path), st
 
 
+class EntryWriter:
+    """An entry being written (`LayerCache.writer`): pieces go to a `.tmp-*` file beside its
+    place, its CRC-32 computed as they go; `commit` gives it its name (atomically), `discard`
+    removes it. The ledger counts the bytes once they are written, before the entry takes its
+    name (a run killed meanwhile leaves a `.tmp-*` file that the next scan counts, or removes)."""
+
+    def __init__(self, cache: LayerCache, path: Path, tmp: Path, f: BinaryIO, crc: int,
+                 size: int) -> None:  # fmt: skip
+        self.cache, self.path, self.tmp, self.f = cache, path, tmp, f
+        self.crc, self.size, self.limit = crc, size, _max_bytes()
+        self.failed = False
+
+    def write(self, piece: bytes | bytearray | memoryview) -> bool:
+        """Add a piece; False (and the entry discarded) once it cannot be kept."""
+        if self.failed:
+            return False
+        self.size += len(piece) if isinstance(piece, bytes) else memoryview(piece).nbytes
+        try:
+            if self.size > self.limit:
+                raise _TooBig()  # could never be kept
+            self.crc = zlib.crc32(piece, self.crc)
+            self.f.write(piece)
+        except (OSError, _TooBig):
+            self.discard()
+            return False
+        return True
+
+    def commit(self) -> bool:
+        if self.failed:
+            return False
+        try:
+            self.f.seek(len(MAGIC))
+            self.f.write(self.crc.to_bytes(4, "big"))
+            self.f.close()
+        except OSError:
+            self.discard()
+            return False
+        delta = self.size - self.cache._size(self.path)
+        self.cache._account(delta)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError:
+            _remove(self.tmp)
+            self.cache._account(-delta)
+            return False
+        return True
+
+    def discard(self) -> None:
+        self.failed = True
+        with contextlib.suppress(OSError):
+            self.f.close()
+        _remove(self.tmp)
+
+
 @dataclass(frozen=True)
 class KeptBlobs:
     """Registry layer blobs kept in the cache (registryoptions.BlobKeeper): for the run (the
     secret scan, previews and exports read them from there instead of fetching them again),
     and after it with `--keep-blobs`. A blob is kept only once it
-    was read whole and its sha256 is its digest; a kept one is checked (its CRC-32) the first
-    time a process uses it. Bounded with the rest of the cache; picklable: worker processes
+    was read whole and its sha256 is its digest (written as it streams in); a kept one is
+    checked (its CRC-32) the first time a process uses it, unless kept in this run. Bounded with the rest of the cache; picklable: worker processes
     keep what they fetch."""
 
     root: Path
@@ -624,13 +668,20 @@ class KeptBlobs:
     def forget(self, digest: str) -> None:
         LayerCache(self.root).forget(f"blob|{digest}", "blb")
 
-    def keep(self, digest: str, f: BinaryIO) -> None:
-        f.seek(0)
-        LayerCache(self.root).write(f"blob|{digest}", "blb", iter(lambda: f.read(1 << 20), b""))
+    def start(self, digest: str) -> EntryWriter | None:
+        """An entry to write a blob into as it streams in (committed only once it was read
+        whole and its digest checked: `BlobStream`)."""
+        return LayerCache(self.root).writer(f"blob|{digest}", "blb")
 
-    def open(self, digest: str, size: int, start: int) -> BinaryIO | None:
+    def open(self, digest: str, size: int, start: int, since: float = 0.0) -> BinaryIO | None:
+        """A kept blob from `start` on; `since`: a blob kept after this time (in this run, its
+        digest checked as it was written) is not checked again."""
         cache = LayerCache(self.root)
         key = f"blob|{digest}"
+        path = cache._path(entry_name(key), "blb")
+        with contextlib.suppress(OSError):
+            if since and path.stat().st_mtime >= since:
+                _checked_blobs.add(digest)
         if digest not in _checked_blobs:
             found = cache._open_entry(key, "blb")
             if found is None:

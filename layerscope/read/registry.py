@@ -15,8 +15,8 @@ import contextlib
 import hashlib
 import http.client
 import json
-import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -27,7 +27,7 @@ from layerscope.read.layerreader import BlobLocation
 from layerscope.read.reference import Reference, parse
 from layerscope.read.registryauth import Auth, stored_credentials
 from layerscope.read.registryhttp import NETWORK_ERRORS, Http, RegistryError, Response
-from layerscope.read.registryoptions import BlobKeeper, DocStore, RegistryOptions
+from layerscope.read.registryoptions import BlobKeeper, BlobWriter, DocStore, RegistryOptions
 from layerscope.read.sources import Missing, Source
 
 ACCEPT = ", ".join(
@@ -162,6 +162,7 @@ class RemoteBlob:
     size: int
     offline: bool = False
     keeper: BlobKeeper | None = field(default=None, repr=False)
+    since: float = 0.0  # when the run began: a blob it kept needs no check
 
     @property
     def identity(self) -> str:
@@ -169,7 +170,7 @@ class RemoteBlob:
 
     def open(self, start: int = 0) -> BinaryIO:
         if self.keeper is not None:
-            kept = self.keeper.open(self.digest, self.size, start)
+            kept = self.keeper.open(self.digest, self.size, start, self.since)
             if kept is not None:
                 return kept
         if self.offline:
@@ -189,11 +190,11 @@ class BlobStream:
         self.resp: Response | None = None
         self.failures = 0
         self.on_resume: Callable[[int], object] | None = None
-        # --keep-blobs: a whole read is copied aside (a file without a name) and kept once its
-        # digest is checked
-        self.copy: BinaryIO | None = None
+        # a whole read is written into the cache as it comes, and kept once its digest is
+        # checked (registryoptions.BlobKeeper)
+        self.copy: BlobWriter | None = None
         if blob.keeper is not None and start == 0:
-            self.copy = tempfile.TemporaryFile(prefix="layerscope-blob-")  # noqa: SIM115
+            self.copy = blob.keeper.start(blob.digest)
             self.hash = hashlib.sha256()
 
     def _open(self) -> Response:
@@ -244,12 +245,15 @@ class BlobStream:
 
     def _copy(self, chunk: bytes) -> None:
         assert self.copy is not None
-        self.copy.write(chunk)
+        if not self.copy.write(chunk):
+            self.copy = None  # the cache cannot take it: read on without keeping
+            return
         self.hash.update(chunk)
         if self.pos == self.blob.size:
-            if "sha256:" + self.hash.hexdigest() == self.blob.digest and self.blob.keeper:
-                self.blob.keeper.keep(self.blob.digest, self.copy)
-            self.copy.close()
+            if "sha256:" + self.hash.hexdigest() == self.blob.digest:
+                self.copy.commit()
+            else:
+                self.copy.discard()
             self.copy = None
 
     def _drop(self) -> None:
@@ -261,7 +265,7 @@ class BlobStream:
     def close(self) -> None:
         self._drop()
         if self.copy is not None:
-            self.copy.close()
+            self.copy.discard()
             self.copy = None
 
     def abort(self) -> None:
@@ -301,6 +305,7 @@ class RegistrySource(Source):
         # exports read them there); those not kept before are let go at the end, unless
         # --keep-blobs (digest -> whether it was kept before)
         self._had: dict[str, bool] = {}
+        self.opened = time.time()
         self.top, self.top_type = self._top()
         self._learn(self.top)
 
@@ -453,7 +458,7 @@ class RegistrySource(Source):
         keeper = self.options.keeper
         if keeper is not None and digest not in self._had and not self.options.keep_blobs:
             self._had[digest] = keeper.has(digest)
-        remote = RemoteBlob(self.registry, digest, size, self.options.offline, keeper)
+        remote = RemoteBlob(self.registry, digest, size, self.options.offline, keeper, self.opened)
         # one blob per registry and digest: images of several repositories share it
         return BlobLocation(f"{self.ref.domain}/{digest}", 0, size, remote)
 

@@ -48,14 +48,25 @@ class DocStore(Protocol):
     def write_doc(self, key: str, data: bytes) -> None: ...
 
 
+class BlobWriter(Protocol):
+    """A blob being kept: its pieces as they come, then kept (`commit`) or let go."""
+
+    def write(self, piece: bytes) -> bool: ...
+
+    def commit(self) -> bool: ...
+
+    def discard(self) -> None: ...
+
+
 class BlobKeeper(Protocol):
     """Where layer blobs are kept when the user asks (`--keep-blobs`: the cache)."""
 
-    def keep(self, digest: str, f: BinaryIO) -> None:
-        """Keep the blob whose bytes `f` holds (read whole, its digest checked)."""
+    def start(self, digest: str) -> BlobWriter | None:
+        """Somewhere to write a blob as it streams in, or None."""
 
-    def open(self, digest: str, size: int, start: int) -> BinaryIO | None:
-        """A kept blob's bytes from `start` on, or None."""
+    def open(self, digest: str, size: int, start: int, since: float = 0.0) -> BinaryIO | None:
+        """A kept blob's bytes from `start` on, or None (`since`: one kept after this time
+        needs no check)."""
 
     def has(self, digest: str) -> bool:
         """Whether a blob is kept."""
