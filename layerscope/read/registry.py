@@ -349,9 +349,10 @@ class RegistrySource(Source):
             raise DigestMismatch(f"the manifest's digest is {digest}, the registry says {said}")
         media = _media_type(data) or media
         self.docs[digest] = data
-        if store is not None:
-            store.write_doc(f"doc|{digest}", data)
-            if not ref.digest:
+        if store is not None:  # written only when new: a re-open writes nothing
+            if store.read_doc(f"doc|{digest}") != data:
+                store.write_doc(f"doc|{digest}", data)
+            if not ref.digest and store.read_doc(ref_key) != digest.encode("ascii"):
                 store.write_doc(ref_key, digest.encode("ascii"))
         return digest, media
 
