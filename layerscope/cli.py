@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING, NoReturn
 
@@ -586,29 +587,15 @@ def _run_main(args: argparse.Namespace, names: list[str], argv: Sequence[str] | 
     limits = _limits(args)
     registry = _registry(args, names)
     verify = not args.no_verify
+    inputs = partial(discover, names, platform=args.platform, verify=verify,
+                     engine=args.source, limits=limits, registry=registry)  # fmt: skip
     if args.json or args.ci or args.export:
-        with discover(
-            names,
-            platform=args.platform,
-            verify=verify,
-            engine=args.source,
-            limits=limits,
-            cache=not args.no_cache,
-            apply=args.apply,
-            registry=registry,
-        ) as archive:
+        with inputs(cache=not args.no_cache, apply=args.apply) as archive:
             return _headless(args, archive)
     if args.serve:
         from layerscope.ui.serve import serve, without_serve_options
 
-        with discover(
-            names,
-            platform=args.platform,
-            verify=verify,
-            engine=args.source,
-            limits=limits,
-            registry=registry,
-        ) as archive:  # the inputs and --image checked here, not in the browser
+        with inputs() as archive:  # the inputs and --image checked here, not in the browser
             if args.compare:
                 compare_pair(archive.images, args.image or [], first_two=True)
             else:
