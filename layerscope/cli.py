@@ -10,8 +10,9 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING, NoReturn
 
@@ -376,8 +377,15 @@ def _slim(args: argparse.Namespace) -> int:
 def _run_slim(args: argparse.Namespace) -> int:
     """`layerscope slim`, its errors one line each (exit 2), as the rest of the command line."""
     keep_big_buffers_apart()
+    return _one_line_errors(args, lambda: _slim(args))
+
+
+def _one_line_errors(args: argparse.Namespace, body: Callable[[], int]) -> int:
+    """`body()`'s exit status; an error it raises becomes one line on standard error and exit 2
+    (with --debug, the traceback instead). Ctrl-C is 130; a broken pipe goes up to `main`,
+    which ends quietly."""
     try:
-        return _slim(args)
+        return body()
     except LayerscopeError as e:
         if args.debug:
             raise
@@ -385,6 +393,13 @@ def _run_slim(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # main() ends quietly
+    except MemoryError:
+        if args.debug:
+            raise
+        print("layerscope: out of memory", file=sys.stderr)
+        return EXIT_ERROR
     except OSError as e:
         if args.debug:
             raise
@@ -562,81 +577,45 @@ def _main(argv: Sequence[str] | None, closed: set[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    try:
-        _check_image_count(args)
-        limits = _limits(args)
-        registry = _registry(args, names)
-        verify = not args.no_verify
-        if args.json or args.ci or args.export:
-            with discover(
-                names,
-                platform=args.platform,
-                verify=verify,
-                engine=args.source,
-                limits=limits,
-                cache=not args.no_cache,
-                apply=args.apply,
-                registry=registry,
-            ) as archive:
-                return _headless(args, archive)
-        if args.serve:
-            from layerscope.ui.serve import serve, without_serve_options
+    return _one_line_errors(args, lambda: _run_main(args, names, argv))
 
-            with discover(
-                names,
-                platform=args.platform,
-                verify=verify,
-                engine=args.source,
-                limits=limits,
-                registry=registry,
-            ) as archive:  # the inputs and --image checked here, not in the browser
-                if args.compare:
-                    compare_pair(archive.images, args.image or [], first_two=True)
-                else:
-                    select_image(archive.images, (args.image or [None])[0])
-            given = list(sys.argv[1:] if argv is None else argv)
-            return serve(
-                without_serve_options(given), port=args.port, max_sessions=args.max_sessions
-            )
-        from layerscope.ui.app import run
 
-        return run(
-            names,
-            platform=args.platform,
-            verify=verify,
-            engine=args.source,
-            image=(args.image or [None])[0],
-            compare=(args.image or []) if args.compare else None,
-            limits=limits,
-            cache=not args.no_cache,
-            apply=args.apply,
-            registry=registry,
-        )
-    except LayerscopeError as e:
-        if args.debug:
-            raise
-        _error(str(e))
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        raise  # main() ends quietly
-    except MemoryError:
-        if args.debug:
-            raise
-        print("layerscope: out of memory", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as e:
-        if args.debug:
-            raise
-        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        _error(f"{where}{e.strerror or e}")
-        return EXIT_ERROR
-    except Exception as e:  # a bug, not bad input: still one line, and --debug tells more
-        if args.debug:
-            raise
-        _error(f"internal error: {type(e).__name__}: {e} (a bug: --debug shows the traceback)")
-        return EXIT_ERROR
+def _run_main(args: argparse.Namespace, names: list[str], argv: Sequence[str] | None) -> int:
+    """The main command on the inputs `names`: a report (--json, --ci, --export), the web
+    server (--serve) or the terminal UI."""
+    _check_image_count(args)
+    limits = _limits(args)
+    registry = _registry(args, names)
+    verify = not args.no_verify
+    inputs = partial(discover, names, platform=args.platform, verify=verify,
+                     engine=args.source, limits=limits, registry=registry)  # fmt: skip
+    if args.json or args.ci or args.export:
+        with inputs(cache=not args.no_cache, apply=args.apply) as archive:
+            return _headless(args, archive)
+    if args.serve:
+        from layerscope.ui.serve import serve, without_serve_options
+
+        with inputs() as archive:  # the inputs and --image checked here, not in the browser
+            if args.compare:
+                compare_pair(archive.images, args.image or [], first_two=True)
+            else:
+                select_image(archive.images, (args.image or [None])[0])
+        given = list(sys.argv[1:] if argv is None else argv)
+        return serve(without_serve_options(given), port=args.port, max_sessions=args.max_sessions)
+    from layerscope.ui.app import run
+
+    return run(
+        names,
+        platform=args.platform,
+        verify=verify,
+        engine=args.source,
+        image=(args.image or [None])[0],
+        compare=(args.image or []) if args.compare else None,
+        limits=limits,
+        cache=not args.no_cache,
+        apply=args.apply,
+        registry=registry,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

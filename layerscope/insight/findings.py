@@ -438,12 +438,13 @@ def _findings(image: Image) -> Findings:
             FindingLayer(by, "hid", cmds[by]),
         ]
         total = sum(p.size for p in paths)
+        hidden = _Hidden(stored, by, cmds, paths, total, layers)
         if kind == "deleted-later":
-            add(_deleted_later(extra, stored, by, cmds, paths, total, layers), paths)
+            add(_deleted_later(extra, hidden), paths)
         elif kind == "metadata-copy":
-            add(_metadata_copy(image, stored, by, cmds, paths, total, layers), paths)
+            add(_metadata_copy(image, hidden), paths)
         elif kind == "identical-rewrite":
-            add(_identical(stored, by, cmds, paths, total, layers), paths)
+            add(_identical(hidden), paths)
         else:
             add(_cache_finding(extra, layers, paths, total, hidden_by=by), paths)
 
@@ -622,15 +623,34 @@ def _files(paths: list[FindingPath]) -> str:
     return f"{len(paths)} file{'s' if len(paths) != 1 else ''}"
 
 
-def _deleted_later(
-    over: str,
-    stored: int,
-    by: int,
-    cmds: list[str | None],
-    paths: list[FindingPath],
-    total: int,
-    layers: list[FindingLayer],
-) -> Finding:
+@dataclass(frozen=True)
+class _Hidden:
+    """The files of layer `stored` that layer `by` hid in one way: one finding's worth."""
+
+    stored: int
+    by: int
+    cmds: list[str | None]  # every layer's history command
+    paths: list[FindingPath]  # largest first
+    total: int  # their bytes
+    layers: list[FindingLayer]  # `stored` and `by`, with their commands
+
+    def finding(self, kind: str, title: str, explanation: str, fix: str, **detail: Any) -> Finding:
+        """The finding of these files (a medium one)."""
+        return Finding(
+            kind,
+            "medium",
+            title,
+            self.total,
+            self.layers,
+            self.paths,
+            explanation,
+            fix,
+            detail=detail,
+        )
+
+
+def _deleted_later(over: str, h: _Hidden) -> Finding:
+    stored, by, cmds, files = h.stored, h.by, h.cmds, _files(h.paths)
     merged = _one_run(cmds[stored], cmds[by]) if stored != by else None
     if merged is not None:
         fix = f"# do both in one RUN: the files never reach a layer\n{merged}"
@@ -641,29 +661,18 @@ def _deleted_later(
             "FROM BASE\nCOPY --from=build /path/you/keep /path/you/keep"
         )
     what = "overwrote" if over == "overwritten" else "deleted"
-    return Finding(
+    return h.finding(
         "deleted-later",
-        "medium",
-        f"{_files(paths)} of layer {stored} {over} in layer {by}",
-        total,
-        layers,
-        paths,
-        f"Layer {stored} stored {_files(paths)} that layer {by} {what}: the image still ships "
+        f"{files} of layer {stored} {over} in layer {by}",
+        f"Layer {stored} stored {files} that layer {by} {what}: the image still ships "
         f"them in layer {stored}.",
         fix,
-        detail={"how": over},
+        how=over,
     )
 
 
-def _metadata_copy(
-    image: Image,
-    stored: int,
-    by: int,
-    cmds: list[str | None],
-    paths: list[FindingPath],
-    total: int,
-    layers: list[FindingLayer],
-) -> Finding:
+def _metadata_copy(image: Image, h: _Hidden) -> Finding:
+    stored, by, cmds, paths, files = h.stored, h.by, h.cmds, h.paths, _files(h.paths)
     a = image.analysis
     replaced_by = {old: new for new, old in a.below.items()}
     mode = owner = ""
@@ -685,39 +694,26 @@ def _metadata_copy(
         fix = f"# set the mode in the step that makes the files, and drop layer {by}'s step:\n" + (
             merged or f"{step}  # with the mode and owner set here"
         )
-    return Finding(
+    return h.finding(
         "metadata-copy",
-        "medium",
-        f"{_files(paths)} of layer {stored} copied up by a mode/owner change in layer {by}",
-        total,
-        layers,
-        paths,
-        f"Layer {by} changed only the mode or owner of {_files(paths)} of layer {stored}, "
+        f"{files} of layer {stored} copied up by a mode/owner change in layer {by}",
+        f"Layer {by} changed only the mode or owner of {files} of layer {stored}, "
         "which stores each whole file again.",
         fix,
-        detail={"mode": mode or None, "owner": owner or None},
+        mode=mode or None,
+        owner=owner or None,
     )
 
 
-def _identical(
-    stored: int,
-    by: int,
-    cmds: list[str | None],
-    paths: list[FindingPath],
-    total: int,
-    layers: list[FindingLayer],
-) -> Finding:
-    return Finding(
+def _identical(h: _Hidden) -> Finding:
+    stored, by, files = h.stored, h.by, _files(h.paths)
+    return h.finding(
         "identical-rewrite",
-        "medium",
-        f"{_files(paths)} of layer {stored} stored again unchanged in layer {by}",
-        total,
-        layers,
-        paths,
-        f"Layer {by} stored {_files(paths)} with the same content, mode and owner as layer "
+        f"{files} of layer {stored} stored again unchanged in layer {by}",
+        f"Layer {by} stored {files} with the same content, mode and owner as layer "
         f"{stored} (a touch, a second COPY, a cp -a): the same bytes twice.",
         f"# drop what rewrites them from layer {by}'s step (it changes nothing but the mtime):\n"
-        f"# {instruction(cmds[by])}",
+        f"# {instruction(h.cmds[by])}",
     )
 
 

@@ -18,10 +18,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import Worker, WorkerState
 
 from layerscope.insight.export import ExportResult, export, exported_as_of, hidden_by
@@ -32,6 +31,7 @@ from layerscope.read.records import DIR
 from layerscope.text import visible
 from layerscope.ui import untrusted
 from layerscope.ui.dialogs.confirm import ConfirmDialog
+from layerscope.ui.dialogs.destination import DestinationDialog
 from layerscope.views import labels
 
 SHOW_NAMES = 5  # existing files named in the question
@@ -57,8 +57,10 @@ class ExportDone(Message):
         self.overwrite = overwrite
 
 
-class ExportDialog(ModalScreen[ExportResult | None]):
+class ExportDialog(DestinationDialog[ExportResult | None]):
     """Where to write; then write, asking before anything is overwritten."""
+
+    NAME = "export"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="export.cancel"),
@@ -86,12 +88,7 @@ class ExportDialog(ModalScreen[ExportResult | None]):
         with Vertical(classes="dialog", id="export-dialog") as box:
             box.border_title = "Export"
             yield Static(self._what(), classes="dialog-text")
-            yield Label("Destination directory (created if missing):")
-            yield Input(self.default_dest, id="export-dest", select_on_focus=False)
-            yield Static(id="export-status", classes="dialog-status")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", variant="primary", id="export-go")
-                yield Button("Cancel", id="export-cancel")
+            yield from self.destination("Destination directory (created if missing):", "Export")
 
     def _what(self) -> Text:
         text = Text()
@@ -118,10 +115,6 @@ class ExportDialog(ModalScreen[ExportResult | None]):
         box.cursor_blink = False
         box.focus()
 
-    @property
-    def dest(self) -> str:
-        return os.path.expanduser(self.query_one("#export-dest", Input).value.strip())
-
     @on(Input.Submitted, "#export-dest")
     @on(Button.Pressed, "#export-go")
     def _go(self) -> None:
@@ -134,11 +127,6 @@ class ExportDialog(ModalScreen[ExportResult | None]):
     @on(Button.Pressed, "#export-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-    def _status(self, message: str, error: bool = False) -> None:
-        self.query_one("#export-status", Static).update(
-            untrusted.text(message, style="bold red" if error else "italic")
-        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export",
           description="Exporting")  # fmt: skip

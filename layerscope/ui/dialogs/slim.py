@@ -16,10 +16,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from layerscope.errors import LayerscopeError
@@ -27,6 +26,7 @@ from layerscope.model.image import Image
 from layerscope.text import visible
 from layerscope.ui import untrusted
 from layerscope.ui.dialogs.confirm import ConfirmDialog
+from layerscope.ui.dialogs.destination import DestinationDialog
 from layerscope.views import labels
 from layerscope.write.imagefiles import SlimResult, default_tag, write_image
 from layerscope.write.plan import Option, default_keep, options, plan
@@ -65,8 +65,10 @@ class SlimDone(Message):
         self.result, self.saved = result, saved
 
 
-class SlimDialog(ModalScreen[SlimResult | None]):
+class SlimDialog(DestinationDialog[SlimResult | None]):
     """Slim from which layer, to which file; then write it."""
+
+    NAME = "slim"
 
     DEFAULT_CSS = """
     SlimDialog { align: center middle; }
@@ -89,12 +91,7 @@ class SlimDialog(ModalScreen[SlimResult | None]):
             box.border_title = "Slim"
             yield Static(self._what(), classes="dialog-text")
             yield DataTable(id="slim-options", cursor_type="row", zebra_stripes=False)
-            yield Label("Write the slimmed image (docker-archive) to:")
-            yield Input(self.default_dest, id="slim-dest", select_on_focus=False)
-            yield Static(id="slim-status", classes="dialog-status")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Write", variant="primary", id="slim-go")
-                yield Button("Cancel", id="slim-cancel")
+            yield from self.destination("Write the slimmed image (docker-archive) to:", "Write")
 
     def _what(self) -> Text:
         text = Text()
@@ -146,10 +143,6 @@ class SlimDialog(ModalScreen[SlimResult | None]):
     @on(DataTable.RowSelected, "#slim-options")
     def _to_destination(self) -> None:
         self.query_one("#slim-dest", Input).focus()
-
-    @property
-    def dest(self) -> str:
-        return os.path.expanduser(self.query_one("#slim-dest", Input).value.strip())
 
     @on(Input.Submitted, "#slim-dest")
     @on(Button.Pressed, "#slim-go")
@@ -217,11 +210,6 @@ class SlimDialog(ModalScreen[SlimResult | None]):
 
     def on_unmount(self) -> None:
         self.stop = True  # the app is ending: a writer still running stops and cleans up
-
-    def _status(self, message: str, error: bool = False) -> None:
-        self.query_one("#slim-status", Static).update(
-            untrusted.text(message, style="bold red" if error else "italic")
-        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

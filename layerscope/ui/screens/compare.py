@@ -17,23 +17,21 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Header, Label, Select, Static
-from textual.worker import get_current_worker
 
 from layerscope.insight.compare import Comparison, PathChange, compare
 from layerscope.model.image import Image
 from layerscope.model.kinds import Kind
 from layerscope.text import cells, visible
-from layerscope.ui.screens.insight import GoTo, InsightScreen, failure, shown_number
+from layerscope.ui.screens.insight import GoTo, OutlineScreen, shown_number
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.outline import OutlineView
 from layerscope.views import labels
-from layerscope.views.outline import OutlineNode, Row, open_while_small
+from layerscope.views.outline import OutlineNode, Row
 
 OPEN_ROWS = 400  # levels of the tree open at first while the rows shown stay under this
 # A change's mark, as the file tree marks an added, removed or modified entry.
@@ -147,13 +145,6 @@ def image_names(images: list[Image]) -> dict[int, ImageName]:
     }
 
 
-class ComparisonReady(Message):
-    def __init__(self, comparison: Comparison, root: OutlineNode) -> None:
-        super().__init__()
-        self.comparison = comparison
-        self.root = root
-
-
 class CompareTree(OutlineView):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         *OutlineView.COMPONENT_CLASSES,
@@ -216,7 +207,7 @@ def _note(change: PathChange) -> str:
     return f"{what} changed"
 
 
-class CompareScreen(InsightScreen[GoTo | None]):
+class CompareScreen(OutlineScreen[GoTo | None, Comparison]):
     """Two images' final filesystems, one tree of what differs (dismissed with the entry to go
     to, or None). Until every layer is read (`loaded` false) it waits: whoever opened it calls
     `layers_read` once they are."""
@@ -227,6 +218,12 @@ class CompareScreen(InsightScreen[GoTo | None]):
         Binding("e", "expand_all", "Expand all", id="compare.expand_all"),
         Binding("c", "collapse_all", "Collapse all", id="compare.collapse_all"),
     ]
+    TREE = CompareTree
+    PANES: ClassVar[dict[str, str]] = {"compare-pane": "Differences, largest first"}
+    WORK = "Comparing the images"
+    GROUP = "compare"
+    FAILED = "The images could not be compared"
+    OPEN_ROWS = OPEN_ROWS
 
     def __init__(self, images: list[Image], a: Image, b: Image, *, loaded: bool) -> None:
         super().__init__()
@@ -234,7 +231,6 @@ class CompareScreen(InsightScreen[GoTo | None]):
         self.a, self.b = a, b
         self.loaded = loaded
         self.comparison: Comparison | None = None
-        self.root: OutlineNode | None = None
         self.names = image_names(images)
 
     def compose(self) -> ComposeResult:
@@ -251,15 +247,7 @@ class CompareScreen(InsightScreen[GoTo | None]):
             yield Static(id="compare-entry", classes="entry-line")
         yield KeyBar()
 
-    @property
-    def outline_view(self) -> CompareTree:
-        """The tree of differences."""
-        return self.query_one(CompareTree)
-
-    def on_mount(self) -> None:
-        self.title = "layerscope"
-        self.query_one("#compare-pane").border_title = "Differences, largest first"
-        self.outline_view.focus()
+    def start(self) -> None:
         if self.loaded:
             self.refresh_comparison()
         else:
@@ -296,27 +284,17 @@ class CompareScreen(InsightScreen[GoTo | None]):
         )
         self.compute(self.a, self.b)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="compare",
-          description="Comparing the images")  # fmt: skip
-    def compute(self, a: Image, b: Image) -> None:
+    def work_out(self, a: Image, b: Image) -> tuple[Comparison, OutlineNode]:
         comparison = compare(a, b)
-        root = difference_tree(comparison)
-        if not get_current_worker().is_cancelled:
-            self.post_message(ComparisonReady(comparison, root))
+        return comparison, difference_tree(comparison)
 
-    def show_failure(self, error: BaseException) -> None:
-        self.outline_view.show_message(failure("The images could not be compared", error))
-
-    def on_comparison_ready(self, message: ComparisonReady) -> None:
-        c = message.comparison
-        if (c.a, c.b) != (self.a.name, self.b.name):
+    def show_found(self, found: Comparison, root: OutlineNode) -> None:
+        if (found.a, found.b) != (self.a.name, self.b.name):
             return  # an older pick
-        self.comparison, self.root = c, message.root
-        self._summary(c)
-        if not message.root.children:
-            self.outline_view.show_message("The two final filesystems are the same.")
-            return
-        self.outline_view.show(message.root, open_while_small(message.root, OPEN_ROWS))
+        self.comparison = found
+        self._summary(found)
+        same = "The two final filesystems are the same."
+        self.show_tree(root, None if root.children else same)
 
     def _summary(self, c: Comparison) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -369,11 +347,3 @@ class CompareScreen(InsightScreen[GoTo | None]):
             return
         image = self.a if diff.change.kind == "removed" else self.b
         self.dismiss(GoTo(diff.path, len(image.layers) - 1, image, mode="image"))
-
-    def action_expand_all(self) -> None:
-        if self.root is not None:
-            self.outline_view.expand_all(self.root)
-
-    def action_collapse_all(self) -> None:
-        if self.root is not None:
-            self.outline_view.collapse_all(self.root)

@@ -16,23 +16,21 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Header, Static
-from textual.worker import get_current_worker
 
 from layerscope.insight.findings import KIND_TITLES, Finding, FindingPath, Findings, findings
 from layerscope.model.analysis import pack
 from layerscope.model.image import Image
 from layerscope.text import cells, visible
-from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
+from layerscope.ui.screens.insight import GoTo, OutlineScreen
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.outline import OutlineView
 from layerscope.views import labels
-from layerscope.views.outline import OutlineNode, Row, open_while_small
+from layerscope.views.outline import OutlineNode, Row
 
 OPEN_ROWS = 60  # kinds and findings open at first while the rows shown stay under this
 SIZE_CELLS = 7  # the size column: `99.9 kB`
@@ -67,13 +65,6 @@ def findings_tree(found: Findings) -> OutlineNode:
                 node.add(OutlineNode(p.path, PathOf(f, p), p.size))
         group.size = sum(f.bytes for f in items)
     return root
-
-
-class FindingsReady(Message):
-    def __init__(self, found: Findings, root: OutlineNode) -> None:
-        super().__init__()
-        self.found = found
-        self.root = root
 
 
 class FindingsTree(OutlineView):
@@ -162,7 +153,7 @@ def finding_text(f: Finding, index: dict[int, Finding]) -> Text:
     return text
 
 
-class FindingsScreen(InsightScreen[GoTo | None]):
+class FindingsScreen(OutlineScreen[GoTo | None, Findings]):
     """What to change in the build of the image on screen (dismissed with the path to go to,
     or None)."""
 
@@ -171,12 +162,20 @@ class FindingsScreen(InsightScreen[GoTo | None]):
         Binding("e", "expand_all", "Expand all", id="findings.expand_all"),
         Binding("c", "collapse_all", "Collapse all", id="findings.collapse_all"),
     ]
+    TREE = FindingsTree
+    PANES: ClassVar[dict[str, str]] = {
+        "findings-tree-pane": "Findings, by kind, largest first",
+        "findings-fix-pane": "Why, and the fix",
+    }
+    WORK = "Looking for findings"
+    GROUP = "findings"
+    FAILED = "The findings could not be made"
+    OPEN_ROWS = OPEN_ROWS
 
     def __init__(self, image: Image) -> None:
         super().__init__()
         self.image = image
         self.found: Findings | None = None
-        self.root: OutlineNode | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◧")
@@ -188,47 +187,19 @@ class FindingsScreen(InsightScreen[GoTo | None]):
         yield Static(id="findings-entry", classes="entry-line")
         yield KeyBar()
 
-    @property
-    def outline_view(self) -> FindingsTree:
-        """The tree of findings."""
-        return self.query_one(FindingsTree)
-
-    def on_mount(self) -> None:
-        self.title = "layerscope"
+    def start(self) -> None:
         self.sub_title = f"{visible(self.image.name)}  ·  findings"
-        self.query_one("#findings-tree-pane").border_title = "Findings, by kind, largest first"
-        self.query_one("#findings-fix-pane").border_title = "Why, and the fix"
-        self.query_one("#findings-summary", Static).update("Looking for findings…")
-        self.outline_view.show_message("Looking for findings…")
-        self.outline_view.focus()
-        self.compute()
+        super().start()
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="findings",
-        description="Looking for findings",
-    )
-    def compute(self) -> None:
+    def work_out(self) -> tuple[Findings, OutlineNode]:
         found = findings(self.image)
-        root = findings_tree(found)
-        if not get_current_worker().is_cancelled:
-            self.post_message(FindingsReady(found, root))
+        return found, findings_tree(found)
 
-    def on_findings_ready(self, message: FindingsReady) -> None:
-        self.found, self.root = message.found, message.root
-        self.query_one("#findings-summary", Static).update(summary_text(message.found))
-        if not message.found.items:
-            self.outline_view.show_message(
-                "Nothing to fix: no hidden, copied, cached or duplicated bytes, no secret."
-            )
-            return
-        opened = open_while_small(message.root, OPEN_ROWS)
-        self.outline_view.show(message.root, opened)
-
-    def show_failure(self, error: BaseException) -> None:
-        self.outline_view.show_message(failure("The findings could not be made", error))
+    def show_found(self, found: Findings, root: OutlineNode) -> None:
+        self.found = found
+        self.query_one("#findings-summary", Static).update(summary_text(found))
+        nothing = "Nothing to fix: no hidden, copied, cached or duplicated bytes, no secret."
+        self.show_tree(root, None if found.items else nothing)
 
     @on(OutlineView.Highlighted, "#findings-tree")
     def _highlighted(self, event: OutlineView.Highlighted) -> None:
@@ -262,14 +233,6 @@ class FindingsScreen(InsightScreen[GoTo | None]):
             p = data.path
             path = self.image.analysis.real_path(pack(p.layer, p.row))
             self.dismiss(GoTo(path, p.layer, self.image))
-
-    def action_expand_all(self) -> None:
-        if self.root is not None:
-            self.outline_view.expand_all(self.root)
-
-    def action_collapse_all(self) -> None:
-        if self.root is not None:
-            self.outline_view.collapse_all(self.root)
 
 
 def summary_text(found: Findings) -> Text:

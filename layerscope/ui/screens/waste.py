@@ -17,13 +17,11 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Header, Static
-from textual.worker import get_current_worker
 
 from layerscope.insight.waste import (
     DUPLICATE,
@@ -38,11 +36,11 @@ from layerscope.model.analysis import pack
 from layerscope.model.image import Image
 from layerscope.text import cells, visible
 from layerscope.ui import untrusted
-from layerscope.ui.screens.insight import GoTo, InsightScreen, failure
+from layerscope.ui.screens.insight import GoTo, OutlineScreen
 from layerscope.ui.widgets.keybar import KeyBar
 from layerscope.ui.widgets.outline import OutlineView
 from layerscope.views import labels
-from layerscope.views.outline import OutlineNode, Row, open_while_small
+from layerscope.views.outline import OutlineNode, Row
 
 OPEN_ROWS = 300  # groups open at first while the rows shown stay under this
 SIZE_CELLS = 7  # the size column: `99.9 kB`
@@ -118,13 +116,6 @@ def waste_tree(image: Image, found: Waste) -> OutlineNode:
             node.add(OutlineNode(item.path, item, item.size))
     duplicates.size = sum(c.extra_bytes for c in found.copies)
     return root
-
-
-class WasteReady(Message):
-    def __init__(self, found: Waste, root: OutlineNode) -> None:
-        super().__init__()
-        self.found = found
-        self.root = root
 
 
 class WasteTree(OutlineView):
@@ -218,7 +209,7 @@ def _command(image: Image, layer: int) -> str:
     return labels.command(image.layers[layer].created_by) or "(no history)"
 
 
-class WasteScreen(InsightScreen[GoTo | None]):
+class WasteScreen(OutlineScreen[GoTo | None, Waste]):
     """Where the dead bytes of the image on screen are, and which layer to fix (dismissed with
     the entry to go to, or None)."""
 
@@ -229,12 +220,20 @@ class WasteScreen(InsightScreen[GoTo | None]):
         Binding("z", "toggle_empty", "Empty entries", id="waste.empty"),
         Binding("s", "slim", "Slim", id="waste.slim"),
     ]
+    TREE = WasteTree
+    PANES: ClassVar[dict[str, str]] = {
+        "waste-layers-pane": "Reclaimable by layer",
+        "waste-tree-pane": "Wasted bytes, largest first",
+    }
+    WORK = "Finding dead bytes"
+    GROUP = "waste"
+    FAILED = "The dead bytes could not be found"
+    OPEN_ROWS = OPEN_ROWS
 
     def __init__(self, image: Image) -> None:
         super().__init__()
         self.image = image
         self.found: Waste | None = None
-        self.root: OutlineNode | None = None
         self.include_empty = False  # hidden entries of no bytes too (directories, links, …)
 
     def compose(self) -> ComposeResult:
@@ -248,53 +247,26 @@ class WasteScreen(InsightScreen[GoTo | None]):
                 yield Static(id="waste-entry", classes="entry-line")
         yield KeyBar()
 
-    @property
-    def outline_view(self) -> WasteTree:
-        """The tree of dead bytes."""
-        return self.query_one(WasteTree)
-
-    def on_mount(self) -> None:
-        self.title = "layerscope"
+    def start(self) -> None:
         self.sub_title = f"{visible(self.image.name)}  ·  waste"
-        self.query_one("#waste-layers-pane").border_title = "Reclaimable by layer"
-        self.query_one("#waste-tree-pane").border_title = "Wasted bytes, largest first"
-        self.query_one("#waste-summary", Static).update("Finding dead bytes…")
-        self.outline_view.show_message("Finding dead bytes…")
-        self.outline_view.focus()
-        self.compute()
+        super().start()
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="waste",
-        description="Finding dead bytes",
-    )
-    def compute(self) -> None:
+    def work_out(self) -> tuple[Waste, OutlineNode]:
         found = waste(self.image, include_empty=self.include_empty)
-        root = waste_tree(self.image, found)
-        if not get_current_worker().is_cancelled:
-            self.post_message(WasteReady(found, root))
+        return found, waste_tree(self.image, found)
 
-    def on_waste_ready(self, message: WasteReady) -> None:
-        self.found, self.root = message.found, message.root
-        self._summary(message.found)
-        self._per_layer(message.found)
-        if not message.found.items:
-            self.outline_view.show_message(
-                "Nothing is wasted: no layer hides an entry and no content is at two paths."
-            )
-            return
-        self.outline_view.show(message.root, open_while_small(message.root, OPEN_ROWS))
+    def show_found(self, found: Waste, root: OutlineNode) -> None:
+        self.found = found
+        self._summary(found)
+        self._per_layer(found)
+        nothing = "Nothing is wasted: no layer hides an entry and no content is at two paths."
+        self.show_tree(root, None if found.items else nothing)
 
     def action_slim(self) -> None:
         """Write the image slimmed from a layer (the dialog shows what each choice saves)."""
         from layerscope.ui.dialogs.slim import SlimDialog
 
         self.app.push_screen(SlimDialog(self.image))
-
-    def show_failure(self, error: BaseException) -> None:
-        self.outline_view.show_message(failure("The dead bytes could not be found", error))
 
     def _summary(self, found: Waste) -> None:
         """The two totals, the model's figures (the tree's groups add up to them)."""
@@ -422,13 +394,5 @@ class WasteScreen(InsightScreen[GoTo | None]):
         self.include_empty = not self.include_empty
         what = "with" if self.include_empty else "without"
         self.query_one("#waste-tree-pane").border_subtitle = f"{what} empty entries (z)"
-        self.outline_view.show_message("Finding dead bytes…")
+        self.outline_view.show_message(f"{self.WORK}…")
         self.compute()
-
-    def action_expand_all(self) -> None:
-        if self.root is not None:
-            self.outline_view.expand_all(self.root)
-
-    def action_collapse_all(self) -> None:
-        if self.root is not None:
-            self.outline_view.collapse_all(self.root)
