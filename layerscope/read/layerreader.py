@@ -154,8 +154,13 @@ def read_layer(
     with location.open() as f:
         head = f.read(min(6, location.size))
         kind = compression.detect(head)
+        hashed = getattr(f, "blob_digest", None)  # a download hashes what it streams
         blob_hash = hashlib.sha256() if (verify or not digest) and kind != "none" else None
         diff_hash = hashlib.sha256() if verify or not diff_id or kind == "none" else None
+        if hashed is not None:
+            blob_hash = None
+            if kind == "none":
+                diff_hash = None  # the tar is the blob
         tar_bytes = 0
         work = _Work(limits, location.size, archive_left)
 
@@ -177,7 +182,11 @@ def read_layer(
     index.stored_size = location.size
     index.tar_size = tar_bytes
     computed_diff = "sha256:" + diff_hash.hexdigest() if diff_hash is not None else None
-    if kind == "none":
+    if hashed is not None:
+        computed_blob = hashed()
+        if kind == "none":
+            computed_diff = computed_blob
+    elif kind == "none":
         computed_blob = computed_diff
     else:
         computed_blob = "sha256:" + blob_hash.hexdigest() if blob_hash is not None else None

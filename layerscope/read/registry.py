@@ -88,7 +88,8 @@ class Registry:
         return f"{self.http.base()}/v2/{self.ref.repository}/{kind}/{what}"
 
     def get(self, kind: str, what: str, headers: dict[str, str] | None = None) -> Response:
-        """GET a manifest or a blob, answering the registry's auth challenge once."""
+        """GET a manifest or a blob, answering the registry's auth challenge once (a token that
+        expired during a long run is replaced so)."""
         url = self.url(kind, what)
         for _attempt in range(2):
             resp = self.http.request(
@@ -195,7 +196,9 @@ class BlobStream:
         self.copy: BlobWriter | None = None
         if blob.keeper is not None and start == 0:
             self.copy = blob.keeper.start(blob.digest)
-            self.hash = hashlib.sha256()
+        # a read from the start is hashed as it streams (its reader takes this digest instead
+        # of hashing the bytes again: `blob_digest`)
+        self.hash = hashlib.sha256() if start == 0 else None
 
     def _open(self) -> Response:
         reg = self.blob.registry
@@ -227,6 +230,8 @@ class BlobStream:
             if chunk:
                 self.pos += len(chunk)
                 self.failures = 0
+                if self.hash is not None:
+                    self.hash.update(chunk)
                 if self.copy is not None:
                     self._copy(chunk)
                 return chunk
@@ -248,13 +253,18 @@ class BlobStream:
         if not self.copy.write(chunk):
             self.copy = None  # the cache cannot take it: read on without keeping
             return
-        self.hash.update(chunk)
         if self.pos == self.blob.size:
-            if "sha256:" + self.hash.hexdigest() == self.blob.digest:
+            if self.blob_digest() == self.blob.digest:
                 self.copy.commit()
             else:
                 self.copy.discard()
             self.copy = None
+
+    def blob_digest(self) -> str | None:
+        """ "sha256:..." of the blob, once it was read from its start to its end."""
+        if self.hash is None or self.pos != self.blob.size:
+            return None
+        return "sha256:" + self.hash.hexdigest()
 
     def _drop(self) -> None:
         if self.resp is not None:

@@ -157,8 +157,7 @@ class Auth:
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
-        if self.scheme == "bearer" and scope in self.tokens:
-            return False  # the token was refused: another one will not do better
+        # no token yet, or one that expired (or was refused: the caller asks once more only)
         self.scheme, self.challenge = "bearer", params
         self.tokens[scope] = self._token(params, scope)
         return True
