@@ -662,21 +662,21 @@ class KeptBlobs:
     root: Path
 
     def has(self, digest: str) -> bool:
-        cache = LayerCache(self.root)
+        cache = _cache_at(self.root)
         return cache._path(entry_name(f"blob|{digest}"), "blb").exists()
 
     def forget(self, digest: str) -> None:
-        LayerCache(self.root).forget(f"blob|{digest}", "blb")
+        _cache_at(self.root).forget(f"blob|{digest}", "blb")
 
     def start(self, digest: str) -> EntryWriter | None:
         """An entry to write a blob into as it streams in (committed only once it was read
         whole and its digest checked: `BlobStream`)."""
-        return LayerCache(self.root).writer(f"blob|{digest}", "blb")
+        return _cache_at(self.root).writer(f"blob|{digest}", "blb")
 
     def open(self, digest: str, size: int, start: int, since: float = 0.0) -> BinaryIO | None:
         """A kept blob from `start` on; `since`: a blob kept after this time (in this run, its
         digest checked as it was written) is not checked again."""
-        cache = LayerCache(self.root)
+        cache = _cache_at(self.root)
         key = f"blob|{digest}"
         path = cache._path(entry_name(key), "blb")
         with contextlib.suppress(OSError):
@@ -711,6 +711,15 @@ class KeptBlobs:
 
 
 _checked_blobs: set[str] = set()  # kept blobs whose CRC-32 this process checked
+_caches: dict[Path, LayerCache] = {}
+
+
+def _cache_at(root: Path) -> LayerCache:
+    """One LayerCache per directory and process (making one checks the directory's
+    subdirectories: not once per blob)."""
+    if root not in _caches:
+        _caches[root] = LayerCache(root)
+    return _caches[root]
 
 
 def _own_name(name: str) -> bool:
