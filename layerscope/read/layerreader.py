@@ -184,6 +184,8 @@ def read_layer(
     computed_diff = "sha256:" + diff_hash.hexdigest() if diff_hash is not None else None
     if hashed is not None:
         computed_blob = hashed()
+        if computed_blob is None:  # cannot be after a whole read: never count it as checked
+            raise DigestMismatch("the blob was not read to its end: its digest is unknown")
         if kind == "none":
             computed_diff = computed_blob
     elif kind == "none":

@@ -17,7 +17,6 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -190,7 +189,6 @@ class BlobStream:
         self.pos = start
         self.resp: Response | None = None
         self.failures = 0
-        self.on_resume: Callable[[int], object] | None = None
         # a whole read is written into the cache as it comes, and kept once its digest is
         # checked (registryoptions.BlobKeeper)
         self.copy: BlobWriter | None = None
@@ -245,8 +243,6 @@ class BlobStream:
                     f"registry {self.blob.registry.ref.domain}: the download of layer "
                     f"{self.blob.digest} kept failing at byte {self.pos} of {self.blob.size}"
                 )
-            if self.on_resume is not None:
-                self.on_resume(self.pos)
 
     def _copy(self, chunk: bytes) -> None:
         assert self.copy is not None
