@@ -63,3 +63,32 @@ def test_slim_from_the_waste_view(tmp_path, monkeypatch):
         assert isinstance(app.screen, WasteScreen)
 
     drive(test)
+
+
+def test_slim_from_the_findings_view(tmp_path, monkeypatch):
+    """The findings view offers the same dialog (`s`); written, the image has the figures the
+    dialog announced."""
+    from layerscope.ui.screens.findings import FindingsScreen
+
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    out = home / "Downloads" / "layerscope-demo-1-slim.tar"
+
+    async def test(app, pilot):
+        image = app.screen.image
+        await press(pilot, "f")
+        assert isinstance(app.screen, FindingsScreen)
+        await press(pilot, "s")
+        dialog = app.screen
+        assert isinstance(dialog, SlimDialog)
+        await settle(pilot)
+        await press(pilot, "enter", "enter")  # the default row, then write
+        await settle(pilot, rounds=10)
+        assert isinstance(app.screen, FindingsScreen)
+        with layerscope.open(str(out)) as arch:
+            written = arch.images[0]
+            assert image.size - written.size == plan(image, dialog.keep).saved
+            assert_same_final(image, written)
+
+    drive(test)

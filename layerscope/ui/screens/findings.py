@@ -161,6 +161,7 @@ class FindingsScreen(OutlineScreen[GoTo | None, Findings]):
         Binding("f", "back", "Back", show=False, id="findings.back"),
         Binding("e", "expand_all", "Expand all", id="findings.expand_all"),
         Binding("c", "collapse_all", "Collapse all", id="findings.collapse_all"),
+        Binding("s", "slim", "Slim", id="findings.slim"),
     ]
     TREE = FindingsTree
     PANES: ClassVar[dict[str, str]] = {
@@ -176,6 +177,12 @@ class FindingsScreen(OutlineScreen[GoTo | None, Findings]):
         super().__init__()
         self.image = image
         self.found: Findings | None = None
+
+    def action_slim(self) -> None:
+        """Write the image slimmed from a layer, as the waste view offers."""
+        from layerscope.ui.dialogs.slim import SlimDialog
+
+        self.app.push_screen(SlimDialog(self.image))
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◧")
