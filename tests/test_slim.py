@@ -257,8 +257,9 @@ def test_an_existing_output_is_kept_without_force(rich, tmp_path, capsys):
 def test_a_fifo_or_directory_is_never_replaced(rich, tmp_path, capsys):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    code, _out, err = _run(capsys, rich.source, "--to", str(fifo), "--force")
+    code, out, err = _run(capsys, rich.source, "--to", str(fifo), "--force")
     assert code == 2 and "not a regular file: not replaced" in err
+    assert out == ""  # refused before any plan is worked out or printed
     d = tmp_path / "d"
     d.mkdir()
     code, _out, err = _run(capsys, rich.source, "--to", str(d), "--force")

@@ -12,6 +12,7 @@ from typing import TextIO
 from layerscope.errors import LayerscopeError
 from layerscope.model.image import Image
 from layerscope.text import one_line, visible
+from layerscope.write import destination
 from layerscope.write.imagefiles import SlimResult, check_tag, default_tag, write_image
 from layerscope.write.layertar import tar_size
 from layerscope.write.plan import (
@@ -93,6 +94,10 @@ def run(image: Image, args: SlimArgs, out: TextIO | None = None, err: TextIO | N
         raise LayerscopeError(str(e)) from None
     compression = args.compress or DEFAULT_COMPRESSION[args.format]
     tag = check_tag(args.tag) if args.tag else default_tag(image)
+    if not args.dry_run:  # a destination that will be refused is said before any plan
+        if not args.to:
+            raise LayerscopeError("slim needs --to OUT, the image to write (or --dry-run)")
+        destination.check(args.to, args.format == "oci-dir", args.force)
     name = visible(image.name)
     print(f"{visible(image.source)}: {name}, {len(image.layers)} layers, size "
           f"{b(image.size)}, reclaimable {b(image.reclaimable_bytes)}", file=out)  # fmt: skip
@@ -100,10 +105,8 @@ def run(image: Image, args: SlimArgs, out: TextIO | None = None, err: TextIO | N
         table(image, keep, out)
     slim = plan(image, keep)
     describe(image, slim, compression, out)
-    if args.dry_run:
+    if args.dry_run or not args.to:
         return 0
-    if not args.to:
-        raise LayerscopeError("slim needs --to OUT, the image to write (or --dry-run)")
     show = _Progress(err, args.to)
     result = write_image(image, slim, args.to, fmt=args.format, compression=compression,
                          tag=tag, force=args.force, progress=show)  # fmt: skip
