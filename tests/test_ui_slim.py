@@ -4,6 +4,7 @@ an existing file is replaced only when the user agrees."""
 
 from __future__ import annotations
 
+import pytest
 from pilots import drive, press, settle
 from slimcheck import assert_same_final
 from textual.widgets import DataTable, Input
@@ -16,11 +17,16 @@ from layerscope.views import labels
 from layerscope.write.plan import default_keep, options, plan
 
 
-def test_slim_from_the_waste_view(tmp_path, monkeypatch):
+@pytest.fixture
+def out(tmp_path, monkeypatch):
+    """Where the dialog proposes to write the demo slimmed: ~/Downloads of a home of the test's."""
     home = tmp_path / "home"
     (home / "Downloads").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
-    out = home / "Downloads" / "layerscope-demo-1-slim.tar"
+    return home / "Downloads" / "layerscope-demo-1-slim.tar"
+
+
+def test_slim_from_the_waste_view(out):
 
     async def test(app, pilot):
         image = app.screen.image
@@ -65,15 +71,10 @@ def test_slim_from_the_waste_view(tmp_path, monkeypatch):
     drive(test)
 
 
-def test_slim_from_the_findings_view(tmp_path, monkeypatch):
+def test_slim_from_the_findings_view(out):
     """The findings view offers the same dialog (`s`); written, the image has the figures the
     dialog announced."""
     from layerscope.ui.screens.findings import FindingsScreen
-
-    home = tmp_path / "home"
-    (home / "Downloads").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    out = home / "Downloads" / "layerscope-demo-1-slim.tar"
 
     async def test(app, pilot):
         image = app.screen.image
