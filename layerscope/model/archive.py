@@ -518,8 +518,8 @@ def discover(
             except OSError as e:
                 raise LayerscopeError(e.strerror or str(e), source=name) from None
             for spec in specs:
-                if spec.format == "oci" and wants_registry(name, engine):
-                    spec.format = "registry"
+                if src.format is not None:
+                    spec.format = src.format
                 spec.max_symlink_hops = limits.max_symlink_hops
                 spec.max_decoder_memory = limits.max_decoder_memory
                 spec.apply = apply

@@ -297,6 +297,8 @@ class RegistrySource(Source):
     """A registry image seen as an OCI layout (see the module's note). Its layer blobs are
     kept in the cache while it is open, and let go when it closes unless `--keep-blobs`."""
 
+    format = "registry"
+
     def __init__(
         self, name: str, options: RegistryOptions, limits: Limits = DEFAULT_LIMITS
     ) -> None:

@@ -53,6 +53,7 @@ class Source:
     """A container of images: named members, each readable as a region of a file."""
 
     name: str  # what the user gave, for messages and the report
+    format: str | None = None  # the report's `format` of its images, when not the layout's
 
     def __init__(self, name: str, limits: Limits) -> None:
         self.name = name
