@@ -1,6 +1,8 @@
-"""Read one entry's bytes from the archive on demand (preview, diff, export), without keeping any
-content in memory: a plain layer is read by seeking straight to the entry; a compressed one is
-decompressed from its start up to the entry (layers are not seekable streams)."""
+"""Read entries' bytes from the archive on demand, without keeping any content in memory: one
+entry (preview, diff, export: `iter_entry`), or several of one layer in one pass over its blob
+(slim, the secret scan: `iter_layer_entries`, `read_entries`). A plain layer on disk is read by
+seeking straight to each entry; a compressed one, or a registry's blob, is read from its start
+up to the entry (layers are not seekable streams)."""
 
 from __future__ import annotations
 
